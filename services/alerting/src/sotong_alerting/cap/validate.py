@@ -1,0 +1,358 @@
+"""Safe reading and validation of CAP 1.2 documents: the XSD plus the spec rules the XSD cannot express.
+
+Upstream CAP comes from outside the city (the weather agency, partners), so the reader assumes hostile input:
+no DTD is loaded, no entity is expanded, nothing is fetched from the network, any DOCTYPE is refused before
+the XML parser sees the document, and documents above a size limit are refused unread. Every finding is
+returned as a `Problem`; garbage input yields problems, never an exception.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from urllib.parse import urlparse
+
+from lxml import etree
+
+from sotong_alerting.cap.datetimes import cap_datetime_problem
+from sotong_alerting.cap.model import CAP_NAMESPACE
+
+MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+"""Largest CAP document accepted: real alerts are a few kB, embedded (derefUri) images need headroom."""
+
+_NS = "{" + CAP_NAMESPACE + "}"
+_FORBIDDEN_ID_CHARS = frozenset(",<&")
+_DECIMAL = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)$")
+_MIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;.*)?$")
+_SHA1_HEX = re.compile(r"^[0-9A-Fa-f]{40}$")
+_QUOTED_LIST_ITEM = re.compile(r'"([^"]*)"|(\S+)')
+_DOCTYPE_MARKERS = tuple(
+    marker.encode(codec)
+    for marker in ("<!DOCTYPE", "<!doctype", "<!ENTITY", "<!entity")
+    for codec in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+)
+_MSG_TYPES_WITH_REFERENCES = frozenset({"Update", "Cancel", "Ack", "Error"})
+_REPEATABLE = frozenset(
+    {"info", "area", "resource", "polygon", "circle", "geocode", "parameter", "eventCode", "code", "category"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason a document is not valid CAP 1.2: where (line, element path) and what, in words."""
+
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.line or 0}: {where}{self.message}"
+
+
+@cache
+def cap_schema() -> etree.XMLSchema:
+    """The OASIS CAP 1.2 XSD shipped in this package (loaded once, read with the same safe parser)."""
+    xsd = resources.files("sotong_alerting").joinpath("data/cap12.xsd").read_bytes()
+    return etree.XMLSchema(etree.fromstring(xsd, parser=safe_parser()))
+
+
+def safe_parser() -> etree.XMLParser:
+    """An lxml parser that never loads a DTD, expands an entity, touches the network or builds a huge tree.
+
+    A fresh parser per document, because lxml parsers keep state and must not be shared between threads.
+    """
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=False,
+    )
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def read_xml(
+    data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES
+) -> tuple[etree._Element | None, list[Problem]]:
+    """Parse untrusted XML bytes safely; the root element, or None with the problems that stopped us."""
+    if len(data) > max_bytes:
+        return None, [Problem(None, "", f"document is {len(data)} bytes; the limit is {max_bytes} bytes")]
+    if not data.strip():
+        return None, [Problem(1, "", "document is empty")]
+    for marker in _DOCTYPE_MARKERS:
+        offset = data.find(marker)
+        if offset >= 0:
+            return None, [
+                Problem(
+                    _line_of(data, offset),
+                    "",
+                    "document has a DOCTYPE or entity declaration; refused (CAP needs none, and DTDs enable "
+                    "entity-expansion and external-entity attacks)",
+                )
+            ]
+    try:
+        root = etree.fromstring(data, parser=safe_parser())
+    except etree.XMLSyntaxError as error:
+        line = error.position[0] if error.position else None
+        return None, [Problem(line, "", f"not well-formed XML: {error.msg}")]
+    except ValueError as error:  # lxml raises ValueError for some encodings and unparseable inputs
+        return None, [Problem(None, "", f"not readable as XML: {error}")]
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        return None, [Problem(1, "", "document has a DOCTYPE; refused")]
+    for node in root.iter():
+        if isinstance(node, etree._Entity):
+            return None, [Problem(node.sourceline, "", "document uses entity references; refused")]
+    return root, []
+
+
+def element_path(element: etree._Element) -> str:
+    """A readable location like alert/info[1]/area[2]/polygon[1] (1-based, per element name)."""
+    parts: list[str] = []
+    node: etree._Element | None = element
+    while node is not None:
+        name = etree.QName(node).localname
+        parent = node.getparent()
+        if parent is None:
+            parts.append(name)
+        else:
+            same = [sibling for sibling in parent if sibling.tag == node.tag]
+            parts.append(f"{name}[{same.index(node) + 1}]" if len(same) > 1 or name in _REPEATABLE else name)
+        node = parent
+    return "/".join(reversed(parts))
+
+
+def _schema_problems(root: etree._Element) -> list[Problem]:
+    schema = cap_schema()
+    if schema.validate(root):
+        return []
+    problems = []
+    for entry in schema.error_log:
+        message = entry.message.replace(_NS, "cap:")
+        problems.append(Problem(entry.line, "", f"schema: {message}"))
+    return problems
+
+
+def _text(parent: etree._Element, name: str) -> tuple[etree._Element | None, str | None]:
+    element = parent.find(_NS + name)
+    if element is None:
+        return None, None
+    return element, element.text or ""
+
+
+def _problem(element: etree._Element, message: str) -> Problem:
+    return Problem(element.sourceline, element_path(element), message)
+
+
+def _identifier_problem(kind: str, value: str) -> str | None:
+    if not value:
+        return f"{kind} is empty"
+    if any(ch.isspace() for ch in value):
+        return f"{kind} {value!r} contains whitespace; CAP 1.2 forbids spaces in {kind}"
+    bad = sorted(_FORBIDDEN_ID_CHARS.intersection(value))
+    if bad:
+        return f"{kind} {value!r} contains {' '.join(bad)}; CAP 1.2 forbids commas and restricted characters"
+    return None
+
+
+def _decimal(text: str) -> float | None:
+    if not _DECIMAL.match(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def _point_problem(pair: str) -> str | None:
+    parts = pair.split(",")
+    if len(parts) != 2:
+        return f"coordinate {pair!r} is not a 'latitude,longitude' pair"
+    lat, lon = _decimal(parts[0]), _decimal(parts[1])
+    if lat is None or lon is None:
+        return f"coordinate {pair!r} is not two decimal numbers"
+    if not -90 <= lat <= 90:
+        return f"latitude {parts[0]} in {pair!r} is outside -90..90"
+    if not -180 <= lon <= 180:
+        return f"longitude {parts[1]} in {pair!r} is outside -180..180"
+    return None
+
+
+def polygon_problems(text: str) -> list[str]:
+    """CAP 1.2 3.2.4: whitespace-separated WGS 84 pairs, at least 4, first and last the same."""
+    pairs = text.split()
+    found = [problem for pair in pairs if (problem := _point_problem(pair)) is not None]
+    if found:
+        return found
+    if len(pairs) < 4:
+        return [f"polygon has {len(pairs)} coordinate pairs; CAP 1.2 requires at least 4 (closed ring)"]
+    first = tuple(float(v) for v in pairs[0].split(","))
+    last = tuple(float(v) for v in pairs[-1].split(","))
+    if first != last:
+        return [f"polygon is not closed: first pair {pairs[0]} differs from last pair {pairs[-1]}"]
+    return []
+
+
+def circle_problems(text: str) -> list[str]:
+    """CAP 1.2 3.2.4: "latitude,longitude radius", the radius in kilometres."""
+    tokens = text.split()
+    if len(tokens) != 2:
+        return [f"circle {text!r} is not 'latitude,longitude radius'"]
+    problem = _point_problem(tokens[0])
+    if problem is not None:
+        return [problem]
+    radius = _decimal(tokens[1])
+    if radius is None or radius < 0:
+        return [f"circle radius {tokens[1]!r} is not a non-negative number of kilometres"]
+    return []
+
+
+def _reference_problems(text: str) -> list[str]:
+    entries = text.split()
+    if not entries:
+        return ["references is empty"]
+    problems = []
+    for entry in entries:
+        parts = entry.split(",")
+        if len(parts) != 3:
+            problems.append(f"reference {entry!r} is not a 'sender,identifier,sent' triple")
+            continue
+        sender, identifier, sent = parts
+        for kind, value in (("sender", sender), ("identifier", identifier)):
+            issue = _identifier_problem(kind, value)
+            if issue is not None:
+                problems.append(f"reference {entry!r}: {issue}")
+        issue = cap_datetime_problem(sent)
+        if issue is not None:
+            problems.append(f"reference {entry!r}: {issue}")
+    return problems
+
+
+def split_quoted_list(text: str) -> list[str]:
+    """CAP's space-delimited lists (addresses, incidents), with double-quoted items that contain spaces."""
+    return [quoted if quoted else bare for quoted, bare in _QUOTED_LIST_ITEM.findall(text)]
+
+
+def _alert_problems(root: etree._Element) -> Iterator[Problem]:
+    for name in ("identifier", "sender"):
+        element, value = _text(root, name)
+        if element is not None and value is not None:
+            issue = _identifier_problem(name, value)
+            if issue is not None:
+                yield _problem(element, issue)
+    element, value = _text(root, "sent")
+    if element is not None and value is not None:
+        issue = cap_datetime_problem(value)
+        if issue is not None:
+            yield _problem(element, issue)
+
+    scope_element, scope = _text(root, "scope")
+    if scope_element is not None:
+        restriction = _text(root, "restriction")[1]
+        if scope == "Restricted" and not (restriction or "").strip():
+            yield _problem(scope_element, "scope Restricted requires a non-empty <restriction>")
+        addresses = _text(root, "addresses")[1]
+        if scope == "Private" and not (addresses or "").strip():
+            yield _problem(scope_element, "scope Private requires a non-empty <addresses>")
+    for name in ("addresses", "incidents"):
+        element, value = _text(root, name)
+        if element is not None and value is not None and value.count('"') % 2:
+            yield _problem(element, f"{name} has an unbalanced double quote")
+
+    msg_element, msg_type = _text(root, "msgType")
+    ref_element, references = _text(root, "references")
+    if msg_element is not None and msg_type in _MSG_TYPES_WITH_REFERENCES and ref_element is None:
+        yield _problem(
+            msg_element, f"msgType {msg_type} requires <references> naming the message(s) it refers to"
+        )
+    if ref_element is not None and references is not None:
+        for issue in _reference_problems(references):
+            yield _problem(ref_element, issue)
+
+    for info in root.findall(_NS + "info"):
+        yield from _info_problems(info)
+
+
+def _info_problems(info: etree._Element) -> Iterator[Problem]:
+    for name in ("effective", "onset", "expires"):
+        element, value = _text(info, name)
+        if element is not None and value is not None:
+            issue = cap_datetime_problem(value)
+            if issue is not None:
+                yield _problem(element, issue)
+    element, web = _text(info, "web")
+    if element is not None and web is not None:
+        parsed = urlparse(web.strip())
+        if not parsed.scheme or not (parsed.netloc or parsed.path):
+            yield _problem(element, f"web {web!r} is not a full absolute URI")
+    for resource in info.findall(_NS + "resource"):
+        yield from _resource_problems(resource)
+    for area in info.findall(_NS + "area"):
+        yield from _area_problems(area)
+
+
+def _resource_problems(resource: etree._Element) -> Iterator[Problem]:
+    element, mime = _text(resource, "mimeType")
+    if element is not None and mime is not None and not _MIME.match(mime.strip()):
+        yield _problem(element, f"mimeType {mime!r} is not a 'type/subtype' media type (RFC 2046)")
+    element, size = _text(resource, "size")
+    if element is not None and size is not None and size.strip().lstrip("+-").isdigit() and int(size) < 0:
+        yield _problem(element, f"size {size} is negative; it is the resource's size in bytes")
+    element, digest = _text(resource, "digest")
+    if element is not None and digest is not None and not _SHA1_HEX.match(digest.strip()):
+        yield _problem(element, "digest is not a SHA-1 hash (40 hexadecimal digits)")
+    element, deref = _text(resource, "derefUri")
+    if element is not None and deref is not None:
+        try:
+            base64.b64decode("".join(deref.split()), validate=True)
+        except (binascii.Error, ValueError):
+            yield _problem(element, "derefUri is not Base64 data")
+
+
+def _area_problems(area: etree._Element) -> Iterator[Problem]:
+    for polygon in area.findall(_NS + "polygon"):
+        for issue in polygon_problems(polygon.text or ""):
+            yield _problem(polygon, issue)
+    for circle in area.findall(_NS + "circle"):
+        for issue in circle_problems(circle.text or ""):
+            yield _problem(circle, issue)
+    altitude_element, altitude = _text(area, "altitude")
+    ceiling_element, ceiling = _text(area, "ceiling")
+    if ceiling_element is not None and altitude_element is None:
+        yield _problem(ceiling_element, "ceiling may only be used together with altitude")
+    if altitude is not None and ceiling is not None and ceiling_element is not None:
+        low, high = _decimal(altitude.strip()), _decimal(ceiling.strip())
+        if low is not None and high is not None and high < low:
+            yield _problem(ceiling_element, f"ceiling {ceiling} is below altitude {altitude}")
+
+
+def validate_element(root: etree._Element) -> list[Problem]:
+    """All problems of an already (safely) parsed document: XSD first, then the spec rules."""
+    if root.tag != _NS + "alert":
+        qname = etree.QName(root)
+        return [
+            Problem(
+                root.sourceline,
+                qname.localname,
+                f"root element is {{{qname.namespace or ''}}}{qname.localname}; "
+                f"expected a CAP 1.2 <alert> in namespace {CAP_NAMESPACE}",
+            )
+        ]
+    return _schema_problems(root) + list(_alert_problems(root))
+
+
+def validate_cap(data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> list[Problem]:
+    """Every reason `data` is not a valid CAP 1.2 document; an empty list means it is valid."""
+    root, problems = read_xml(data, max_bytes=max_bytes)
+    if root is None:
+        return problems
+    return validate_element(root)
