@@ -70,3 +70,17 @@ def test_console_script_help_and_exit_codes() -> None:
     assert f"{INVALID}:7:" in bad.stdout
     good = subprocess.run([script, "validate", "-q", VALID], capture_output=True, text=True, check=False)  # noqa: S603
     assert (good.returncode, good.stdout, good.stderr) == (0, "", "")
+
+
+def test_render_previews_channel_texts() -> None:
+    status, out, _ = run("render", VALID, "--channel", "cell_broadcast", "--channel", "sms")
+    assert status == 0
+    assert "== cell_broadcast (" in out
+    assert "/90 characters, UCS-2)" in out
+    assert "[서울특별시] 도봉구 호우경보 발령" in out
+
+
+def test_render_of_invalid_cap_fails_with_problems() -> None:
+    status, out, _ = run("render", INVALID)
+    assert status == 1
+    assert f"{INVALID}:7: " in out
