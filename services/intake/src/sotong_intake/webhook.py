@@ -1,0 +1,164 @@
+"""Verification of partner webhooks signed the Standard Webhooks way (https://www.standardwebhooks.com/).
+
+Partner systems (district offices' tools, a utility's outage system) post JSON to intake. Anyone can reach the
+endpoint, so a delivery is accepted only if:
+
+- `webhook-signature` holds at least one `v1,<base64 HMAC-SHA256>` over "{webhook-id}.{webhook-timestamp}.{body}"
+  made with one of the partner's active secrets (`whsec_<base64 key>`). Several signatures may be sent,
+  space-separated, and several secrets may be active, which is how a key is rotated without downtime: add the
+  new secret, let the partner switch, then remove the old one. Unknown signature versions (e.g. `v1a`) are
+  skipped, not failed, as the spec asks.
+- `webhook-timestamp` is within 5 minutes of now in either direction, which bounds how long a captured request
+  can be replayed and rejects clocks far in the future.
+- `webhook-id` was not seen before (replay within the window). Remembering ids is storage, which is the
+  caller's: pass `seen=` to have it checked here, and record `VerifiedWebhook.id` after the delivery is stored.
+
+Signatures are compared with `hmac.compare_digest`, so timing reveals nothing about how much of a guess matched.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+SECRET_PREFIX = "whsec_"
+DEFAULT_TOLERANCE_S = 5 * 60
+MAX_ID_CHARS = 128
+
+
+class Reason(StrEnum):
+    MISSING_HEADER = "missing_header"
+    BAD_TIMESTAMP = "bad_timestamp"
+    TIMESTAMP_TOO_OLD = "timestamp_too_old"
+    TIMESTAMP_IN_FUTURE = "timestamp_in_future"
+    NO_SIGNATURE = "no_signature"
+    SIGNATURE_MISMATCH = "signature_mismatch"
+    REPLAYED = "replayed"
+    BAD_ID = "bad_id"
+
+
+class WebhookVerificationError(Exception):
+    """The delivery must be refused; `reason` says why in a form fit for metrics and a 400/401 answer."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedWebhook:
+    """A delivery whose origin and freshness were proven; `id` is the key to remember against replays."""
+
+    id: str
+    timestamp: int
+    body: bytes
+
+
+def parse_secret(secret: str) -> bytes:
+    """Key bytes of a `whsec_<base64>` secret; raises ValueError with the reason for a malformed one.
+
+    A bare base64 string is accepted too, since some partners' consoles show the key without the prefix.
+    """
+    encoded = secret.removeprefix(SECRET_PREFIX)
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("webhook secret is not valid base64 after the whsec_ prefix") from exc
+    if len(key) < 16:
+        raise ValueError("webhook secret is shorter than 16 bytes")
+    return key
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The `v1,<base64>` signature of a delivery: used by tests, stand-ins and our own outgoing webhooks."""
+    key = parse_secret(secret)
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+class WebhookVerifier:
+    """Checks deliveries from one partner against its currently active secrets (newest first, order is free)."""
+
+    def __init__(self, secrets: Sequence[str], tolerance_s: int = DEFAULT_TOLERANCE_S) -> None:
+        if not secrets:
+            raise ValueError("a webhook verifier needs at least one active secret")
+        self._keys = [parse_secret(s) for s in secrets]
+        self._tolerance_s = tolerance_s
+
+    def verify(
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        now: float | None = None,
+        seen: Callable[[str], bool] | None = None,
+    ) -> VerifiedWebhook:
+        """Return the verified delivery or raise `WebhookVerificationError`.
+
+        Checks run cheapest first, and the replay check runs last so an attacker cannot probe which ids exist
+        without a valid signature.
+        """
+        lowered = {k.lower(): v for k, v in headers.items()}
+        msg_id = _required(lowered, "webhook-id")
+        raw_timestamp = _required(lowered, "webhook-timestamp")
+        signatures = _required(lowered, "webhook-signature")
+        if len(msg_id) > MAX_ID_CHARS or not msg_id.isprintable():
+            raise WebhookVerificationError(Reason.BAD_ID, "webhook-id is too long or not printable")
+
+        try:
+            timestamp = int(raw_timestamp)
+        except ValueError:
+            raise WebhookVerificationError(Reason.BAD_TIMESTAMP, "webhook-timestamp is not an integer") from None
+        current = time.time() if now is None else now
+        if timestamp < current - self._tolerance_s:
+            raise WebhookVerificationError(
+                Reason.TIMESTAMP_TOO_OLD,
+                f"timestamp is {int(current - timestamp)} s old; the limit is {self._tolerance_s} s",
+            )
+        if timestamp > current + self._tolerance_s:
+            raise WebhookVerificationError(
+                Reason.TIMESTAMP_IN_FUTURE, f"timestamp is {int(timestamp - current)} s ahead of this server's clock"
+            )
+
+        offered = [_decode_v1(s) for s in signatures.split()]
+        candidates = [sig for sig in offered if sig is not None]
+        if not candidates:
+            raise WebhookVerificationError(Reason.NO_SIGNATURE, "no v1 signature in webhook-signature")
+        signed = f"{msg_id}.{timestamp}.".encode() + body
+        expected = [hmac.new(key, signed, hashlib.sha256).digest() for key in self._keys]
+        # Compare every pair without stopping early, so timing does not tell which secret or signature matched.
+        matched = False
+        for sig in candidates:
+            for want in expected:
+                matched |= hmac.compare_digest(sig, want)
+        if not matched:
+            raise WebhookVerificationError(Reason.SIGNATURE_MISMATCH, "no signature matches an active secret")
+
+        if seen is not None and seen(msg_id):
+            raise WebhookVerificationError(Reason.REPLAYED, f"webhook-id {msg_id!r} was already delivered")
+        return VerifiedWebhook(msg_id, timestamp, body)
+
+
+def _required(headers: Mapping[str, str], name: str) -> str:
+    value = headers.get(name, "").strip()
+    if not value:
+        raise WebhookVerificationError(Reason.MISSING_HEADER, f"header {name} is missing or empty")
+    return value
+
+
+def _decode_v1(token: str) -> bytes | None:
+    version, _, encoded = token.partition(",")
+    if version != "v1" or not encoded:
+        return None
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
