@@ -1,0 +1,107 @@
+"""PostgreSQL access: an asyncpg pool per service schema, and versioned SQL migrations applied at start.
+
+Each service owns one schema (one database in production, DESIGN.md). Migrations are plain SQL files named
+`NNNN_what.sql` in the service's `migrations` package; they are applied in order, each in its own transaction,
+under an advisory lock so that several replicas starting together apply them once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
+
+import asyncpg
+
+from sotong_common import logs
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_LOCK_ID = 0x50746F6E67  # "Stong": one advisory lock id for all migrations
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+class MigrationError(RuntimeError):
+    """The migrations on disk disagree with what the database says was applied."""
+
+
+def discover(package: str) -> list[Migration]:
+    """Every migration in `package` (a Python package holding .sql files), in version order."""
+    root: Traversable = resources.files(package)
+    found: list[Migration] = []
+    for entry in root.iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"two migrations share a version in {package}: {versions}")
+    return found
+
+
+async def migrate(conn: asyncpg.Connection, schema: str, migrations: list[Migration]) -> list[int]:
+    """Apply what is missing; return the versions applied now. Refuses if an applied file was edited."""
+    log = logs.get("migrations")
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute(
+            f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
+            " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        rows = await conn.fetch(f'SELECT version, checksum FROM "{schema}".schema_migrations')
+        applied = {r["version"]: r["checksum"] for r in rows}
+        done: list[int] = []
+        for migration in migrations:
+            if migration.version in applied:
+                if applied[migration.version] != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.version:04d}_{migration.name} was changed after it was applied; "
+                        "add a new migration instead"
+                    )
+                continue
+            async with conn.transaction():
+                await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    f'INSERT INTO "{schema}".schema_migrations (version, name, checksum) VALUES ($1, $2, $3)',
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+            log.info("migration applied", schema=schema, version=migration.version, migration=migration.name)
+            done.append(migration.version)
+        return done
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)
+
+
+async def connect(url: str, schema: str, migrations_package: str | None = None, **pool_args: int) -> asyncpg.Pool:
+    """A pool whose connections work in `schema`, after applying the service's migrations."""
+    if migrations_package:
+        conn = await asyncpg.connect(url)
+        try:
+            await migrate(conn, schema, discover(migrations_package))
+        finally:
+            await conn.close()
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=pool_args.get("min_size", 2),
+        max_size=pool_args.get("max_size", 10),
+        server_settings={"search_path": schema, "application_name": f"sotong-{schema}"},
+    )
+    assert pool is not None
+    return pool

@@ -1,0 +1,143 @@
+"""The transactional outbox: store a change and the event that announces it in one transaction.
+
+A service that writes a row and then produces to Kafka can crash in between and announce nothing, or produce and
+then fail to commit and announce something that never happened. Instead the event goes into the `outbox` table
+in the same transaction as the change, and a relay publishes outbox rows to Kafka (acks=all, idempotent producer)
+and deletes them once the broker has them. A crash of the relay re-publishes at most the rows it had not yet
+deleted, with the same event id, which consumers dedup.
+
+The relay wakes on NOTIFY for low latency and also polls, so a lost notification only costs a poll interval.
+Only one relay per schema publishes at a time (an advisory lock), which keeps per-key order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+from collections.abc import Sequence
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from google.protobuf.message import Message
+
+from sotong_common import events, logs, metrics
+
+OUTBOX_DDL = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id bigserial PRIMARY KEY,
+    topic text NOT NULL,
+    key bytea,
+    value bytea NOT NULL,
+    headers jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+NOTIFY_CHANNEL = "sotong_outbox"
+
+
+async def add(
+    conn: asyncpg.Connection, topic: str, key: str, message: Message, metadata: events.EventMetadata
+) -> None:
+    """Queue `message` for `topic` inside the caller's transaction (with the current trace context)."""
+    headers = [[k, v.decode("latin-1")] for k, v in metadata.headers()]
+    await conn.execute(
+        "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4::jsonb)",
+        topic,
+        key.encode(),
+        events.encode(message),
+        _json(headers),
+    )
+    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+class OutboxRelay:
+    """Publishes outbox rows of one schema to Kafka, in id order, and deletes what the broker acknowledged."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        schema: str,
+        batch_size: int = 500,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._schema = schema
+        self._batch = batch_size
+        self._poll = poll_interval
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._log = logs.get("outbox")
+        self._lock_id = zlib.crc32(f"outbox:{schema}".encode())
+
+    async def run(self) -> None:
+        """Run until `stop()`; safe to run in every replica (one holds the lock and publishes)."""
+        async with self._pool.acquire() as listen_conn:
+            await listen_conn.add_listener(NOTIFY_CHANNEL, self._notified)
+            async with self._pool.acquire() as lock_conn:
+                while not self._stopping.is_set():
+                    if await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_id):
+                        try:
+                            await self._publish_until_stopped()
+                        finally:
+                            await lock_conn.execute("SELECT pg_advisory_unlock($1)", self._lock_id)
+                    else:
+                        await self._sleep(self._poll * 4)
+            await listen_conn.remove_listener(NOTIFY_CHANNEL, self._notified)
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    async def _publish_until_stopped(self) -> None:
+        while not self._stopping.is_set():
+            published = 0
+            try:
+                published = await self.publish_batch()
+            except Exception:  # keep relaying: a broker blip must not kill the API process
+                self._log.exception("outbox publish failed; retrying")
+                await asyncio.sleep(1.0)
+            if published < self._batch:
+                await self._sleep(self._poll)
+
+    async def publish_batch(self) -> int:
+        """Publish up to one batch; returns how many rows went out."""
+        async with self._pool.acquire() as conn:
+            rows: Sequence[asyncpg.Record] = await conn.fetch(
+                "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1", self._batch
+            )
+            if not rows:
+                return 0
+            futures = []
+            for row in rows:
+                headers = [(k, v.encode("latin-1")) for k, v in _loads(row["headers"])]
+                futures.append(
+                    await self._producer.send(row["topic"], value=row["value"], key=row["key"], headers=headers)
+                )
+            await asyncio.gather(*futures)
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+            metrics.OUTBOX_PUBLISHED.labels(self._schema).inc(len(rows))
+            return len(rows)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+
+def _loads(raw: str | list[list[str]]) -> list[list[str]]:
+    import json
+
+    return json.loads(raw) if isinstance(raw, str) else raw

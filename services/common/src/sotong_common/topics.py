@@ -1,0 +1,81 @@
+"""The topic catalog (topics.yaml), read once and used everywhere a topic name or setting is needed.
+
+Services refer to topics through the constants below rather than string literals, so a rename is one change;
+the local stack and the Strimzi manifests are generated from the same file, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+SUBMISSION_RECEIVED = "intake.submission-received.v1"
+SUBMISSION_STATUS_CHANGED = "intake.submission-status-changed.v1"
+DECISION_MADE = "moderation.decision-made.v1"
+
+DLQ_SUFFIX = ".dlq"
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    owner: str
+    description: str
+    partitions: int
+    retention_ms: int
+    cleanup_policy: str
+    dlq: bool = False
+
+    def configs(self, min_insync_replicas: int | None = None) -> dict[str, str]:
+        """Topic-level configs as Kafka expects them."""
+        configs = {"retention.ms": str(self.retention_ms), "cleanup.policy": self.cleanup_policy}
+        if min_insync_replicas:
+            configs["min.insync.replicas"] = str(min_insync_replicas)
+        return configs
+
+
+def dlq_name(topic: str) -> str:
+    return topic + DLQ_SUFFIX
+
+
+@cache
+def catalog() -> tuple[Topic, ...]:
+    """Every topic, including the dead-letter topics the catalog asks for."""
+    raw: dict[str, Any] = yaml.safe_load(resources.files("sotong_common").joinpath("topics.yaml").read_text("utf-8"))
+    defaults = raw.get("defaults", {})
+    topics: list[Topic] = []
+    for entry in raw["topics"]:
+        merged = {**defaults, **entry}
+        topic = Topic(
+            name=merged["name"],
+            owner=merged["owner"],
+            description=merged.get("description", ""),
+            partitions=int(merged["partitions"]),
+            retention_ms=int(merged["retention_ms"]),
+            cleanup_policy=merged["cleanup_policy"],
+            dlq=bool(merged.get("dlq", False)),
+        )
+        topics.append(topic)
+        if topic.dlq:
+            topics.append(
+                Topic(
+                    name=dlq_name(topic.name),
+                    owner=f"consumers of {topic.name}",
+                    description=f"messages of {topic.name} that could not be processed, with the error in headers",
+                    partitions=1,
+                    retention_ms=2592000000,
+                    cleanup_policy="delete",
+                )
+            )
+    return tuple(topics)
+
+
+def get(name: str) -> Topic:
+    for topic in catalog():
+        if topic.name == name:
+            return topic
+    raise KeyError(f"topic {name!r} is not in the catalog (services/common/src/sotong_common/topics.yaml)")
