@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -334,3 +335,29 @@ def test_invalid_example_reports_each_rule_with_its_line() -> None:
     assert any(line == 19 and "not closed" in m for line, m in by_line)
     assert any(line == 3 and "whitespace" in m for line, m in by_line)
     assert any(line == 5 and "uses" in m for line, m in by_line)
+
+
+def test_random_mutations_never_raise() -> None:
+    """Garbage in, problems out: byte flips, deletions and insertions of a valid alert never raise."""
+    rng = random.Random(20260714)
+    original = render_cap(make_alert())
+    alphabet = b"<>&;\"',:/-+ 0123456789Zaz\x00\xff"
+    for _ in range(600):
+        data = bytearray(original)
+        for _ in range(rng.randint(1, 4)):
+            position = rng.randrange(len(data))
+            action = rng.random()
+            if action < 0.4:
+                data[position] = rng.choice(alphabet)
+            elif action < 0.7:
+                del data[position]
+            else:
+                data.insert(position, rng.choice(alphabet))
+        document = parse_cap(bytes(data))
+        assert document.alert is not None or document.problems
+
+
+def test_negative_resource_size_is_refused() -> None:
+    data = render_cap(make_alert(infos=(korean_info(resources=(Resource("map", "image/png", size=5),)),)))
+    assert any("negative" in p.message for p in validate_cap(data.replace(b"<size>5<", b"<size>-5<")))
+    assert validate_cap(data.replace(b"<size>5<", b"<size>\xc2\xb2<"))  # superscript two: no crash

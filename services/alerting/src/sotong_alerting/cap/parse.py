@@ -170,4 +170,8 @@ def parse_cap(data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> CapDocumen
     problems = validate_element(root)
     if problems:
         return CapDocument(None, tuple(problems))
-    return CapDocument(element_to_alert(root), ())
+    try:
+        alert = element_to_alert(root)
+    except (ValueError, TypeError) as error:  # defence in depth: validation should make this unreachable
+        return CapDocument(None, (Problem(None, "", f"valid by the rules but unreadable: {error}"),))
+    return CapDocument(alert, ())

@@ -30,6 +30,7 @@ _NS = "{" + CAP_NAMESPACE + "}"
 _FORBIDDEN_ID_CHARS = frozenset(",<&")
 _DECIMAL = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)$")
 _MIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;.*)?$")
+_NEGATIVE_INTEGER = re.compile(r"^\s*-0*[1-9][0-9]*\s*$")
 _SHA1_HEX = re.compile(r"^[0-9A-Fa-f]{40}$")
 _QUOTED_LIST_ITEM = re.compile(r'"([^"]*)"|(\S+)')
 _DOCTYPE_MARKERS = tuple(
@@ -305,7 +306,7 @@ def _resource_problems(resource: etree._Element) -> Iterator[Problem]:
     if element is not None and mime is not None and not _MIME.match(mime.strip()):
         yield _problem(element, f"mimeType {mime!r} is not a 'type/subtype' media type (RFC 2046)")
     element, size = _text(resource, "size")
-    if element is not None and size is not None and size.strip().lstrip("+-").isdigit() and int(size) < 0:
+    if element is not None and size is not None and _NEGATIVE_INTEGER.match(size):
         yield _problem(element, f"size {size} is negative; it is the resource's size in bytes")
     element, digest = _text(resource, "digest")
     if element is not None and digest is not None and not _SHA1_HEX.match(digest.strip()):
