@@ -7,6 +7,7 @@ events and statistics, so they are never renamed: a retired category stays in th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -95,7 +96,7 @@ CATALOGUE: tuple[Category, ...] = (
         description_en="Potholes, broken pavement, displaced manhole covers and other road or sidewalk damage",
         group_ko="도로·교통",
         group_en="Roads and traffic",
-        keywords=("포트홀", "pothole", "보도블록", "sidewalk", "맨홀", "manhole", "도로"),
+        keywords=("포트홀", "pothole", "보도블록", "sidewalk", "맨홀", "manhole", "도로 파손", "도로파손"),
         agency="도시기반시설본부 / 자치구 도로과",
         attributes=(
             Attribute("hazard_size", Datatype.SINGLEVALUELIST, "파손 크기", "Size of the damage", values=_SIZE),
@@ -109,7 +110,7 @@ CATALOGUE: tuple[Category, ...] = (
         description_en="Vehicles parked at hydrants, crossings, bus stops, school zones and other no-parking places",
         group_ko="도로·교통",
         group_en="Roads and traffic",
-        keywords=("주정차", "주차", "parking", "견인", "tow"),
+        keywords=("주정차", "주차", "parking", "견인"),
         agency="자치구 주차관리과",
         default_kind="complaint",
         attributes=(
@@ -245,3 +246,29 @@ def category(code: str) -> Category | None:
 
 def active_categories() -> list[Category]:
     return [c for c in CATALOGUE if c.active]
+
+
+def guess_category(text: str) -> Category | None:
+    """A category whose keyword appears in the text, for channels where citizens just write (chat, SNS).
+
+    Deliberately naive: the first keyword hit wins and no hit gives None, leaving the decision to the
+    classifier and staff. A wrong guess costs a re-route; a missing one costs nothing.
+    """
+    lowered = text.lower()
+    # Disaster categories first: "도로가 침수" must become a flooding report, not road damage.
+    ordered = sorted(CATALOGUE, key=lambda c: c.default_kind != "disaster_report")
+    for candidate in ordered:
+        if candidate.active and candidate.code != "other" and any(_mentions(lowered, k) for k in candidate.keywords):
+            return candidate
+    return None
+
+
+def _mentions(lowered: str, keyword: str) -> bool:
+    """Korean keywords match inside words (조사 attach to them); Latin ones only as whole words.
+
+    "park" must not match "parking", while "침수" must match "침수됐어요".
+    """
+    keyword = keyword.lower()
+    if keyword.isascii():
+        return re.search(rf"\b{re.escape(keyword)}\b", lowered) is not None
+    return keyword in lowered

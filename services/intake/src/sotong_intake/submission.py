@@ -62,6 +62,12 @@ class Channel(StrEnum):
 
 
 CHANNELS_REQUIRING_MESSAGE_ID = frozenset({Channel.KAKAO, Channel.SNS, Channel.EUNGDAPSO, Channel.WEBHOOK})
+FORM_CHANNELS = frozenset({Channel.APP, Channel.OPEN311, Channel.WEBHOOK})
+"""Channels whose clients show a category's attribute form, so its required attributes can be demanded.
+
+On chat, SNS, the portal and the phone the category is guessed or set by staff afterwards; refusing a flooding
+report from a tweet because nobody asked how deep the water was would lose exactly the reports that matter.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +116,17 @@ class Contact:
 class Submission:
     """One citizen submission as intake accepts it from any channel.
 
-    `kind` and `channel` are plain strings (normally the enum values) so that a bad value from a channel can be
-    reported as a field violation instead of failing while the object is built.
+    `source` says where within the channel it came from (the SNS platform, the webhook partner, the Kakao bot),
+    since a message id is only unique within its source. `kind` and `channel` are plain strings (normally the
+    enum values) so that a bad value from a channel can be reported as a field violation instead of failing while
+    the object is built.
     """
 
     kind: str
     text: str
     channel: str
     channel_message_id: str | None = None
+    source: str | None = None
     category: str | None = None
     title: str | None = None
     location: Location | None = None
@@ -183,6 +192,11 @@ def validate_submission(submission: Submission, seoul: Seoul | None = None) -> l
     elif not _PRINTABLE_ID.match(message_id):
         fail("channel_message_id", "channel message id must be printable ASCII without spaces")
 
+    if submission.source is not None and not (
+        0 < len(submission.source) <= 64 and _PRINTABLE_ID.match(submission.source)
+    ):
+        fail("source", "source must be 1-64 printable ASCII characters without spaces")
+
     if submission.category is not None:
         found = find_category(submission.category)
         if found is None:
@@ -209,6 +223,8 @@ def _validate_attributes(submission: Submission, attributes: tuple[Attribute, ..
             fail(f"attributes.{code}", f"category {submission.category} has no attribute {code!r}")
         elif not attribute.accepts(value):
             fail(f"attributes.{code}", f"value {value[:40]!r} is not valid for {code} ({attribute.datatype})")
+    if submission.channel not in FORM_CHANNELS:
+        return
     for code, attribute in known.items():
         if attribute.required and not submission.attributes.get(code):
             fail(f"attributes.{code}", f"attribute {code} is required for category {submission.category}")

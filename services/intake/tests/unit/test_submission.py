@@ -114,6 +114,9 @@ def test_category_and_attributes() -> None:
     # Flooding requires the water depth.
     assert fields(valid(category="flooding", attributes={})) == ["attributes.water_depth"]
     assert fields(valid(category="flooding", attributes={"water_depth": "knee"})) == []
+    # ... but only where a form asked for it: chat and SNS cannot.
+    kakao_flood = valid(category="flooding", attributes={}, channel=Channel.KAKAO, channel_message_id="k-1")
+    assert fields(kakao_flood) == []
 
 
 def test_contact_rules() -> None:
