@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import warnings
 from collections.abc import Mapping
 from email.message import EmailMessage
 from typing import Any
@@ -61,14 +62,17 @@ class MailStandIn:
     def protocol(self) -> SMTP:
         """A fresh SMTP protocol instance per connection, bound to this handler."""
         token_required = self.desk.token is not None
-        return SMTP(
-            self,
-            data_size_limit=MAX_MESSAGE_BYTES,
-            authenticator=self.authenticate if token_required else None,
-            auth_required=token_required,
-            auth_require_tls=False,
-            hostname="press-list.standin.local",
-        )
+        with warnings.catch_warnings():
+            # aiosmtpd warns about AUTH without TLS; the stand-in only ever listens on loopback
+            warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+            return SMTP(
+                self,
+                data_size_limit=MAX_MESSAGE_BYTES,
+                authenticator=self.authenticate if token_required else None,
+                auth_required=token_required,
+                auth_require_tls=False,
+                hostname="press-list.standin.local",
+            )
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]

@@ -4,7 +4,8 @@ Alimtalk (``/kakao/alimtalk/v2/services/{serviceId}/messages``) only sends pre-a
 names a ``templateCode`` and, per recipient, either the fully rendered ``content`` (which must match the
 template, as Kakao checks) or ``variables`` that the stand-in fills into the template's ``#{name}`` slots.
 Friendtalk (``/kakao/friendtalk/...``) sends free text to the channel's friends. Both answer 202 with one
-result per recipient; recipient-level problems (bad number, missing variable, text over 1,000 characters)
+result per recipient; recipient-level problems (bad number, missing variable, text over 1,000 characters,
+more than 5 buttons or a button name over 14 characters)
 fail that recipient only, as SENS reports them, and request-level problems fail the whole request with 400.
 Each recipient is one delivery keyed ``<Idempotency-Key>:<to>``.
 """
@@ -24,6 +25,8 @@ from .sens import MAX_MESSAGES_PER_REQUEST, accepted_body, render_sens_error, re
 from .stand_in import StandIn
 
 MAX_CONTENT_CHARS = 1000
+MAX_BUTTONS = 5
+MAX_BUTTON_NAME_CHARS = 14
 _SLOT = re.compile(r"#\{([^}]+)\}")
 
 DEFAULT_TEMPLATES = {
@@ -44,6 +47,7 @@ MISSING_VARIABLE = ("E102", "fail", "템플릿 변수 누락")
 TEMPLATE_MISMATCH = ("E103", "fail", "템플릿 내용 불일치")
 TOO_LONG = ("E104", "fail", "메시지 길이 초과")
 MISSING_CONTENT = ("E105", "fail", "메시지 내용 누락")
+BAD_BUTTONS = ("E106", "fail", "버튼 오류")
 KEY_REUSED = ("E422", "fail", "멱등 키 재사용")
 
 
@@ -205,4 +209,14 @@ class KakaoStandIn(StandIn):
             return None, MISSING_CONTENT
         if len(content) > MAX_CONTENT_CHARS:
             return content, TOO_LONG
+        buttons = entry.get("buttons")
+        if buttons is not None and (
+            not isinstance(buttons, list)
+            or len(buttons) > MAX_BUTTONS
+            or not all(
+                isinstance(b, dict) and isinstance(b.get("name"), str) and 0 < len(b["name"]) <= MAX_BUTTON_NAME_CHARS
+                for b in buttons
+            )
+        ):
+            return content, BAD_BUTTONS
         return content, SUCCESS

@@ -1,15 +1,16 @@
 """The city's official SNS accounts, shaped like the Facebook Graph API (``POST /{account-id}/feed``).
 
 Seoul runs 150+ accounts for 100+ departments, so the stand-in keeps a registry: the city's own accounts, one per
-district and one per department, on two platforms. ``x`` accounts keep X's 280-character limit, ``facebook``
-accounts Facebook's 63,206. Posting for an unknown account fails with the Graph API's "object does not exist"
-error; more accounts can be registered at run time through ``POST /_control/sns/accounts`` (the community
-service's account registry is the source of truth in a real deployment). Errors are Graph-style
-``{"error": {"message", "type", "code", "fbtrace_id"}}``.
+district and one per department, on four platforms, each with its own length rule: X's 280 in twitter-text
+weighted length (Hangul counts 2, a URL 23), Facebook's 63,206, Instagram's 2,200 and Threads' 500.
+Posting for an unknown account fails with the Graph API's "object does not exist" error; more accounts can be
+registered at run time through ``POST /_control/sns/accounts`` (the community service's account registry is the
+source of truth in a real deployment). Errors are Graph-style ``{"error": {"message", "type", "code", ...}}``.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from collections.abc import Mapping
@@ -21,7 +22,11 @@ from ..desk import ProviderDesk
 from ..ledger import Outcome
 from .stand_in import StandIn
 
-PLATFORM_LIMITS = {"facebook": 63_206, "x": 280}
+PLATFORM_LIMITS = {"facebook": 63_206, "x": 280, "instagram": 2_200, "threads": 500}
+X_URL_WEIGHT = 23
+_URL = re.compile(r"https?://\S+")
+# twitter-text v3: code points in these ranges weigh 1, everything else (Hangul, CJK, emoji) weighs 2
+_X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 DISTRICTS = (
     "jongno", "jung", "yongsan", "seongdong", "gwangjin", "dongdaemun", "jungnang", "seongbuk", "gangbuk",
     "dobong", "nowon", "eunpyeong", "seodaemun", "mapo", "yangcheon", "gangseo", "guro", "geumcheon",
@@ -33,9 +38,38 @@ _GRAPH_CODES = {400: (100, "OAuthException"), 401: (190, "OAuthException"), 404:
                 422: (100, "OAuthException"), 429: (4, "OAuthException")}  # fmt: skip
 
 
+def x_weighted_length(text: str) -> int:
+    """Length as X counts it, so a Korean post is refused at 140 syllables like the real API does."""
+    length = 0
+    last = 0
+    for match in _URL.finditer(text):
+        length += _weigh(text[last : match.start()]) + X_URL_WEIGHT
+        last = match.end()
+    return length + _weigh(text[last:])
+
+
+def _weigh(text: str) -> int:
+    total = 0
+    for char in text:
+        point = ord(char)
+        total += 1 if any(low <= point <= high for low, high in _X_LIGHT_RANGES) else 2
+    return total
+
+
+def measured_length(platform: str, text: str) -> int:
+    return x_weighted_length(text) if platform == "x" else len(text)
+
+
 def default_accounts() -> dict[str, str]:
     """The registry a fresh stand-in starts with: account id -> platform (about 170 accounts)."""
-    accounts = {"seoul": "facebook", "seoul_x": "x", "seoul_en": "facebook", "seoul_en_x": "x"}
+    accounts = {
+        "seoul": "facebook",
+        "seoul_x": "x",
+        "seoul_en": "facebook",
+        "seoul_en_x": "x",
+        "seoul_instagram": "instagram",
+        "seoul_threads": "threads",
+    }
     for district in DISTRICTS:
         accounts[f"{district}-gu"] = "facebook"
         accounts[f"{district}-gu_x"] = "x"
@@ -125,13 +159,14 @@ class SnsStandIn(StandIn):
         if link is not None and (not isinstance(link, str) or not link.startswith(("http://", "https://"))):
             return self.invalid("The parameter link must be an http(s) URL", "#100")
         text = message or ""
+        full_text = text if not link else f"{text}\n{link}"
         limit = PLATFORM_LIMITS[platform]
-        if len(text) > limit:
-            return self.invalid(f"Message is longer than {limit} characters allowed on {platform}", "#100")
+        length = measured_length(platform, full_text)
+        if length > limit:
+            return self.invalid(f"Message is {length} long, over the {limit} allowed on {platform}", "#100")
         key = self.desk.idempotency_key(request)
         if key is None:
             return self.desk.missing_key()
-        full_text = text if not link else f"{text}\n{link}"
         outcome, seq = self.desk.ledger.record(key, platform, account, full_text)
         if outcome is Outcome.CONFLICT:
             return self.desk.key_conflict(key)
