@@ -11,9 +11,11 @@ alerts we build and alerts we receive from upstream are judged by exactly the sa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+from sotong_alerting.cap.datetimes import format_cap_datetime
 
 CAP_NAMESPACE = "urn:oasis:names:tc:emergency:cap:1.2"
 """XML namespace of CAP 1.2 documents."""
@@ -223,13 +225,11 @@ class Alert:
     note: str | None = None
     references: tuple[Reference, ...] = ()
     incidents: tuple[str, ...] = ()
-    infos: tuple[Info, ...] = field(default_factory=tuple)
+    infos: tuple[Info, ...] = ()
 
     @property
     def reference(self) -> Reference:
         """How later messages (Update, Cancel) must name this one."""
-        from sotong_alerting.cap.datetimes import format_cap_datetime  # noqa: PLC0415 (avoid import cycle)
-
         return Reference(self.sender, self.identifier, format_cap_datetime(self.sent))
 
     def info_for(self, language: str) -> Info | None:

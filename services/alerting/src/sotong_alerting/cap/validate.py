@@ -139,10 +139,24 @@ def _schema_problems(root: etree._Element) -> list[Problem]:
     if schema.validate(root):
         return []
     problems = []
+    tree = root.getroottree()
     for entry in schema.error_log:
         message = entry.message.replace(_NS, "cap:")
-        problems.append(Problem(entry.line, "", f"schema: {message}"))
+        problems.append(Problem(entry.line, _schema_error_path(tree, entry.path), f"schema: {message}"))
     return problems
+
+
+def _schema_error_path(tree: etree._ElementTree, xpath: str | None) -> str:
+    """libxml2 locates schema errors as "/*/*[4]"; turn that into our readable alert/status form."""
+    if not xpath:
+        return ""
+    try:
+        found = tree.xpath(xpath)
+    except etree.XPathError:
+        return ""
+    if isinstance(found, list) and found and isinstance(found[0], etree._Element):
+        return element_path(found[0])
+    return ""
 
 
 def _text(parent: etree._Element, name: str) -> tuple[etree._Element | None, str | None]:
@@ -348,7 +362,14 @@ def validate_element(root: etree._Element) -> list[Problem]:
                 f"expected a CAP 1.2 <alert> in namespace {CAP_NAMESPACE}",
             )
         ]
-    return _schema_problems(root) + list(_alert_problems(root))
+    spec = list(_alert_problems(root))
+    explained = {problem.path for problem in spec}
+    # Where a spec rule already says in plain words what is wrong with an element (a 'Z' date-time), the
+    # schema's pattern message for the same element adds only noise.
+    schema = [
+        problem for problem in _schema_problems(root) if not problem.path or problem.path not in explained
+    ]
+    return sorted(schema + spec, key=lambda problem: problem.line or 0)
 
 
 def validate_cap(data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> list[Problem]:
