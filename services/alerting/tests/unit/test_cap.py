@@ -362,3 +362,26 @@ def test_negative_resource_size_is_refused() -> None:
     data = render_cap(make_alert(infos=(korean_info(resources=(Resource("map", "image/png", size=5),)),)))
     assert any("negative" in p.message for p in validate_cap(data.replace(b"<size>5<", b"<size>-5<")))
     assert validate_cap(data.replace(b"<size>5<", b"<size>\xc2\xb2<"))  # superscript two: no crash
+
+
+@pytest.mark.parametrize("status", list(Status))
+@pytest.mark.parametrize("msg_type", list(MsgType))
+def test_every_status_and_message_type_renders_valid_cap(status: Status, msg_type: MsgType) -> None:
+    references = () if msg_type is MsgType.ALERT else (make_alert().reference,)
+    alert = make_alert(identifier="SEOUL-2026-0100", status=status, msg_type=msg_type, references=references)
+    data = render_cap(alert)
+    assert cap_schema().validate(etree.fromstring(data, parser=safe_parser()))
+    assert validate_cap(data) == []
+    assert parse_cap(data).alert == alert
+
+
+def test_naive_datetime_in_a_built_alert_is_a_problem_not_a_crash() -> None:
+    found = validate_alert(make_alert(sent=datetime(2026, 7, 14, 14, 0)))
+    assert len(found) == 1
+    assert "time zone" in found[0].message
+
+
+@pytest.mark.parametrize("language", ["ko_KR", "한국어", "ko-"])
+def test_malformed_language_codes_are_refused(language: str) -> None:
+    found = validate_alert(make_alert(infos=(korean_info(language=language),)))
+    assert [p.path for p in found] == ["alert/info[1]/language"]

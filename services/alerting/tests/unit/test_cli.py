@@ -84,3 +84,19 @@ def test_render_of_invalid_cap_fails_with_problems() -> None:
     status, out, _ = run("render", INVALID)
     assert status == 1
     assert f"{INVALID}:7: " in out
+
+
+def test_stdin_is_read_with_a_dash() -> None:
+    script = Path(sys.executable).with_name("sotong-cap")
+    data = Path(INVALID).read_bytes()
+    result = subprocess.run([script, "validate", "-"], input=data, capture_output=True, check=False)  # noqa: S603
+    assert result.returncode == 1
+    assert b"-:7: alert/msgType" in result.stdout
+
+
+def test_oversized_file_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.xml"
+    big.write_bytes(b"<a>" + b" " * 2000 + b"</a>")
+    status, out, _ = run("validate", "--max-bytes", "1000", str(big))
+    assert status == 1
+    assert "the limit is 1000 bytes" in out

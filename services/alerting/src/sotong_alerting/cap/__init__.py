@@ -30,7 +30,11 @@ from sotong_alerting.cap.validate import MAX_DOCUMENT_BYTES, Problem, validate_c
 
 def validate_alert(alert: Alert) -> list[Problem]:
     """Problems of an alert built in code, judged exactly like received XML: render, then validate."""
-    return validate_cap(render_cap(alert))
+    try:
+        data = render_cap(alert)
+    except ValueError as error:  # e.g. a naive datetime, which CAP cannot express
+        return [Problem(None, "", str(error))]
+    return validate_cap(data)
 
 
 __all__ = [

@@ -88,7 +88,7 @@ def read_xml(
 ) -> tuple[etree._Element | None, list[Problem]]:
     """Parse untrusted XML bytes safely; the root element, or None with the problems that stopped us."""
     if len(data) > max_bytes:
-        return None, [Problem(None, "", f"document is {len(data)} bytes; the limit is {max_bytes} bytes")]
+        return None, [Problem(None, "", f"document is too large; the limit is {max_bytes} bytes")]
     if not data.strip():
         return None, [Problem(1, "", "document is empty")]
     for marker in _DOCTYPE_MARKERS:
