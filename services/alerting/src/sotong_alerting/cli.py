@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from sotong_alerting.cap import MAX_DOCUMENT_BYTES, parse_cap, validate_cap
+from sotong_alerting.channels import Channel, render_all
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -46,8 +47,6 @@ def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from sotong_alerting.channels import Channel, render_all  # noqa: PLC0415 (only this command needs it)
-
     try:
         data = _read(args.file, MAX_DOCUMENT_BYTES)
     except OSError as error:
@@ -62,6 +61,8 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     status = EXIT_VALID
     for rendering in render_all(document.alert, args.language, channels):
         print(f"== {rendering.channel.value} ({rendering.summary()})", file=out)
+        if rendering.title is not None:
+            print(f"title: {rendering.title}", file=out)
         print(rendering.text, file=out)
         for violation in rendering.violations:
             print(f"!! {violation}", file=out)
@@ -101,7 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "-l", "--language", default="ko", help="info language to render (default %(default)s)"
     )
-    render.add_argument("-c", "--channel", action="append", help="channel name (repeatable; default: all)")
+    render.add_argument(
+        "-c",
+        "--channel",
+        action="append",
+        choices=[channel.value for channel in Channel],
+        help="channel (repeatable; default: all)",
+    )
     render.set_defaults(handler=_render)
     return parser
 

@@ -80,6 +80,18 @@ def test_render_previews_channel_texts() -> None:
     assert "[서울특별시] 도봉구 호우경보 발령" in out
 
 
+def test_render_shows_titles_and_violations_and_refuses_unknown_channels() -> None:
+    status, out, _ = run(
+        "render", str(EXAMPLES / "heavy-rain-update.valid.xml"), "-c", "press", "-c", "kakao"
+    )
+    assert status == 1
+    assert "title: [훈련][변경] [보도참고자료] 도봉구 호우경보 유지" in out
+    assert "!! kakao template: template variables not filled: description, instruction" in out
+    with pytest.raises(SystemExit) as stop:
+        run("render", VALID, "-c", "fax")
+    assert stop.value.code == 2
+
+
 def test_render_of_invalid_cap_fails_with_problems() -> None:
     status, out, _ = run("render", INVALID)
     assert status == 1
