@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .server import Settings, StandinServer
+from .faults import FaultPlan, FaultPlanError
+from .server import PROVIDER_NAMES, Settings, StandinServer
 
 ENV_PREFIX = "SOTONG_STANDINS_"
 
@@ -85,6 +86,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
             raise ConfigError(f"--provider-settings is not JSON: {exc}") from None
         if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
             raise ConfigError("--provider-settings must map provider names to fault-plan objects")
+        for name, plan in parsed.items():
+            if name not in PROVIDER_NAMES:
+                raise ConfigError(f"--provider-settings names unknown provider {name!r}")
+            try:
+                FaultPlan().merged(plan)
+            except FaultPlanError as exc:
+                raise ConfigError(f"--provider-settings for {name}: {exc}") from None
         overrides = parsed
     return Settings(
         host=args.host,

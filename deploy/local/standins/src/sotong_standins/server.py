@@ -36,6 +36,8 @@ HTTP_PREFIXES = {
     "sms": "/sms/v2",
 }
 
+PROVIDER_NAMES = frozenset(HTTP_PREFIXES) | {"mail"}
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -110,10 +112,13 @@ def _access_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
                 access_log.debug(
                     json.dumps(
                         {
+                            "ts": round(time.time(), 3),
                             "event": "request",
+                            "provider": request.path.split("/", 2)[1],
                             "method": request.method,
                             "path": request.path,
-                            "status": status,
+                            "status": status if status >= 0 else None,
+                            "dropped": status < 0,
                             "ms": round((time.perf_counter() - started) * 1000, 2),
                             "idempotency_key": request.headers.get("Idempotency-Key"),
                         },
