@@ -30,7 +30,7 @@ def report(
 def test_normalization_is_korean_aware() -> None:
     assert normalize("도로가 파였어요!!! ㅠㅠ") == normalize("도로가파였어요")
     assert normalize("@seoulcity 침수 https://t.example/x #제보") == "침수제보"
-    assert normalize("ＡＢＣ　１２３") == "abc123"  # full-width forms from Korean IMEs
+    assert normalize("\uff21\uff22\uff23\u3000\uff11\uff12\uff13") == "abc123"  # full-width forms from Korean IMEs
     assert normalize("물이 넘쳐요ㅋㅋㅋㅋ 😭😭") == "물이넘쳐요"
     assert normalize("와아아아아") == "와아아"
     assert shingles("") == frozenset() and shingles("물") == frozenset({"물"})
