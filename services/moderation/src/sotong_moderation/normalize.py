@@ -1,0 +1,254 @@
+"""Text normalization with an offset map back into the original text.
+
+Every rule and model in the pipeline looks at a *view* of the comment, never at the raw
+string: a view is the normalized text plus, for each of its characters, the index of the
+original character it came from.  Evidence found in any view can therefore always be
+reported as ``(start, end)`` indices into the text the citizen actually wrote, which is
+what a moderator sees and what masking rewrites.
+
+Views, from the cheapest to the most aggressive:
+
+* ``base``   NFKC (per character, so offsets stay exact) and lower case.  Hangul
+  compatibility jamo (ㅅ, ㅂ, ㅋ) are kept as they are: NFKC would turn them into
+  conjoining jamo, which nobody types and which breaks patterns such as ``ㅅㅂ``.
+* ``tight``  ``base`` with runs of one character squeezed to two (``ㅋㅋㅋㅋ`` ->
+  ``ㅋㅋ``) and *filler* characters between Hangul removed: anything that is not a
+  Hangul letter (spaces, digits, punctuation, symbols, Latin) in a run of at most
+  three characters with Hangul on both sides.  ``시1발``, ``시.발`` and ``시 발`` all
+  become ``시발`` here, and loose jamo are recomposed (``씨ㅂㅏㄹ`` -> ``씨발``).  Spaces between Hangul words disappear too, which is why word
+  lists that run on this view carry exceptions (``시발점``, ``발표``).
+* ``jamo``   ``tight`` with every Hangul syllable decomposed into compatibility jamo
+  (``발`` -> ``ㅂㅏㄹ``), so that ``씨ㅂㅏㄹ`` and ``ㅆㅣ발`` meet the same pattern and
+  the classifier sees sub-syllable n-grams.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+__all__ = ["NormalizedText", "View", "decompose_syllable", "is_hangul", "normalize"]
+
+_S_BASE = 0xAC00
+_S_LAST = 0xD7A3
+_CHOSEONG = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
+_JUNGSEONG = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
+_JONGSEONG = ("", "ㄱ", "ㄲ", "ㄳ", "ㄴ", "ㄵ", "ㄶ", "ㄷ", "ㄹ", "ㄺ", "ㄻ", "ㄼ", "ㄽ", "ㄾ", "ㄿ",
+              "ㅀ", "ㅁ", "ㅂ", "ㅄ", "ㅅ", "ㅆ", "ㅇ", "ㅈ", "ㅊ", "ㅋ", "ㅌ", "ㅍ", "ㅎ")  # fmt: skip
+
+# Longest run of filler characters that is still read as "inserted between letters".
+MAX_FILLER_RUN = 3
+# Runs of the same character longer than this are squeezed in the tight view.
+MAX_REPEAT = 2
+
+# Per-character NFKC results.  Comments reuse a small alphabet, so a bounded cache turns
+# the slow path (a text that is not already NFKC) into one dict lookup per character.
+_CHAR_CACHE: dict[str, str] = {}
+_CHAR_CACHE_LIMIT = 65_536
+
+
+def is_hangul(ch: str) -> bool:
+    """Hangul syllable or compatibility jamo: the letters a filler can hide between."""
+    o = ord(ch)
+    return _S_BASE <= o <= _S_LAST or 0x3131 <= o <= 0x318E
+
+
+def decompose_syllable(ch: str) -> str:
+    """Compatibility-jamo spelling of one Hangul syllable (other characters unchanged)."""
+    o = ord(ch)
+    if not _S_BASE <= o <= _S_LAST:
+        return ch
+    idx = o - _S_BASE
+    cho, rest = divmod(idx, 588)
+    jung, jong = divmod(rest, 28)
+    return _CHOSEONG[cho] + _JUNGSEONG[jung] + _JONGSEONG[jong]
+
+
+def _nfkc_char(ch: str) -> str:
+    cached = _CHAR_CACHE.get(ch)
+    if cached is not None:
+        return cached
+    o = ord(ch)
+    if 0x3131 <= o <= 0x318E or 0xD800 <= o <= 0xDFFF:
+        out = ch
+    else:
+        out = unicodedata.normalize("NFKC", ch).lower()
+    if len(_CHAR_CACHE) < _CHAR_CACHE_LIMIT:
+        _CHAR_CACHE[ch] = out
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A normalized string and, per character, the original index it came from."""
+
+    text: str
+    source: Sequence[int]
+    original_length: int
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a ``[start, end)`` span of this view onto the original text.
+
+        One original character may expand to several view characters (NFKC of ``㈜``,
+        jamo of ``발``), so the end is the end of the original character behind the last
+        view character, never the middle of one.
+        """
+        if end <= start or not self.text:
+            pos = self.source[start] if start < len(self.source) else self.original_length
+            return pos, pos
+        return self.source[start], self.source[end - 1] + 1
+
+
+def _base(text: str) -> View:
+    n = len(text)
+    if text.isascii():
+        return View(text.lower(), range(n), n)
+    try:
+        fast = unicodedata.is_normalized("NFKC", text)
+    except ValueError:
+        fast = False
+    if fast and not any(0x3131 <= ord(c) <= 0x318E for c in text):
+        low = text.lower()
+        if len(low) == n:
+            return View(low, range(n), n)
+    parts: list[str] = []
+    source: list[int] = []
+    for i, ch in enumerate(text):
+        out = _nfkc_char(ch)
+        if len(out) == 1:
+            parts.append(out)
+            source.append(i)
+        elif out:
+            parts.append(out)
+            source.extend([i] * len(out))
+    return View("".join(parts), source, n)
+
+
+def _tight(base: View) -> View:
+    text = base.text
+    src = base.source
+    n = len(text)
+    out: list[str] = []
+    source: list[int] = []
+    i = 0
+    prev_hangul = False
+    while i < n:
+        ch = text[i]
+        if is_hangul(ch):
+            prev_hangul = True
+        elif prev_hangul:
+            # Look ahead: a short run of non-Hangul followed by Hangul is filler.
+            j = i
+            while j < n and j - i < MAX_FILLER_RUN + 1 and not is_hangul(text[j]):
+                j += 1
+            if j < n and j - i <= MAX_FILLER_RUN and is_hangul(text[j]):
+                i = j
+                continue
+            prev_hangul = False
+        else:
+            prev_hangul = False
+        if len(out) >= MAX_REPEAT and out[-1] == ch and out[-2] == ch:
+            i += 1
+            continue
+        out.append(ch)
+        source.append(src[i])
+        i += 1
+    return _recompose(View("".join(out), source, base.original_length))
+
+
+_CHO_INDEX = {c: i for i, c in enumerate(_CHOSEONG)}
+_JUNG_INDEX = {c: i for i, c in enumerate(_JUNGSEONG)}
+_JONG_INDEX = {c: i for i, c in enumerate(_JONGSEONG) if c}
+
+
+def _recompose(view: View) -> View:
+    """Join loose compatibility jamo back into syllables (``씨ㅂㅏㄹ`` -> ``씨발``).
+
+    Spelling a word out in jamo is a common way to slip past word lists; after this
+    step the same list catches it.  A final consonant is only attached when no vowel
+    follows it, exactly as a Korean reader would group the letters.
+    """
+    text = view.text
+    if not any(c in _JUNG_INDEX for c in text):
+        return view
+    out: list[str] = []
+    source: list[int] = []
+    src = view.source
+    n = len(text)
+    i = 0
+    while i < n:
+        ch = text[i]
+        if ch in _CHO_INDEX and i + 1 < n and text[i + 1] in _JUNG_INDEX:
+            cho, jung = _CHO_INDEX[ch], _JUNG_INDEX[text[i + 1]]
+            jong = 0
+            step = 2
+            if i + 2 < n and text[i + 2] in _JONG_INDEX and not (i + 3 < n and text[i + 3] in _JUNG_INDEX):
+                jong = _JONG_INDEX[text[i + 2]]
+                step = 3
+            out.append(chr(_S_BASE + (cho * 21 + jung) * 28 + jong))
+            source.append(src[i])
+            i += step
+            continue
+        out.append(ch)
+        source.append(src[i])
+        i += 1
+    return View("".join(out), source, view.original_length)
+
+
+def _jamo(tight: View) -> View:
+    out: list[str] = []
+    source: list[int] = []
+    src = tight.source
+    for i, ch in enumerate(tight.text):
+        o = ord(ch)
+        if _S_BASE <= o <= _S_LAST:
+            d = decompose_syllable(ch)
+            out.append(d)
+            source.extend([src[i]] * len(d))
+        else:
+            out.append(ch)
+            source.append(src[i])
+    return View("".join(out), source, tight.original_length)
+
+
+class NormalizedText:
+    """The views of one comment, each computed on first use.
+
+    Cheap stages (links, personal data) only ever touch ``base``; the tight and jamo
+    views are built when a stage asks for them, so a comment that is removed early never
+    pays for them.
+    """
+
+    __slots__ = ("__dict__", "original")
+
+    def __init__(self, original: str) -> None:
+        self.original = original
+
+    @cached_property
+    def base(self) -> View:
+        return _base(self.original)
+
+    @cached_property
+    def tight(self) -> View:
+        return _tight(self.base)
+
+    @cached_property
+    def jamo(self) -> View:
+        return _jamo(self.tight)
+
+    def view(self, name: str) -> View:
+        """Look a view up by the name a policy rule uses (``base``, ``tight``, ``jamo``)."""
+        if name == "base":
+            return self.base
+        if name == "tight":
+            return self.tight
+        if name == "jamo":
+            return self.jamo
+        raise KeyError(name)
+
+
+def normalize(text: str) -> NormalizedText:
+    """Wrap ``text`` so stages can ask for its views lazily."""
+    return NormalizedText(text)

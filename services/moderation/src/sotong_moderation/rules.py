@@ -1,0 +1,47 @@
+"""Runs the policy's matching rules over the views of one comment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .advertising import find_links, host_matches
+from .normalize import NormalizedText
+from .policy import Policy
+from .profanity import find_words
+
+__all__ = ["RuleHit", "run_rules"]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    """A rule that matched, with the span in the original text that made it match."""
+
+    start: int
+    end: int
+    clause: str
+    rule: str
+    score: float
+    reason: str
+
+
+def run_rules(policy: Policy, nt: NormalizedText) -> list[RuleHit]:
+    """Every hit of every rule; views a policy does not use are never built."""
+    hits: list[RuleHit] = []
+    original = nt.original
+    for view_name, rules in policy.rules_by_view.items():
+        if not rules:
+            continue
+        view = nt.view(view_name)
+        for rule in rules:
+            if rule.kind == "link_domain":
+                for start, end, host in find_links(view.text):
+                    if host_matches(host, rule.domains) is not None:
+                        o_start, o_end = view.original_span(start, end)
+                        hits.append(RuleHit(o_start, o_end, rule.clause, rule.id, rule.score, rule.reason))
+                continue
+            assert rule.regex is not None
+            for o_start, o_end in find_words(
+                view, original, rule.regex, rule.exceptions, spacing_guard=view_name != "base"
+            ):
+                hits.append(RuleHit(o_start, o_end, rule.clause, rule.id, rule.score, rule.reason))
+    return hits
