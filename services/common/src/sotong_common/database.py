@@ -1,8 +1,10 @@
 """PostgreSQL access: an asyncpg pool per service schema, and versioned SQL migrations applied at start.
 
 Each service owns one schema (one database in production, DESIGN.md). Migrations are plain SQL files named
-`NNNN_what.sql` in the service's `migrations` package; they are applied in order, each in its own transaction,
-under an advisory lock so that several replicas starting together apply them once.
+`NNNN_what.sql` in a Python package; the platform's own (`sotong_common.sql`: outbox, processed events) come
+first, then the service's. Each package keeps its own version sequence. Migrations are applied in order, each
+in its own transaction, under an advisory lock so that several replicas starting together apply them once, and
+an applied file that was edited afterwards stops the start instead of silently diverging.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_ID = 0x50746F6E67  # "Stong": one advisory lock id for all migrations
 
 
+PLATFORM_MIGRATIONS = "sotong_common.sql"
+
+
 @dataclass(frozen=True)
 class Migration:
+    package: str
     version: int
     name: str
     sql: str
@@ -43,7 +49,7 @@ def discover(package: str) -> list[Migration]:
     for entry in root.iterdir():
         match = _NAME.match(entry.name)
         if match:
-            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text("utf-8")))
+            found.append(Migration(package, int(match.group(1)), match.group(2), entry.read_text("utf-8")))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
@@ -51,7 +57,7 @@ def discover(package: str) -> list[Migration]:
     return found
 
 
-async def migrate(conn: asyncpg.Connection, schema: str, migrations: list[Migration]) -> list[int]:
+async def migrate(conn: asyncpg.Connection, schema: str, migrations: list[Migration]) -> list[str]:
     """Apply what is missing; return the versions applied now. Refuses if an applied file was edited."""
     log = logs.get("migrations")
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
@@ -59,17 +65,18 @@ async def migrate(conn: asyncpg.Connection, schema: str, migrations: list[Migrat
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await conn.execute(
             f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
-            " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
+            " package text NOT NULL, version integer NOT NULL, name text NOT NULL, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (package, version))"
         )
-        rows = await conn.fetch(f'SELECT version, checksum FROM "{schema}".schema_migrations')
-        applied = {r["version"]: r["checksum"] for r in rows}
-        done: list[int] = []
+        rows = await conn.fetch(f'SELECT package, version, checksum FROM "{schema}".schema_migrations')
+        applied = {(r["package"], r["version"]): r["checksum"] for r in rows}
+        done: list[str] = []
         for migration in migrations:
-            if migration.version in applied:
-                if applied[migration.version] != migration.checksum:
+            if (migration.package, migration.version) in applied:
+                if applied[(migration.package, migration.version)] != migration.checksum:
                     raise MigrationError(
-                        f"migration {migration.version:04d}_{migration.name} was changed after it was applied; "
+                        f"migration {migration.package}/{migration.version:04d}_{migration.name} was changed after it "
+                    "was applied; "
                         "add a new migration instead"
                     )
                 continue
@@ -77,13 +84,15 @@ async def migrate(conn: asyncpg.Connection, schema: str, migrations: list[Migrat
                 await conn.execute(f'SET LOCAL search_path TO "{schema}"')
                 await conn.execute(migration.sql)
                 await conn.execute(
-                    f'INSERT INTO "{schema}".schema_migrations (version, name, checksum) VALUES ($1, $2, $3)',
+                    f'INSERT INTO "{schema}".schema_migrations (package, version, name, checksum)'
+                    " VALUES ($1, $2, $3, $4)",
+                    migration.package,
                     migration.version,
                     migration.name,
                     migration.checksum,
                 )
-            log.info("migration applied", schema=schema, version=migration.version, migration=migration.name)
-            done.append(migration.version)
+            log.info("migration applied", schema=schema, package=migration.package, version=migration.version)
+            done.append(f"{migration.package}/{migration.version:04d}_{migration.name}")
         return done
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)
@@ -94,7 +103,7 @@ async def connect(url: str, schema: str, migrations_package: str | None = None, 
     if migrations_package:
         conn = await asyncpg.connect(url)
         try:
-            await migrate(conn, schema, discover(migrations_package))
+            await migrate(conn, schema, discover(PLATFORM_MIGRATIONS) + discover(migrations_package))
         finally:
             await conn.close()
     pool = await asyncpg.create_pool(

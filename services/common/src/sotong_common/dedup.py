@@ -1,22 +1,13 @@
 """Processed-event dedup: at-least-once delivery made idempotent.
 
-Kafka redelivers after a crash or rebalance, and producers may publish the same event twice. A consumer records
+Kafka redelivers after a crash or rebalance, and producers may publish the same event twice. The table is
+created by the platform migrations (sotong_common/sql). A consumer records
 each event id it handled in the same transaction as the effect; a second copy finds the id and does nothing.
 """
 
 from __future__ import annotations
 
 import asyncpg
-
-PROCESSED_DDL = """
-CREATE TABLE IF NOT EXISTS processed_events (
-    consumer text NOT NULL,
-    event_id text NOT NULL,
-    processed_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (consumer, event_id)
-);
-"""
-
 
 async def first_time(conn: asyncpg.Connection, consumer: str, event_id: str) -> bool:
     """Record `event_id` for `consumer`; True when it was not processed before.

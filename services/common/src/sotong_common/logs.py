@@ -85,5 +85,5 @@ def configure(service: str, level: str = "info") -> None:
 
 
 def get(name: str | None = None) -> Any:
-    """A bound structlog logger; `name` becomes the `logger` key."""
-    return structlog.get_logger(logger=name) if name else structlog.get_logger()
+    """A bound structlog logger; `name` becomes the `logger_name` key."""
+    return structlog.get_logger(logger_name=name) if name else structlog.get_logger()

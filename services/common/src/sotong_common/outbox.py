@@ -23,17 +23,6 @@ from google.protobuf.message import Message
 
 from sotong_common import events, logs, metrics
 
-OUTBOX_DDL = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id bigserial PRIMARY KEY,
-    topic text NOT NULL,
-    key bytea,
-    value bytea NOT NULL,
-    headers jsonb NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-"""
-
 NOTIFY_CHANNEL = "sotong_outbox"
 
 

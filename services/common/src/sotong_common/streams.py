@@ -215,3 +215,10 @@ def _headers(event: faust.EventT[bytes]) -> list[tuple[str, bytes]]:
     raw = event.headers or {}
     items = raw.items() if isinstance(raw, dict) else raw
     return [(str(k), bytes(v) if v is not None else b"") for k, v in items]
+
+
+def run(worker: Worker) -> None:
+    """Run the worker until SIGTERM/SIGINT (Faust stops consuming, flushes, commits and leaves the group)."""
+    from faust.worker import Worker as FaustWorker
+
+    FaustWorker(worker.app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()

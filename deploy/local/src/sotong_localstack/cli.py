@@ -1,0 +1,66 @@
+"""`sotong-stack`: start, stop and inspect the local platform (what `make up` and `make down` run)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from sotong_localstack import demo
+from sotong_localstack.stack import DEFAULT_RUN_DIR, Stack, StackState, stop_from_state
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="sotong-stack",
+        description="Run Sotong locally: Apache Kafka (KRaft, from Maven Central jars), embedded PostgreSQL "
+        "and every service process. State and logs live in the run directory.",
+    )
+    parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="where state and logs go (default .run)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start everything in the background, then run the demo")
+    up.add_argument("--cluster", action="store_true", help="three Kafka nodes (replication 3, min ISR 2)")
+    up.add_argument("--no-demo", action="store_true", help="start without running the demo")
+    sub.add_parser("down", help="stop everything a previous `up` started")
+    sub.add_parser("status", help="print the running stack's ports and processes as JSON")
+    sub.add_parser("demo", help="run the demo against the running stack")
+    sub.add_parser("env", help="print the SOTONG_* environment of the running stack (for `export $(...)`)")
+    args = parser.parse_args(argv)
+    run_dir: Path = args.run_dir.resolve()
+
+    if args.command == "up":
+        if (run_dir / "stack.json").exists():
+            print(f"a stack is already running from {run_dir}; run `make down` first", file=sys.stderr)
+            return 1
+        stack = Stack(run_dir, nodes=3 if args.cluster else 1)
+        try:
+            stack.start_infrastructure()
+            stack.start_services()
+        except Exception as exc:
+            print(f"[stack] start failed: {exc}", file=sys.stderr)
+            stack.stop()
+            (run_dir / "stack.json").unlink(missing_ok=True)
+            return 1
+        code = 0 if args.no_demo else demo.run(run_dir)
+        print(f"\nSotong is running. Logs: {run_dir / 'logs'}  Traces: {run_dir / 'traces.jsonl'}")
+        print("Stop it with: make down")
+        return code
+    if args.command == "down":
+        stop_from_state(run_dir)
+        return 0
+    if not (run_dir / "stack.json").exists():
+        print("no stack is running (make up)", file=sys.stderr)
+        return 1
+    if args.command == "status":
+        print(json.dumps(json.loads((run_dir / "stack.json").read_text()), indent=2))
+        return 0
+    if args.command == "env":
+        for key, value in StackState.load(run_dir).env().items():
+            print(f"{key}={value}")
+        return 0
+    return demo.run(run_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

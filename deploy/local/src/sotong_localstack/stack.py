@@ -1,0 +1,258 @@
+"""The whole platform on one machine: Kafka, PostgreSQL and every service process, with their state on disk.
+
+`make up` and the test fixtures use this module. The running stack is described by `<run_dir>/stack.json`
+(ports, URLs, process ids), which `make down`, `sotong-stack status` and the demo read.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sotong_localstack import topics
+from sotong_localstack.kafka import KafkaCluster, KafkaNode
+from sotong_localstack.ports import free_ports
+from sotong_localstack.postgres import Postgres
+
+ROOT = Path(__file__).resolve().parents[4]
+DEFAULT_RUN_DIR = ROOT / ".run"
+
+# Each service process: console script and which settings it needs beyond the shared ones.
+PROCESSES: dict[str, str] = {
+    "intake-api": "sotong-intake-api",
+    "intake-worker": "sotong-intake-worker",
+    "moderation-api": "sotong-moderation-api",
+    "moderation-worker": "sotong-moderation-worker",
+}
+GRPC_PROCESSES = ("intake-api", "moderation-api")
+
+
+@dataclass
+class StackState:
+    run_dir: str
+    kafka_bootstrap: str
+    kafka_nodes: list[dict[str, int | str]]
+    database_url: str
+    postgres_port: int
+    jwt_secret: str
+    contact_keys: str
+    replication: int
+    grpc_ports: dict[str, int] = field(default_factory=dict)
+    metrics_ports: dict[str, int] = field(default_factory=dict)
+    pids: dict[str, int] = field(default_factory=dict)
+    trace_file: str = ""
+
+    def save(self) -> None:
+        path = Path(self.run_dir) / "stack.json"
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> StackState:
+        return cls(**json.loads((run_dir / "stack.json").read_text()))
+
+    def env(self, process: str = "") -> dict[str, str]:
+        """The SOTONG_* environment a service process (or a client) of this stack runs with."""
+        env = {
+            "SOTONG_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "SOTONG_DATABASE_URL": self.database_url,
+            "SOTONG_JWT_SECRET": self.jwt_secret,
+            "SOTONG_INTAKE_CONTACT_KEYS": self.contact_keys,
+            "SOTONG_TOPIC_REPLICATION": str(self.replication),
+            "SOTONG_LOG_LEVEL": "info",
+        }
+        if self.trace_file:
+            env["SOTONG_OTEL_EXPORTER"] = "file"
+            env["SOTONG_OTEL_FILE"] = self.trace_file
+        if process:
+            env["SOTONG_GRPC_PORT"] = str(self.grpc_ports.get(process, 0))
+            env["SOTONG_METRICS_PORT"] = str(self.metrics_ports.get(process, 0))
+        return env
+
+
+class Stack:
+    """Starts and stops the infrastructure and the service processes of one run directory."""
+
+    def __init__(self, run_dir: Path = DEFAULT_RUN_DIR, nodes: int = 1, database_url: str | None = None) -> None:
+        self.run_dir = run_dir
+        self.nodes = nodes
+        self.external_database = database_url or os.environ.get("SOTONG_DATABASE_URL") or None
+        self.kafka: KafkaCluster | None = None
+        self.postgres: Postgres | None = None
+        self.state: StackState | None = None
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start_infrastructure(self, say: bool = True) -> StackState:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "logs").mkdir(exist_ok=True)
+        if self.external_database:
+            database_url = self.external_database
+            pg_port = 0
+            _say(say, f"postgres: using SOTONG_DATABASE_URL ({database_url.split('@')[-1]})")
+        else:
+            _say(say, "postgres: starting embedded PostgreSQL")
+            self.postgres = Postgres(self.run_dir)
+            self.postgres.start()
+            database_url, pg_port = self.postgres.url(), self.postgres.port
+            _say(say, f"postgres: ready on 127.0.0.1:{pg_port}")
+        _say(say, f"kafka: starting {self.nodes}-node KRaft cluster")
+        self.kafka = KafkaCluster.create(self.run_dir, self.nodes)
+        self.kafka.start()
+        _say(say, f"kafka: ready at {self.kafka.bootstrap}")
+        created = topics.create_all(self.kafka.bootstrap, self.kafka.replication, self.kafka.min_insync)
+        _say(say, f"kafka: {len(created)} topics created from the catalog")
+        ports = free_ports(2 * len(PROCESSES))
+        self.state = StackState(
+            run_dir=str(self.run_dir),
+            kafka_bootstrap=self.kafka.bootstrap,
+            kafka_nodes=[
+                {"node_id": n.node_id, "port": n.port, "controller_port": n.controller_port, "dir": str(n.data_dir)}
+                for n in self.kafka.nodes
+            ],
+            database_url=database_url,
+            postgres_port=pg_port,
+            jwt_secret=secrets.token_urlsafe(32),
+            contact_keys="local1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+            replication=self.kafka.replication,
+            grpc_ports={name: ports[i] for i, name in enumerate(PROCESSES) if name in GRPC_PROCESSES},
+            metrics_ports={name: ports[len(PROCESSES) + i] for i, name in enumerate(PROCESSES)},
+            trace_file=str(self.run_dir / "traces.jsonl"),
+        )
+        for node in self.kafka.nodes:
+            assert node.process is not None
+            self.state.pids[f"kafka-{node.node_id}"] = node.process.pid
+        self.state.save()
+        return self.state
+
+    def start_process(self, name: str) -> subprocess.Popen[bytes]:
+        """Start (or restart) one service process in its own session, logging to <run_dir>/logs/<name>.log."""
+        assert self.state is not None
+        script = Path(sys.executable).parent / PROCESSES[name]
+        log = open(self.run_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            [str(script)],
+            env={**os.environ, **self.state.env(name)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.processes[name] = proc
+        self.state.pids[name] = proc.pid
+        self.state.save()
+        return proc
+
+    def start_services(self, names: tuple[str, ...] = tuple(PROCESSES), say: bool = True, timeout: float = 60) -> None:
+        for name in names:
+            self.start_process(name)
+        assert self.state is not None
+        for name in names:
+            if name in GRPC_PROCESSES:
+                wait_serving(self.state.grpc_ports[name], self.processes[name], timeout, self.run_dir, name)
+                _say(say, f"{name}: serving gRPC on 127.0.0.1:{self.state.grpc_ports[name]}")
+            else:
+                _say(say, f"{name}: started (logs in {self.run_dir / 'logs' / (name + '.log')})")
+
+    def kill_process(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.processes[name]
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=60)
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            proc = self.processes[name]
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if self.kafka is not None:
+            self.kafka.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+    def kafka_node(self, node_id: int) -> KafkaNode:
+        assert self.kafka is not None
+        return next(n for n in self.kafka.nodes if n.node_id == node_id)
+
+
+def wait_serving(port: int, proc: subprocess.Popen[bytes] | None, timeout: float, run_dir: Path, name: str) -> None:
+    """Wait until the process answers grpc.health.v1 with SERVING (not merely listening)."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            log = (run_dir / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log}")
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+        except grpc.RpcError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{name} is not serving on port {port} after {timeout:.0f}s")
+
+
+def stop_from_state(run_dir: Path, say: bool = True) -> bool:
+    """Stop what a previous `up` started, from its stack.json (used by `make down`)."""
+    path = run_dir / "stack.json"
+    if not path.exists():
+        _say(say, "nothing to stop: no stack.json in " + str(run_dir))
+        return False
+    state = StackState.load(run_dir)
+    services = {k: v for k, v in state.pids.items() if not k.startswith("kafka-")}
+    brokers = {k: v for k, v in state.pids.items() if k.startswith("kafka-")}
+    for group in (services, brokers):
+        for name, pid in group.items():
+            if _alive(pid):
+                _say(say, f"stopping {name} (pid {pid})")
+                try:
+                    os.killpg(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in group.values()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for pid in group.values():
+            if _alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+    if state.postgres_port:
+        _say(say, "stopping postgres")
+        Postgres(run_dir, state.postgres_port).stop()
+    path.unlink()
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as stopped.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _say(enabled: bool, message: str) -> None:
+    if enabled:
+        print(f"[stack] {message}", flush=True)

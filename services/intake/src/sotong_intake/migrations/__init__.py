@@ -1,0 +1,1 @@
+"""Intake's schema migrations (NNNN_what.sql), applied at start by sotong_common.database."""

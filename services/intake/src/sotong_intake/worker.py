@@ -1,0 +1,82 @@
+"""Intake's stream worker: applies moderation decisions to submissions and relays the resulting events.
+
+Run as `sotong-intake-worker`. Each decision is applied once (processed-event dedup in the same transaction),
+so redelivery after a crash changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+
+from sotong.moderation.v1 import moderation_events_pb2 as moderation
+from sotong_common import config, database, logs, metrics, outbox, producer, streams, topics, tracing
+from sotong_intake import settings, status
+from sotong_intake.store import SubmissionStore, UnknownSubmission
+
+CONSUMER = "intake.apply-decision"
+
+
+def build(values: dict[str, Any]) -> streams.Worker:
+    app = streams.make_app("intake", values["KAFKA_BOOTSTRAP"], values["TOPIC_REPLICATION"])
+    worker = streams.Worker("intake", app)
+    state: dict[str, Any] = {}
+    ready = asyncio.Lock()
+    log = logs.get("intake.worker")
+
+    async def store() -> SubmissionStore:
+        async with ready:
+            if "store" not in state:
+                pool: asyncpg.Pool = await database.connect(
+                    values["DATABASE_URL"], settings.SCHEMA, settings.MIGRATIONS
+                )
+                kafka = producer.durable(values["KAFKA_BOOTSTRAP"], "sotong-intake-worker")
+                await kafka.start()
+                relay = outbox.OutboxRelay(pool, kafka, settings.SCHEMA)
+                state["relay"] = asyncio.ensure_future(relay.run())
+                state["store"] = SubmissionStore(pool)
+            found: SubmissionStore = state["store"]
+            return found
+
+    @worker.handler(topics.DECISION_MADE, moderation.DecisionMade)
+    async def apply_decision(event: streams.Received[moderation.DecisionMade]) -> None:
+        decision = event.message
+        if decision.content_type != "submission":
+            return
+        new_status = status.FROM_DECISION.get(decision.action)
+        if new_status is None:
+            raise streams.PoisonMessage(f"decision {decision.decision_id} has no action")
+        try:
+            applied = await (await store()).apply_decision(
+                CONSUMER,
+                event.metadata.event_id,
+                decision.content_id,
+                decision.decision_id,
+                new_status,
+                list(decision.categories),
+            )
+        except UnknownSubmission as exc:
+            raise streams.PoisonMessage(f"unknown submission {exc}") from None
+        except ValueError as exc:  # content_id is not a UUID
+            raise streams.PoisonMessage(str(exc)) from None
+        log.info("decision applied" if applied else "decision already applied", submission_id=decision.content_id)
+
+    @app.task
+    async def warm_up() -> None:
+        await store()  # migrate and start the relay before the first decision arrives
+
+    return worker
+
+
+def main() -> None:
+    values = config.load_or_exit(settings.WORKER)
+    logs.configure("intake-worker", values["LOG_LEVEL"])
+    tracing.configure("intake", values["OTEL_EXPORTER"], values["OTEL_FILE"], values["OTEL_ENDPOINT"])
+    metrics.serve(values["METRICS_PORT"], values["LISTEN_HOST"])
+    streams.run(build(values))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Moderation's schema migrations (NNNN_what.sql), applied at start by sotong_common.database."""
