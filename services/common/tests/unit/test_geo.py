@@ -23,6 +23,9 @@ def test_load_is_shared_and_complete(seoul: Seoul) -> None:
     assert seoul.district("99999") is None
     assert len(seoul.neighbourhoods()) == 467
     assert all(h.code.startswith("11440") for h in seoul.neighbourhoods("11440"))
+    seogyo = seoul.neighbourhood("11440120")
+    assert seogyo is not None and seogyo.name_ko == "서교동" and seogyo.district_code == "11440"
+    assert seoul.neighbourhood("11440999") is None
 
 
 @pytest.mark.parametrize(

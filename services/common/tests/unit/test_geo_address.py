@@ -32,6 +32,7 @@ def seoul() -> Seoul:
         ("Sinsa-dong, Gangnam-gu", "11680", "신사동"),
         ("강남 일대 침수", "11680", None),  # bare short district name as its own word
         ("  서울  송파구  잠실동  ", "11710", "잠실동"),
+        ("세종로 사거리", "11110", "세종로"),  # a Seoul neighbourhood, not 세종특별자치시
     ],
 )
 def test_resolves(seoul: Seoul, text: str, district_code: str, neighbourhood_ko: str | None) -> None:
@@ -55,6 +56,8 @@ def test_resolves(seoul: Seoul, text: str, district_code: str, neighbourhood_ko:
         "Sinsa-dong",
         "부산 중구 중앙동",  # another city's 중구
         "부산광역시 해운대구",
+        "대구 중구 동성로",
+        "인천광역시 서구",
         "경기도 성남시 분당구",
         "Jung-gu, Busan",
         "세종대로 110",  # road name without a district

@@ -148,6 +148,7 @@ class Seoul:
                 continue  # a neighbourhood of a district we do not know cannot be placed
             self._neighbourhoods.append(Neighbourhood(code, props["EMD_KOR_NM"], props["EMD_ENG_NM"], code[:5]))
             hood_areas.append(Area(geojson_edges(feature["geometry"]), band_height=0.001))
+        self._hood_by_code = {h.code: h for h in self._neighbourhoods}
         self._hoods_of: dict[str, list[int]] = {}
         for i, hood in enumerate(self._neighbourhoods):
             self._hoods_of.setdefault(hood.district_code, []).append(i)
@@ -162,7 +163,8 @@ class Seoul:
             max(a.bbox.max_lng for a in district_areas),
             max(a.bbox.max_lat for a in district_areas),
         )
-        from sotong_common.geo.address import AddressResolver  # late: address builds on the models above
+        # Imported late because the address module builds on the models defined above.
+        from sotong_common.geo.address import AddressResolver
 
         self._addresses = AddressResolver(self._districts, self._neighbourhoods)
 
@@ -189,10 +191,7 @@ class Seoul:
         return sorted(hoods, key=lambda h: h.code)
 
     def neighbourhood(self, code: str) -> Neighbourhood | None:
-        for hood in self._neighbourhoods:
-            if hood.code == code:
-                return hood
-        return None
+        return self._hood_by_code.get(code)
 
     # -- points ----------------------------------------------------------------------------------------------
 
