@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import time
+from array import array
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -47,7 +48,10 @@ class Ledger:
 
     def reset(self) -> None:
         """Forget everything, as if the provider were a fresh account."""
-        self._entries: dict[str, tuple[int, int]] = {}
+        # key -> delivery number; the fingerprint of delivery n is _fingerprints[n - 1]. A flat array instead of a
+        # (fingerprint, seq) tuple per key saves about 90 bytes a delivery, which is 90 MB at a million.
+        self._entries: dict[str, int] = {}
+        self._fingerprints = array("q")
         self._seen_targets: set[int] = set()
         self._recent: deque[RecentDelivery] = deque(maxlen=self._keep_recent)
         self._seq = 0
@@ -70,16 +74,17 @@ class Ledger:
     ) -> Recorded:
         """Record one delivery of ``text`` to ``target`` under ``key`` and say whether it was new."""
         fingerprint = hash((target, text))
-        entry = self._entries.get(key)
-        if entry is not None:
-            if entry[0] == fingerprint:
+        seq = self._entries.get(key)
+        if seq is not None:
+            if self._fingerprints[seq - 1] == fingerprint:
                 self.duplicates += 1
-                return (Outcome.DUPLICATE, entry[1])
+                return (Outcome.DUPLICATE, seq)
             self.conflicts += 1
-            return (Outcome.CONFLICT, entry[1])
+            return (Outcome.CONFLICT, seq)
         self._seq += 1
         seq = self._seq
-        self._entries[key] = (fingerprint, seq)
+        self._entries[key] = seq
+        self._fingerprints.append(fingerprint)
         self.accepted += 1
         if fingerprint in self._seen_targets:
             self.repeated_targets += 1
