@@ -226,3 +226,14 @@ async def test_sms_recipients_are_deliveries_keyed_per_number(
     assert (stats["accepted"], stats["duplicates"]) == (2, 2)
     targets = sorted(d["target"] for d in await control.deliveries("sms"))
     assert targets == ["01000000001", "01000000002"]
+
+
+async def test_sms_key_reused_for_other_text_refuses_the_whole_request(
+    http: aiohttp.ClientSession, control: StandinControl
+) -> None:
+    first = sms("첫 안내") | {"messages": [{"to": "01000000001"}]}
+    second = sms("다른 안내") | {"messages": [{"to": "01000000002"}, {"to": "01000000001"}]}
+    assert (await call(http, "/sms/v2/services/svc/messages", first, key="same"))[0] == 202
+    assert (await call(http, "/sms/v2/services/svc/messages", second, key="same"))[0] == 422
+    stats = await control.provider_stats("sms")
+    assert stats["accepted"] == 1  # nothing of the refused request was recorded

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from sotong_standins.control import StandinControl, StandinControlError
+from sotong_standins.server import Settings, StandinServer
 
 from .conftest import TOKEN
 
@@ -175,3 +176,23 @@ async def test_control_rejects_bad_fault_plans(control: StandinControl, plan: di
 async def test_control_unknown_provider_is_404(control: StandinControl) -> None:
     with pytest.raises(StandinControlError, match="404"):
         await control.inject("fax", fail_rate=1.0)
+
+
+async def test_realistic_limits_and_base_settings_apply_from_the_start() -> None:
+    settings = Settings(
+        http_port=0, smtp=False, token=None, realistic_limits=True, overrides={"sns": {"rate_limit_per_s": 1}}
+    )
+    standins = StandinServer(settings)
+    ports = await standins.start()
+    try:
+        async with StandinControl(f"http://127.0.0.1:{ports.http}") as control:
+            stats = await control.stats()
+        assert "mail" not in stats
+        assert stats["pager"]["faults"]["rate_limit_per_s"] == 2.0
+        assert stats["push"]["faults"]["rate_limit_per_s"] == 20.0
+        assert stats["sns"]["faults"]["rate_limit_per_s"] == 1.0
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{ports.http}") as session:
+            assert (await post(session, "a")).status == 200  # no token configured: auth is off
+            assert (await post(session, "b", "other")).status == 429
+    finally:
+        await standins.stop()

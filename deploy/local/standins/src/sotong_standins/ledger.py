@@ -93,6 +93,12 @@ class Ledger:
         self._recent.append((seq, time.time(), kind, key, target, text, detail))
         return (Outcome.NEW, seq)
 
+    def would_conflict(self, key: str, target: str, text: str) -> bool:
+        """True when ``key`` is already recorded for another target or text; lets a multi-recipient request
+        refuse as a whole before recording any recipient."""
+        seq = self._entries.get(key)
+        return seq is not None and self._fingerprints[seq - 1] != hash((target, text))
+
     @property
     def unique_keys(self) -> int:
         return len(self._entries)

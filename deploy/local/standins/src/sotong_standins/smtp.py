@@ -13,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
+import logging
+import time
 import warnings
 from collections.abc import Mapping
 from email.message import EmailMessage
@@ -23,6 +26,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from .desk import ProviderDesk
 from .ledger import Outcome
+
+access_log = logging.getLogger("sotong_standins.access")
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 MAX_RECIPIENTS = 1000
@@ -87,6 +92,24 @@ class MailStandIn:
     async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
+        started = time.perf_counter()
+        reply = await self._accept(server, envelope)
+        if access_log.isEnabledFor(logging.DEBUG):
+            access_log.debug(
+                json.dumps(
+                    {
+                        "ts": round(time.time(), 3),
+                        "event": "smtp_data",
+                        "provider": self.name,
+                        "recipients": len(envelope.rcpt_tos),
+                        "reply": reply[:3],
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                    }
+                )
+            )
+        return reply
+
+    async def _accept(self, server: SMTP, envelope: Envelope) -> str:
         refusal = await self.desk.screen(authorized=True)  # AUTH already enforced by aiosmtpd
         if refusal is not None:
             self.desk.rejected[refusal.status] += 1

@@ -129,11 +129,15 @@ class SmsStandIn(StandIn):
         base_key = self.desk.idempotency_key(request)
         if base_key is None:
             return self.desk.missing_key()
-        for to, content, subject in planned:
-            text = content if subject is None else f"{subject}\n{content}"
-            outcome, _ = self.desk.ledger.record(f"{base_key}:{to}", kind, to, text, {"from": sender, "type": kind})
-            if outcome is Outcome.CONFLICT:
-                return self.desk.key_conflict(f"{base_key}:{to}")
+        deliveries = [
+            (f"{base_key}:{to}", to, content if subject is None else f"{subject}\n{content}")
+            for to, content, subject in planned
+        ]
+        for key, to, text in deliveries:
+            if self.desk.ledger.would_conflict(key, to, text):
+                return self.desk.key_conflict(key)
+        for key, to, text in deliveries:
+            outcome, _ = self.desk.ledger.record(key, kind, to, text, {"from": sender, "type": kind})
             if outcome is Outcome.NEW:
                 self.by_type[kind] += 1
         return self.finish(web.json_response(accepted_body(request_id()), status=202))
