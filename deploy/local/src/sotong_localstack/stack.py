@@ -49,6 +49,7 @@ class StackState:
     metrics_ports: dict[str, int] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
     trace_file: str = ""
+    topic_prefix: str = ""
 
     def save(self) -> None:
         path = Path(self.run_dir) / "stack.json"
@@ -68,6 +69,8 @@ class StackState:
             "SOTONG_TOPIC_REPLICATION": str(self.replication),
             "SOTONG_LOG_LEVEL": "info",
         }
+        if self.topic_prefix:
+            env["SOTONG_TOPIC_PREFIX"] = self.topic_prefix
         if self.trace_file:
             env["SOTONG_OTEL_EXPORTER"] = "file"
             env["SOTONG_OTEL_FILE"] = self.trace_file

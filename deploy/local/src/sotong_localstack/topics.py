@@ -11,14 +11,14 @@ from kafka.errors import TopicAlreadyExistsError
 from sotong_common import topics as catalog
 
 
-def create_all(bootstrap: str, replication: int, min_insync: int) -> list[str]:
-    """Create every catalog topic that does not exist yet; returns the names created."""
+def create_all(bootstrap: str, replication: int, min_insync: int, prefix: str | None = None) -> list[str]:
+    """Create every catalog topic (names with `prefix`) that does not exist yet; returns the names created."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sotong-stack")
     try:
         existing = set(admin.list_topics())
         wanted = [
             NewTopic(t.name, t.partitions, replication, topic_configs=t.configs(min_insync if replication > 1 else None))
-            for t in catalog.catalog()
+            for t in catalog.catalog(prefix)
             if t.name not in existing
         ]
         if wanted:
@@ -61,7 +61,7 @@ def write_strimzi(out_dir: Path) -> list[Path]:
     for old in out_dir.glob("*.yaml"):
         old.unlink()
     written = []
-    for topic in catalog.catalog():
+    for topic in catalog.catalog(""):
         path = out_dir / f"{topic.name}.yaml"
         path.write_text(strimzi_manifest(topic))
         written.append(path)

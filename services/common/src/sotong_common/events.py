@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 
-from sotong_common import tracing
+from sotong_common import topics, tracing
 
 H_ID = "ce_id"
 H_TYPE = "ce_type"
@@ -54,6 +54,8 @@ class EventMetadata:
 
     @classmethod
     def new(cls, event_type: str, source: str, *, event_id: str | None = None) -> EventMetadata:
+        """Metadata for a new event; `event_type` may be given as the (possibly prefixed) topic name."""
+        event_type = topics.event_type(event_type)
         return cls(
             event_id=event_id or str(uuid.uuid4()),
             event_type=event_type,

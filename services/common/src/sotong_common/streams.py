@@ -26,7 +26,7 @@ from google.protobuf.message import DecodeError, Message
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from sotong_common import events, logs, metrics, tracing
+from sotong_common import events, logs, metrics, topics, tracing
 from sotong_common.topics import dlq_name
 
 M = TypeVar("M", bound=Message)
@@ -75,10 +75,14 @@ def make_app(service: str, bootstrap: str, replication: int = 1, **overrides: An
         "broker_commit_interval": 1.0,
         "stream_wait_empty": False,
         "stream_buffer_maxsize": 4096,
+        # A killed worker's partitions go to its replacement within seconds rather than after a minute.
+        "broker_session_timeout": 10.0,
+        "broker_heartbeat_interval": 2.0,
         "worker_redirect_stdouts": False,
     }
     settings.update(overrides)
-    return faust.App(f"sotong-{service}", **settings)
+    prefix = topics.PREFIX.rstrip(".-")
+    return faust.App(f"sotong-{prefix + '-' if prefix else ''}{service}", **settings)
 
 
 class Worker:

@@ -6,6 +6,7 @@ the local stack and the Strimzi manifests are generated from the same file, so t
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -13,9 +14,13 @@ from typing import Any
 
 import yaml
 
-SUBMISSION_RECEIVED = "intake.submission-received.v1"
-SUBMISSION_STATUS_CHANGED = "intake.submission-status-changed.v1"
-DECISION_MADE = "moderation.decision-made.v1"
+# An optional prefix on every topic name (SOTONG_TOPIC_PREFIX), so that several environments or test runs can
+# share one Kafka cluster without seeing each other's events. Event types (the ce_type header) never carry it.
+PREFIX = os.environ.get("SOTONG_TOPIC_PREFIX", "")
+
+SUBMISSION_RECEIVED = PREFIX + "intake.submission-received.v1"
+SUBMISSION_STATUS_CHANGED = PREFIX + "intake.submission-status-changed.v1"
+DECISION_MADE = PREFIX + "moderation.decision-made.v1"
 
 DLQ_SUFFIX = ".dlq"
 
@@ -42,16 +47,22 @@ def dlq_name(topic: str) -> str:
     return topic + DLQ_SUFFIX
 
 
+def event_type(topic: str) -> str:
+    """The event type a topic carries: its catalog name, without the environment prefix."""
+    return topic[len(PREFIX) :] if PREFIX and topic.startswith(PREFIX) else topic
+
+
 @cache
-def catalog() -> tuple[Topic, ...]:
-    """Every topic, including the dead-letter topics the catalog asks for."""
+def catalog(prefix: str | None = None) -> tuple[Topic, ...]:
+    """Every topic (names with `prefix`, by default SOTONG_TOPIC_PREFIX), including the dead-letter topics."""
+    prefix = PREFIX if prefix is None else prefix
     raw: dict[str, Any] = yaml.safe_load(resources.files("sotong_common").joinpath("topics.yaml").read_text("utf-8"))
     defaults = raw.get("defaults", {})
     topics: list[Topic] = []
     for entry in raw["topics"]:
         merged = {**defaults, **entry}
         topic = Topic(
-            name=merged["name"],
+            name=prefix + merged["name"],
             owner=merged["owner"],
             description=merged.get("description", ""),
             partitions=int(merged["partitions"]),

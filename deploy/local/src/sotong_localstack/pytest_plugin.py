@@ -1,0 +1,69 @@
+"""pytest fixtures for tests that need the real stack: one Kafka broker and one PostgreSQL per test session.
+
+`infra` starts them in a temporary run directory (or uses SOTONG_KAFKA_BOOTSTRAP / SOTONG_DATABASE_URL when both
+are set, e.g. a stack started with `make up`), creates the catalog's topics, and stops everything at the end.
+Service processes are started by the tests that need them (`Stack.start_services`), each in a fresh database
+so tests do not see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sotong_localstack.stack import Stack
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Stack]:
+    run_dir = Path(tempfile.mkdtemp(prefix="sotong-test-"))
+    stack = Stack(run_dir, nodes=1)
+    stack.start_infrastructure(say=False)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture()
+def fresh_stack(infra: Stack, tmp_path: Path) -> Iterator[Stack]:
+    """A Stack sharing the session's Kafka and PostgreSQL but with its own database and process set."""
+    assert infra.state is not None and infra.postgres is not None
+    database = "t_" + secrets.token_hex(6)
+    infra.postgres.create_database(database)
+    stack = Stack(tmp_path)
+    (tmp_path / "logs").mkdir()
+    state = type(infra.state)(**{**infra.state.__dict__})
+    state.run_dir = str(tmp_path)
+    state.database_url = infra.postgres.url(database)
+    state.pids = {}
+    state.trace_file = str(tmp_path / "traces.jsonl")
+    # Own topics per test: the session's broker is shared, the events are not.
+    state.topic_prefix = f"{database}."
+    from sotong_localstack import topics
+
+    topics.create_all(state.kafka_bootstrap, state.replication, 1, prefix=state.topic_prefix)
+    from sotong_localstack.ports import free_ports
+
+    ports = free_ports(8)
+    state.grpc_ports = {"intake-api": ports[0], "moderation-api": ports[1]}
+    state.metrics_ports = dict(zip(["intake-api", "intake-worker", "moderation-api", "moderation-worker"], ports[2:6], strict=True))
+    stack.state = state
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Unit tests first: a broken unit fails fast, before the stack starts."""
+    items.sort(key=lambda item: 0 if "unit" in Path(str(item.fspath)).parts else 1)
+
+
+def pytest_report_header() -> str:
+    return f"sotong: stack run dirs under {tempfile.gettempdir()}; SOTONG_DATABASE_URL={'set' if os.environ.get('SOTONG_DATABASE_URL') else 'embedded'}"

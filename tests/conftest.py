@@ -1,0 +1,74 @@
+"""Shared helpers for the cross-service tests: authenticated gRPC stubs, waiting, raw Kafka access, SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+import grpc
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from sotong_common import auth
+from sotong_localstack.stack import Stack
+
+T = TypeVar("T")
+
+
+def token(stack: Stack, *roles: str) -> tuple[tuple[str, str], ...]:
+    assert stack.state is not None
+    return (("authorization", "Bearer " + auth.issue(stack.state.jwt_secret, "test-" + "-".join(roles), roles)),)
+
+
+def channel(stack: Stack, process: str) -> grpc.aio.Channel:
+    assert stack.state is not None
+    return grpc.aio.insecure_channel(f"127.0.0.1:{stack.state.grpc_ports[process]}")
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 60.0, every: float = 0.2) -> T:
+    """Poll `check` until it returns something truthy; fail with the last value after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(every)
+    pytest.fail(f"condition not met after {timeout:.0f}s (last value {last!r})")
+
+
+def topic_name(stack: Stack, topic: str) -> str:
+    assert stack.state is not None
+    return stack.state.topic_prefix + topic
+
+
+def produce_raw(stack: Stack, topic: str, value: bytes, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None) -> None:
+    assert stack.state is not None
+    producer = KafkaProducer(bootstrap_servers=stack.state.kafka_bootstrap, acks="all")
+    producer.send(topic_name(stack, topic), value=value, key=key, headers=headers or []).get(timeout=30)
+    producer.close()
+
+
+def read_all(stack: Stack, topic: str, timeout_ms: int = 3000) -> list[Any]:
+    """Every record of a (prefixed) topic from the beginning, without joining a group."""
+    assert stack.state is not None
+    name = topic_name(stack, topic)
+    consumer = KafkaConsumer(bootstrap_servers=stack.state.kafka_bootstrap, group_id=None, consumer_timeout_ms=timeout_ms)
+    partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or []]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    records = list(consumer)
+    consumer.close()
+    return records
+
+
+async def sql(stack: Stack, query: str, *args: Any, schema: str) -> list[asyncpg.Record]:
+    assert stack.state is not None
+    conn = await asyncpg.connect(stack.state.database_url, server_settings={"search_path": schema})
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
