@@ -45,7 +45,9 @@ def topic_name(stack: Stack, topic: str) -> str:
     return stack.state.topic_prefix + topic
 
 
-def produce_raw(stack: Stack, topic: str, value: bytes, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None) -> None:
+def produce_raw(
+    stack: Stack, topic: str, value: bytes, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None
+) -> None:
     assert stack.state is not None
     producer = KafkaProducer(bootstrap_servers=stack.state.kafka_bootstrap, acks="all")
     producer.send(topic_name(stack, topic), value=value, key=key, headers=headers or []).get(timeout=30)
@@ -56,7 +58,9 @@ def read_all(stack: Stack, topic: str, timeout_ms: int = 3000) -> list[Any]:
     """Every record of a (prefixed) topic from the beginning, without joining a group."""
     assert stack.state is not None
     name = topic_name(stack, topic)
-    consumer = KafkaConsumer(bootstrap_servers=stack.state.kafka_bootstrap, group_id=None, consumer_timeout_ms=timeout_ms)
+    consumer = KafkaConsumer(
+        bootstrap_servers=stack.state.kafka_bootstrap, group_id=None, consumer_timeout_ms=timeout_ms
+    )
     partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or []]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)

@@ -61,7 +61,10 @@ async def test_a_submission_is_moderated_and_its_status_shows_in_intake(platform
         removed = await eventually(lambda: decided(spam.tracking_id))
 
         assert published.status == types.SUBMISSION_STATUS_PUBLISHED
-        assert [h.status for h in published.history] == [types.SUBMISSION_STATUS_RECEIVED, types.SUBMISSION_STATUS_PUBLISHED]
+        assert [h.status for h in published.history] == [
+            types.SUBMISSION_STATUS_RECEIVED,
+            types.SUBMISSION_STATUS_PUBLISHED,
+        ]
         assert published.history[1].changed_by == "moderation"
         assert removed.status == types.SUBMISSION_STATUS_REMOVED
         assert "advertising" in removed.moderation_categories
@@ -69,7 +72,9 @@ async def test_a_submission_is_moderated_and_its_status_shows_in_intake(platform
         # Moderation's own API agrees, for the submission id intake stored.
         from ..conftest import sql
 
-        rows = await sql(platform, "SELECT id FROM submissions WHERE tracking_id = $1", spam.tracking_id, schema="intake")
+        rows = await sql(
+            platform, "SELECT id FROM submissions WHERE tracking_id = $1", spam.tracking_id, schema="intake"
+        )
         decision = await mpb_grpc.ModerationServiceStub(mch).GetDecision(
             mpb.GetDecisionRequest(content_id=str(rows[0]["id"])), metadata=token(platform, "moderator")
         )
@@ -88,7 +93,10 @@ async def test_a_submission_is_moderated_and_its_status_shows_in_intake(platform
         submit = [s for s in spans if s["name"].endswith("IntakeService/SubmitReport")]
         by_trace = {s["trace_id"]: [x for x in spans if x["trace_id"] == s["trace_id"]] for s in submit}
         for trace_spans in by_trace.values():
-            names = {(s["service"], s["name"].split(" ")[-1], s["name"].split(".")[-2] if "." in s["name"] else "") for s in trace_spans}
+            names = {
+                (s["service"], s["name"].split(" ")[-1], s["name"].split(".")[-2] if "." in s["name"] else "")
+                for s in trace_spans
+            }
             services_hops = {(s["service"], s["kind"]) for s in trace_spans}
             if ("moderation", "CONSUMER") in services_hops and ("intake", "CONSUMER") in services_hops and names:
                 return trace_spans
@@ -97,6 +105,8 @@ async def test_a_submission_is_moderated_and_its_status_shows_in_intake(platform
     trace_spans = await eventually(spans_of_submission, timeout=30)
     hops = {(s["service"], s["kind"], str(s["name"]).split(" ")[0]) for s in trace_spans}
     assert ("intake", "SERVER", "sotong.intake.v1.IntakeService/SubmitReport") in hops
-    assert any(h[0] == "moderation" and h[1] == "CONSUMER" and h[2].endswith("intake.submission-received.v1") for h in hops)
+    assert any(
+        h[0] == "moderation" and h[1] == "CONSUMER" and h[2].endswith("intake.submission-received.v1") for h in hops
+    )
     assert any(h[0] == "intake" and h[1] == "CONSUMER" and h[2].endswith("moderation.decision-made.v1") for h in hops)
     assert len({s["trace_id"] for s in trace_spans}) == 1

@@ -51,7 +51,9 @@ async def test_killed_moderation_worker_loses_nothing_and_decides_nothing_twice(
             every=0.05,
         )
         fresh_stack.kill_process("moderation-worker")
-        killed_at = await _count(fresh_stack, "SELECT count(*) FROM submissions WHERE moderation_decision_id IS NOT NULL")
+        killed_at = await _count(
+            fresh_stack, "SELECT count(*) FROM submissions WHERE moderation_decision_id IS NOT NULL"
+        )
         replies = await sending
         assert len({r.tracking_id for r in replies}) == TOTAL
 
@@ -70,5 +72,7 @@ async def test_killed_moderation_worker_loses_nothing_and_decides_nothing_twice(
         await _count(fresh_stack, "SELECT count(*) FROM submission_status_history WHERE changed_by = 'moderation'")
         == TOTAL
     )
-    decisions = await sql(fresh_stack, "SELECT count(*), count(DISTINCT content_id) FROM decisions", schema="moderation")
+    decisions = await sql(
+        fresh_stack, "SELECT count(*), count(DISTINCT content_id) FROM decisions", schema="moderation"
+    )
     assert tuple(decisions[0]) == (TOTAL, TOTAL)

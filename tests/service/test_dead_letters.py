@@ -17,7 +17,9 @@ pytestmark = pytest.mark.service
 
 def _valid_submission_event(stack: Stack, text: str) -> tuple[bytes, list[tuple[str, bytes]], str]:
     submission_id = str(uuid.uuid4())
-    message = intake_events_pb2.SubmissionReceived(submission_id=submission_id, tracking_id="t", text=text, channel="app")
+    message = intake_events_pb2.SubmissionReceived(
+        submission_id=submission_id, tracking_id="t", text=text, channel="app"
+    )
     meta = events.EventMetadata.new(topics.SUBMISSION_RECEIVED, "test")
     return events.encode(message), meta.headers(with_trace=False), submission_id
 
@@ -37,7 +39,9 @@ async def test_garbage_lands_in_the_dead_letter_topic_and_the_worker_keeps_going
         migrated = await sql(fresh_stack, "SELECT to_regclass('decisions') AS t", schema="moderation")
         if migrated[0]["t"] is None:
             return None  # the worker has not applied its migrations yet
-        rows = await sql(fresh_stack, "SELECT action FROM decisions WHERE content_id = $1", submission_id, schema="moderation")
+        rows = await sql(
+            fresh_stack, "SELECT action FROM decisions WHERE content_id = $1", submission_id, schema="moderation"
+        )
         return rows or None
 
     rows = await eventually(decided)

@@ -50,9 +50,19 @@ def report(**overrides: object) -> pb.SubmitReportRequest:
         (report(kind=types.SUBMISSION_KIND_UNSPECIFIED), "kind"),
         (report(media_urls=["file:///etc/passwd"]), "media_urls[0]"),
     ],
-    ids=["empty-text", "oversized-text", "lat-out-of-range", "lng-out-of-range", "outside-seoul", "no-kind", "media-scheme"],
+    ids=[
+        "empty-text",
+        "oversized-text",
+        "lat-out-of-range",
+        "lng-out-of-range",
+        "outside-seoul",
+        "no-kind",
+        "media-scheme",
+    ],
 )
-async def test_bad_request_is_invalid_argument_naming_the_field(intake: Stack, request_: pb.SubmitReportRequest, field: str) -> None:
+async def test_bad_request_is_invalid_argument_naming_the_field(
+    intake: Stack, request_: pb.SubmitReportRequest, field: str
+) -> None:
     async with channel(intake, "intake-api") as ch:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await pb_grpc.IntakeServiceStub(ch).SubmitReport(request_, metadata=token(intake, "citizen"))
@@ -83,7 +93,9 @@ async def test_auth_is_required_and_roles_are_checked(intake: Stack) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as wrong_role:
             await stub.SubmitReport(report(), metadata=token(intake, "partner"))
         with pytest.raises(grpc.aio.AioRpcError) as missing:
-            await stub.GetSubmission(pb.GetSubmissionRequest(tracking_id="000000-NOTHERE"), metadata=token(intake, "citizen"))
+            await stub.GetSubmission(
+                pb.GetSubmissionRequest(tracking_id="000000-NOTHERE"), metadata=token(intake, "citizen")
+            )
     assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert wrong_role.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
@@ -112,7 +124,8 @@ async def test_contact_is_stored_encrypted(intake: Stack) -> None:
         )
     rows = await sql(
         intake,
-        "SELECT c.sealed FROM reporter_contacts c JOIN submissions s ON s.id = c.submission_id WHERE s.tracking_id = $1",
+        "SELECT c.sealed FROM reporter_contacts c JOIN submissions s ON s.id = c.submission_id"
+        " WHERE s.tracking_id = $1",
         reply.tracking_id,
         schema="intake",
     )

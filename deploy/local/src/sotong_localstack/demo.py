@@ -21,10 +21,30 @@ from sotong_localstack.stack import StackState
 
 K = intake_types_pb2
 SAMPLES = [
-    (K.SUBMISSION_KIND_REPORT, "광화문역 2번 출구 앞 보도블록이 깨져서 넘어질 뻔했어요.", "road-damage", (37.5712, 126.9768)),
-    (K.SUBMISSION_KIND_OPINION, "따릉이 대여소를 망원한강공원 쪽에 하나 더 만들어 주세요.", "ttareungyi", (37.5556, 126.8950)),
-    (K.SUBMISSION_KIND_COMPLAINT, "밤마다 공사 소음이 심합니다. 연락은 010-2345-6789로 주세요.", "noise", (37.5172, 127.0473)),
-    (K.SUBMISSION_KIND_OPINION, "최저가 대출 상담 오픈채팅 open.kakao.com/o/abc123 들어오세요", "", (37.4979, 127.0276)),
+    (
+        K.SUBMISSION_KIND_REPORT,
+        "광화문역 2번 출구 앞 보도블록이 깨져서 넘어질 뻔했어요.",
+        "road-damage",
+        (37.5712, 126.9768),
+    ),
+    (
+        K.SUBMISSION_KIND_OPINION,
+        "따릉이 대여소를 망원한강공원 쪽에 하나 더 만들어 주세요.",
+        "ttareungyi",
+        (37.5556, 126.8950),
+    ),
+    (
+        K.SUBMISSION_KIND_COMPLAINT,
+        "밤마다 공사 소음이 심합니다. 연락은 010-2345-6789로 주세요.",
+        "noise",
+        (37.5172, 127.0473),
+    ),
+    (
+        K.SUBMISSION_KIND_OPINION,
+        "최저가 대출 상담 오픈채팅 open.kakao.com/o/abc123 들어오세요",
+        "",
+        (37.4979, 127.0276),
+    ),
 ]
 
 STATUS = {v: k.removeprefix("SUBMISSION_STATUS_").lower() for k, v in K.SubmissionStatus.items()}

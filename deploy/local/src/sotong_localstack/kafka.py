@@ -147,8 +147,19 @@ class KafkaCluster:
             config.write_text(self.properties(node))
             if not (node.data_dir / "meta.properties").exists():
                 subprocess.run(
-                    [java, *self._jvm_flags(), "-cp", cp, "kafka.tools.StorageTool", "format"]
-                    + ["-t", self.cluster_id, "-c", str(config), "--ignore-formatted"],
+                    [
+                        java,
+                        *self._jvm_flags(),
+                        "-cp",
+                        cp,
+                        "kafka.tools.StorageTool",
+                        "format",
+                        "-t",
+                        self.cluster_id,
+                        "-c",
+                        str(config),
+                        "--ignore-formatted",
+                    ],
                     check=True,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.STDOUT,

@@ -74,8 +74,12 @@ class Postgres:
         env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
         # Drop to the user's own group too: keeping root's group would apply the (closed) group bits of
         # root-owned directories instead of the "others" bits we opened for traversal.
-        ids = {} if user is None else {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
-        return subprocess.run([exe, *args], check=check, capture_output=True, text=True, env=env, **ids)
+        if user is None:
+            return subprocess.run([exe, *args], check=check, capture_output=True, text=True, env=env)
+        gid = pwd.getpwnam(user).pw_gid
+        return subprocess.run(
+            [exe, *args], check=check, capture_output=True, text=True, env=env, user=user, group=gid, extra_groups=[]
+        )
 
     def start(self, databases: tuple[str, ...] = ("sotong",)) -> None:
         user = _run_as()

@@ -52,7 +52,9 @@ def fresh_stack(infra: Stack, tmp_path: Path) -> Iterator[Stack]:
 
     ports = free_ports(8)
     state.grpc_ports = {"intake-api": ports[0], "moderation-api": ports[1]}
-    state.metrics_ports = dict(zip(["intake-api", "intake-worker", "moderation-api", "moderation-worker"], ports[2:6], strict=True))
+    state.metrics_ports = dict(
+        zip(["intake-api", "intake-worker", "moderation-api", "moderation-worker"], ports[2:6], strict=True)
+    )
     stack.state = state
     try:
         yield stack
@@ -66,4 +68,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_report_header() -> str:
-    return f"sotong: stack run dirs under {tempfile.gettempdir()}; SOTONG_DATABASE_URL={'set' if os.environ.get('SOTONG_DATABASE_URL') else 'embedded'}"
+    database = "SOTONG_DATABASE_URL" if os.environ.get("SOTONG_DATABASE_URL") else "embedded PostgreSQL"
+    return f"sotong: stack run directories under {tempfile.gettempdir()}, database: {database}"

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -224,10 +225,8 @@ def stop_from_state(run_dir: Path, say: bool = True) -> bool:
         for name, pid in group.items():
             if _alive(pid):
                 _say(say, f"stopping {name} (pid {pid})")
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + 30
         while any(_alive(pid) for pid in group.values()) and time.monotonic() < deadline:
             time.sleep(0.2)

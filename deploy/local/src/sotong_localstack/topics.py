@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from kafka import KafkaAdminClient
@@ -17,15 +18,15 @@ def create_all(bootstrap: str, replication: int, min_insync: int, prefix: str | 
     try:
         existing = set(admin.list_topics())
         wanted = [
-            NewTopic(t.name, t.partitions, replication, topic_configs=t.configs(min_insync if replication > 1 else None))
+            NewTopic(
+                t.name, t.partitions, replication, topic_configs=t.configs(min_insync if replication > 1 else None)
+            )
             for t in catalog.catalog(prefix)
             if t.name not in existing
         ]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process created them meanwhile
                 admin.create_topics(wanted, timeout_ms=30000)
-            except TopicAlreadyExistsError:
-                pass
         return [t.name for t in wanted]
     finally:
         admin.close()
@@ -41,8 +42,8 @@ def strimzi_manifest(topic: catalog.Topic, cluster: str = "sotong", replicas: in
         f"  name: {topic.name}",
         "  labels:",
         f"    strimzi.io/cluster: {cluster}",
-        f"    app.kubernetes.io/part-of: sotong",
-        f"  annotations:",
+        "    app.kubernetes.io/part-of: sotong",
+        "  annotations:",
         f'    sotong.seoul.go.kr/owner: "{topic.owner}"',
         "spec:",
         f"  topicName: {topic.name}",

@@ -140,7 +140,9 @@ OTEL_EXPORTER: Setting[str] = Setting(
     "OTEL_EXPORTER", parse_choice("none", "otlp", "file"), default="none", help="where spans go"
 )
 OTEL_FILE: Setting[str] = Setting("OTEL_FILE", str, default="", help="JSON-lines span file when OTEL_EXPORTER=file")
-OTEL_ENDPOINT: Setting[str] = Setting("OTEL_ENDPOINT", str, default="", help="OTLP gRPC endpoint when OTEL_EXPORTER=otlp")
+OTEL_ENDPOINT: Setting[str] = Setting(
+    "OTEL_ENDPOINT", str, default="", help="OTLP gRPC endpoint when OTEL_EXPORTER=otlp"
+)
 TOPIC_REPLICATION: Setting[int] = Setting(
     "TOPIC_REPLICATION", parse_positive_int, default=1, help="replication factor for topics a process creates"
 )

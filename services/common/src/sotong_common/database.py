@@ -16,8 +16,12 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from sotong_common import logs
+
+# A connection as handlers get it: a plain one, or one borrowed from a pool.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_ID = 0x50746F6E67  # "Stong": one advisory lock id for all migrations
@@ -76,7 +80,7 @@ async def migrate(conn: asyncpg.Connection, schema: str, migrations: list[Migrat
                 if applied[(migration.package, migration.version)] != migration.checksum:
                     raise MigrationError(
                         f"migration {migration.package}/{migration.version:04d}_{migration.name} was changed after it "
-                    "was applied; "
+                        "was applied; "
                         "add a new migration instead"
                     )
                 continue

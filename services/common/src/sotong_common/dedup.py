@@ -7,9 +7,10 @@ each event id it handled in the same transaction as the effect; a second copy fi
 
 from __future__ import annotations
 
-import asyncpg
+from sotong_common import database
 
-async def first_time(conn: asyncpg.Connection, consumer: str, event_id: str) -> bool:
+
+async def first_time(conn: database.Connection, consumer: str, event_id: str) -> bool:
     """Record `event_id` for `consumer`; True when it was not processed before.
 
     Call inside the transaction that applies the event's effect, so both commit or neither does.
@@ -19,10 +20,10 @@ async def first_time(conn: asyncpg.Connection, consumer: str, event_id: str) -> 
         consumer,
         event_id,
     )
-    return inserted == 1
+    return bool(inserted == 1)
 
 
-async def purge_older_than(conn: asyncpg.Connection, days: int) -> int:
+async def purge_older_than(conn: database.Connection, days: int) -> int:
     """Forget ids older than the longest possible redelivery (topic retention), to keep the table small."""
     result: str = await conn.execute(
         "DELETE FROM processed_events WHERE processed_at < now() - make_interval(days => $1)", days

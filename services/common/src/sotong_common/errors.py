@@ -79,7 +79,7 @@ def field_violations(error: grpc.aio.AioRpcError | grpc.RpcError) -> list[FieldV
     """Read the BadRequest field violations back from an RPC error (for clients and tests)."""
     from grpc_status import rpc_status
 
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     found: list[FieldViolation] = []
     if status is None:
         return found

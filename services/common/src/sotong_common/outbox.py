@@ -21,13 +21,13 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from google.protobuf.message import Message
 
-from sotong_common import events, logs, metrics
+from sotong_common import database, events, logs, metrics
 
 NOTIFY_CHANNEL = "sotong_outbox"
 
 
 async def add(
-    conn: asyncpg.Connection, topic: str, key: str, message: Message, metadata: events.EventMetadata
+    conn: database.Connection, topic: str, key: str, message: Message, metadata: events.EventMetadata
 ) -> None:
     """Queue `message` for `topic` inside the caller's transaction (with the current trace context)."""
     headers = [[k, v.decode("latin-1")] for k, v in metadata.headers()]

@@ -52,9 +52,9 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
@@ -78,6 +78,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
                 handler.request_deserializer,
                 handler.response_serializer,
             )
+        assert handler.stream_stream is not None
         return grpc.stream_stream_rpc_method_handler(
             self._wrap_stream(method, metadata, handler.stream_stream),
             handler.request_deserializer,
@@ -157,7 +158,7 @@ def _code_name(exc: Exception) -> str:
     return "INTERNAL"
 
 
-class ClientTracingInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class ClientTracingInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
     """Starts a client span and sends its trace context in metadata, so the server continues the same trace."""
 
     def __init__(self) -> None:
@@ -211,7 +212,10 @@ class Server:
         self._requested_port = port
         self.port = 0
         self._grace = grace_s
-        self._service_names: list[str] = [reflection.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
+        self._service_names: list[str] = [
+            reflection.SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        ]
         self._stopped = asyncio.Event()
 
     @property

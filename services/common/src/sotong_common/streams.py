@@ -99,9 +99,7 @@ class Worker:
     def topic(self, name: str) -> faust.TopicT:
         return self.app.topic(name, key_type=bytes, value_type=bytes, internal=False)
 
-    async def publish(
-        self, topic: faust.TopicT, key: str, message: Message, metadata: events.EventMetadata
-    ) -> None:
+    async def publish(self, topic: faust.TopicT, key: str, message: Message, metadata: events.EventMetadata) -> None:
         """Produce an event (with the current trace) from inside a handler; Faust flushes before commit."""
         with self._producer_tracer.start_as_current_span(f"{topic.get_topic_name()} publish", kind=SpanKind.PRODUCER):
             await topic.send(key=key.encode(), value=events.encode(message), headers=metadata.headers())

@@ -80,8 +80,7 @@ def configure(service: str, exporter: str = "none", file: str = "", endpoint: st
     elif exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        kwargs = {"endpoint": endpoint} if endpoint else {}
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(**kwargs)))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint or None)))
     trace.set_tracer_provider(provider)
     propagate.set_global_textmap(_propagator)
     return provider

@@ -7,7 +7,7 @@ from sotong_common import config
 
 
 def test_missing_required_names_the_variable() -> None:
-    with pytest.raises(config.ConfigError, match="^SOTONG_KAFKA_BOOTSTRAP is required"):
+    with pytest.raises(config.ConfigError, match=r"^SOTONG_KAFKA_BOOTSTRAP is required"):
         config.load([config.KAFKA_BOOTSTRAP], environ={})
 
 
@@ -50,4 +50,6 @@ def test_a_service_process_exits_with_one_line_naming_the_variable() -> None:
     )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines == ["configuration error: SOTONG_DATABASE_URL is required: postgresql:// URL of the service's database"]
+    assert lines == [
+        "configuration error: SOTONG_DATABASE_URL is required: postgresql:// URL of the service's database"
+    ]

@@ -7,13 +7,18 @@ from sotong_common import errors, logs
 
 
 def test_invalid_argument_carries_bad_request_field_violations() -> None:
-    error = errors.InvalidArgument([errors.FieldViolation("text", "must not be empty"), errors.FieldViolation("point.lat", "out of range")])
+    error = errors.InvalidArgument(
+        [errors.FieldViolation("text", "must not be empty"), errors.FieldViolation("point.lat", "out of range")]
+    )
     status = error.status()
     assert status.code == code_pb2.INVALID_ARGUMENT
     assert "text" in status.message and "point.lat" in status.message
     bad = error_details_pb2.BadRequest()
     assert status.details[0].Unpack(bad)
-    assert [(v.field, v.description) for v in bad.field_violations] == [("text", "must not be empty"), ("point.lat", "out of range")]
+    assert [(v.field, v.description) for v in bad.field_violations] == [
+        ("text", "must not be empty"),
+        ("point.lat", "out of range"),
+    ]
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
 
 

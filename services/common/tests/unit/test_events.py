@@ -37,7 +37,9 @@ def test_derived_ids_are_deterministic_and_distinct_per_purpose() -> None:
 
 def test_encode_is_deterministic() -> None:
     message = intake_events_pb2.SubmissionReceived(submission_id="s", text="광화문")
-    assert events.encode(message) == events.encode(intake_events_pb2.SubmissionReceived.FromString(events.encode(message)))
+    assert events.encode(message) == events.encode(
+        intake_events_pb2.SubmissionReceived.FromString(events.encode(message))
+    )
 
 
 def test_schema_version_from_type() -> None:

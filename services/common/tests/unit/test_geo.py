@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from sotong_common.geo import District, Gazetteer, Place, Seoul, haversine_m
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sotong_common.geo import Seoul
 
 

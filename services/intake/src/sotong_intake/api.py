@@ -10,9 +10,10 @@ import asyncio
 from typing import Any
 
 import grpc
-
 from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.intake.v1 import intake_service_pb2_grpc as pb_grpc
+from sotong.intake.v1 import intake_types_pb2 as types
+
 from sotong_common import auth, config, database, logs, metrics, outbox, producer, tracing
 from sotong_common.errors import FieldViolation, InvalidArgument, NotFound
 from sotong_common.geo import Place, Seoul
@@ -111,18 +112,20 @@ class IntakeService(pb_grpc.IntakeServiceServicer):
         row = found.row
         submission = pb.Submission(
             tracking_id=row["tracking_id"],
-            kind=status.KIND_TO_PROTO.get(row["kind"], 0),
+            kind=status.KIND_TO_PROTO.get(row["kind"], types.SUBMISSION_KIND_UNSPECIFIED),
             text=row["text"],
             category=row["category"] or "",
             district_code=row["district_code"] or "",
-            status=status.TO_PROTO.get(row["status"], 0),
+            status=status.TO_PROTO.get(row["status"], types.SUBMISSION_STATUS_UNSPECIFIED),
             channel=row["channel"],
             moderation_categories=list(row["moderation_categories"]),
         )
         submission.received_at.FromDatetime(row["received_at"])
         for change in found.history:
             item = submission.history.add(
-                status=status.TO_PROTO.get(change["status"], 0), note=change["note"], changed_by=change["changed_by"]
+                status=status.TO_PROTO.get(change["status"], types.SUBMISSION_STATUS_UNSPECIFIED),
+                note=change["note"],
+                changed_by=change["changed_by"],
             )
             item.changed_at.FromDatetime(change["changed_at"])
         return pb.GetSubmissionResponse(submission=submission)
@@ -134,9 +137,7 @@ async def serve(values: dict[str, Any]) -> None:
     await kafka.start()
     relay = outbox.OutboxRelay(pool, kafka, settings.SCHEMA)
     relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-    server = Server(
-        "intake", POLICY, values["JWT_SECRET"], host=values["LISTEN_HOST"], port=values["GRPC_PORT"]
-    )
+    server = Server("intake", POLICY, values["JWT_SECRET"], host=values["LISTEN_HOST"], port=values["GRPC_PORT"])
     server.add(SERVICE, lambda s: pb_grpc.add_IntakeServiceServicer_to_server(
         IntakeService(SubmissionStore(pool, values["INTAKE_CONTACT_KEYS"]), Seoul.load()), s
     ))  # fmt: skip

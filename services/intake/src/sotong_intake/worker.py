@@ -10,8 +10,8 @@ import asyncio
 from typing import Any
 
 import asyncpg
-
 from sotong.moderation.v1 import moderation_events_pb2 as moderation
+
 from sotong_common import config, database, logs, metrics, outbox, producer, streams, topics, tracing
 from sotong_intake import settings, status
 from sotong_intake.store import SubmissionStore, UnknownSubmission
@@ -63,7 +63,7 @@ def build(values: dict[str, Any]) -> streams.Worker:
             raise streams.PoisonMessage(str(exc)) from None
         log.info("decision applied" if applied else "decision already applied", submission_id=decision.content_id)
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def warm_up() -> None:
         await store()  # migrate and start the relay before the first decision arrives
 

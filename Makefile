@@ -1,0 +1,76 @@
+# Sotong: the one entry point. `make up` runs the platform locally with a demo; `make test` runs every check.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+PACKAGES := services/common services/intake services/moderation services/alerting deploy/local deploy/local/standins
+PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help up down status test lint proto proto-check bench k8s-topics k8s-check images eval-moderation train-moderation lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): $(PYPROJECTS) requirements/constraints.txt requirements/dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (set PYTHON=...)"; exit 1; }
+	@command -v java >/dev/null || { echo "Java 17+ is needed to run Apache Kafka"; exit 1; }
+	@command -v mvn >/dev/null || { echo "Maven is needed to fetch Apache Kafka's jars"; exit 1; }
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -r requirements/dev.txt $(addprefix -e ,$(PACKAGES))
+	@touch $@
+
+up: $(STAMP) ## start Kafka, PostgreSQL and every service in the background, then run the demo
+	$(BIN)/sotong-stack up
+
+down: ## stop everything `make up` started
+	@if [ -x $(BIN)/sotong-stack ]; then $(BIN)/sotong-stack down; else echo "nothing to stop"; fi
+
+status: $(STAMP) ## print the running stack's ports and processes
+	$(BIN)/sotong-stack status
+
+test: $(STAMP) lint proto-check ## lint, contracts, then unit, service, e2e and reliability tests on the real stack
+	$(PY) -m pytest -q --timeout=600 $(PYTEST_ARGS) services deploy/local/standins/tests tests
+
+lint: $(STAMP) ## ruff (lint and format), mypy on the shared library, buf lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy services/common/src/sotong_common
+	cd protos && ../$(BIN)/buf lint
+
+proto: $(STAMP) ## regenerate Python code and typing stubs from protos/
+	PYTHON=$(PY) tools/proto.sh
+
+proto-check: $(STAMP) ## fail if the generated code drifted from protos/
+	PYTHON=$(PY) tools/proto.sh --check
+
+bench: $(STAMP) ## run the benchmarks; figures print and go to bench-results/*.json
+	$(PY) -m tests.bench
+
+k8s-topics: $(STAMP) ## generate Strimzi KafkaTopic manifests from the topic catalog
+	$(PY) -c "from pathlib import Path; from sotong_localstack.topics import write_strimzi; print(len(write_strimzi(Path('k8s/base/kafka-topics'))), 'topics')"
+
+k8s-check: $(STAMP) ## render and validate the Kubernetes manifests offline
+	$(PY) -m pytest -q tests/k8s
+
+images: ## build the service images (needs a Docker engine)
+	docker build -f services/intake/Dockerfile -t sotong/intake:dev .
+	docker build -f services/moderation/Dockerfile -t sotong/moderation:dev .
+
+eval-moderation: $(STAMP) ## precision/recall/F1 per policy clause on held-out data (needs ../shared/datasets)
+	$(PY) -m sotong_moderation.evaluation --datasets ../shared/datasets --json-out bench-results/moderation-eval.json
+
+train-moderation: $(STAMP) ## retrain the moderation classifier from ../shared/datasets
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e 'services/moderation[training]'
+	$(PY) -m sotong_moderation.training --datasets ../shared/datasets
+
+lock: ## re-pin requirements/constraints.txt from the current venv
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements/constraints.txt
+
+clean: down ## remove the venv, run directories and caches
+	rm -rf $(VENV) .run .cache bench-results .pytest_cache .mypy_cache .ruff_cache
