@@ -195,18 +195,18 @@ def strategic_merge(base: Any, patch: Any, field: str = "") -> Any:
         return result
     if isinstance(base, list) and isinstance(patch, list) and field in MERGE_KEYS:
         key = MERGE_KEYS[field]
-        result = copy.deepcopy(base)
+        merged = copy.deepcopy(base)
         for item in patch:
-            index = next((i for i, existing in enumerate(result) if existing.get(key) == item.get(key)), None)
+            index = next((i for i, existing in enumerate(merged) if existing.get(key) == item.get(key)), None)
             if index is None:
-                result.append(copy.deepcopy(item))
+                merged.append(copy.deepcopy(item))
             else:
-                result[index] = strategic_merge(result[index], item)
-        return result
+                merged[index] = strategic_merge(merged[index], item)
+        return merged
     return copy.deepcopy(patch)
 
 
-def _split_image(image: str) -> tuple[str, str]:
+def split_image(image: str) -> tuple[str, str]:
     """'repo/name:tag' -> ('repo/name', ':tag'); digests kept with their '@'."""
     if "@" in image:
         name, _, digest = image.partition("@")
@@ -226,7 +226,7 @@ def _set_image(objects: list[Obj], image: Obj, where: Path) -> None:
             continue
         pod_spec = obj["spec"]["template"]["spec"]
         for container in [*pod_spec.get("containers", []), *pod_spec.get("initContainers", [])]:
-            name, suffix = _split_image(container["image"])
+            name, suffix = split_image(container["image"])
             if name != image["name"]:
                 continue
             name = image.get("newName", name)
