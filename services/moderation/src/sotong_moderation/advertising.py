@@ -22,9 +22,12 @@ _LINK_RE = re.compile(
 )
 
 
+_HINT_RE = re.compile(r"[a-z0-9]\.[a-z]{2}")
+
+
 def find_links(text: str) -> Iterator[tuple[int, int, str]]:
     """``(start, end, host)`` for each link-looking token of a lower-cased text."""
-    if "." not in text:
+    if _HINT_RE.search(text) is None:
         return
     for m in _LINK_RE.finditer(text):
         yield m.start(), m.end(), m.group(1)

@@ -32,7 +32,7 @@ class FeatureSpec:
         bits: int = 20,
         char_orders: tuple[int, ...] = (1, 2, 3, 4, 5),
         jamo_orders: tuple[int, ...] = (2, 3, 4, 5, 6),
-        word_orders: tuple[int, ...] = (1, 2),
+        word_orders: tuple[int, ...] = (),
         max_chars: int = 2000,
     ) -> None:
         self.bits = bits
@@ -109,7 +109,7 @@ def _word_hashes(text: str, orders: tuple[int, ...]) -> list[npt.NDArray[np.uint
 def extract(
     nt: NormalizedText, spec: FeatureSpec = DEFAULT_SPEC
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """Bucket indices and L2-normalized log-count values for one comment.
+    """Bucket indices (repeats allowed) and their values for one comment.
 
     Character n-grams run on the tight view (fillers removed, repeats squeezed) and jamo
     n-grams on the jamo view, so ``시1발`` and ``시발`` share every feature; word n-grams
@@ -125,7 +125,8 @@ def extract(
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     allh = np.concatenate(parts)
     idx = (allh >> np.uint64(64 - spec.bits)).astype(np.int64)
-    uniq, counts = np.unique(idx, return_counts=True)
-    vals = (1.0 + np.log(counts)).astype(np.float32)
-    vals /= np.float32(np.sqrt(np.dot(vals, vals)))
-    return uniq, vals
+    # Every occurrence counts once and the vector is scaled by 1/sqrt(n): no sort or
+    # unique needed at inference (repeated buckets simply add up in the dot product),
+    # and cross-validation showed no loss against log-counts with exact L2 norms.
+    vals = np.full(idx.size, 1.0 / np.sqrt(idx.size), dtype=np.float32)
+    return idx, vals

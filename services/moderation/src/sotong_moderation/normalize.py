@@ -24,10 +24,14 @@ Views, from the cheapest to the most aggressive:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
 
 __all__ = ["NormalizedText", "View", "decompose_syllable", "is_hangul", "normalize"]
 
@@ -85,7 +89,7 @@ class View:
     """A normalized string and, per character, the original index it came from."""
 
     text: str
-    source: Sequence[int]
+    source: Sequence[int] | npt.NDArray[np.int64]
     original_length: int
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
@@ -96,9 +100,9 @@ class View:
         view character, never the middle of one.
         """
         if end <= start or not self.text:
-            pos = self.source[start] if start < len(self.source) else self.original_length
+            pos = int(self.source[start]) if start < len(self.source) else self.original_length
             return pos, pos
-        return self.source[start], self.source[end - 1] + 1
+        return int(self.source[start]), int(self.source[end - 1]) + 1
 
 
 def _base(text: str) -> View:
@@ -109,7 +113,13 @@ def _base(text: str) -> View:
         fast = unicodedata.is_normalized("NFKC", text)
     except ValueError:
         fast = False
-    if fast and not any(0x3131 <= ord(c) <= 0x318E for c in text):
+    if not fast and _COMPAT_JAMO_RE.search(text) is not None:
+        # ㅋㅋ and ㅠㅠ make NFKC checks fail although we keep them as they are: check the rest.
+        try:
+            fast = unicodedata.is_normalized("NFKC", _COMPAT_JAMO_RE.sub("", text))
+        except ValueError:
+            fast = False
+    if fast:
         low = text.lower()
         if len(low) == n:
             return View(low, range(n), n)
@@ -126,36 +136,38 @@ def _base(text: str) -> View:
     return View("".join(parts), source, n)
 
 
+_H = "\uac00-\ud7a3\u3131-\u318e"
+_FILLER_RE = re.compile(f"(?<=[{_H}])[^{_H}]{{1,{MAX_FILLER_RUN}}}(?=[{_H}])")
+_REPEAT_RE = re.compile(r"(.)\1{" + str(MAX_REPEAT) + ",}", re.DOTALL)
+_LOOSE_SYLLABLE_RE = re.compile("[\u3131-\u314e][\u314f-\u3163]")
+_COMPAT_JAMO_RE = re.compile("[\u3131-\u318e]")
+
+
+def _drop(
+    text: str, src: Sequence[int] | npt.NDArray[np.int64], spans: list[tuple[int, int]]
+) -> tuple[str, Sequence[int] | npt.NDArray[np.int64]]:
+    """Remove ``spans`` from ``text`` and its offset map together."""
+    if not spans:
+        return text, src
+    parts: list[str] = []
+    kept: list[int] = []
+    prev = 0
+    for a, b in spans:
+        parts.append(text[prev:a])
+        kept.extend(src[prev:a])
+        prev = b
+    parts.append(text[prev:])
+    kept.extend(src[prev:])
+    return "".join(parts), kept
+
+
 def _tight(base: View) -> View:
-    text = base.text
-    src = base.source
-    n = len(text)
-    out: list[str] = []
-    source: list[int] = []
-    i = 0
-    prev_hangul = False
-    while i < n:
-        ch = text[i]
-        if is_hangul(ch):
-            prev_hangul = True
-        elif prev_hangul:
-            # Look ahead: a short run of non-Hangul followed by Hangul is filler.
-            j = i
-            while j < n and j - i < MAX_FILLER_RUN + 1 and not is_hangul(text[j]):
-                j += 1
-            if j < n and j - i <= MAX_FILLER_RUN and is_hangul(text[j]):
-                i = j
-                continue
-            prev_hangul = False
-        else:
-            prev_hangul = False
-        if len(out) >= MAX_REPEAT and out[-1] == ch and out[-2] == ch:
-            i += 1
-            continue
-        out.append(ch)
-        source.append(src[i])
-        i += 1
-    return _recompose(View("".join(out), source, base.original_length))
+    text, src = _drop(base.text, base.source, [m.span() for m in _FILLER_RE.finditer(base.text)])
+    text, src = _drop(text, src, [(m.start() + MAX_REPEAT, m.end()) for m in _REPEAT_RE.finditer(text)])
+    view = View(text, src, base.original_length)
+    if _LOOSE_SYLLABLE_RE.search(text) is None:
+        return view
+    return _recompose(view)
 
 
 _CHO_INDEX = {c: i for i, c in enumerate(_CHOSEONG)}
@@ -171,8 +183,6 @@ def _recompose(view: View) -> View:
     follows it, exactly as a Korean reader would group the letters.
     """
     text = view.text
-    if not any(c in _JUNG_INDEX for c in text):
-        return view
     out: list[str] = []
     source: list[int] = []
     src = view.source
@@ -197,20 +207,18 @@ def _recompose(view: View) -> View:
     return View("".join(out), source, view.original_length)
 
 
+_JAMO_TABLE = {cp: decompose_syllable(chr(cp)) for cp in range(_S_BASE, _S_LAST + 1)}
+
+
 def _jamo(tight: View) -> View:
-    out: list[str] = []
-    source: list[int] = []
-    src = tight.source
-    for i, ch in enumerate(tight.text):
-        o = ord(ch)
-        if _S_BASE <= o <= _S_LAST:
-            d = decompose_syllable(ch)
-            out.append(d)
-            source.extend([src[i]] * len(d))
-        else:
-            out.append(ch)
-            source.append(src[i])
-    return View("".join(out), source, tight.original_length)
+    text = tight.text.translate(_JAMO_TABLE)
+    if len(text) == len(tight.text):
+        return View(text, tight.source, tight.original_length)
+    codes = np.frombuffer(tight.text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+    syllable = (codes >= _S_BASE) & (codes <= _S_LAST)
+    lengths = np.where(syllable, 2 + ((codes - _S_BASE) % 28 != 0), 1)
+    source = np.repeat(np.asarray(tight.source, dtype=np.int64), lengths)
+    return View(text, source, tight.original_length)
 
 
 class NormalizedText:

@@ -75,7 +75,10 @@ _ROAD_RE = re.compile(
     r"[가-힣0-9]{1,12}(?:로|길)[ ]?\d{1,4}(?:번?길[ ]?\d{1,4})?(?:-\d{1,4})?(?![0-9가-힣])"
     r"|[가-힣]{1,8}[동리][ ]?\d{1,5}-\d{1,5}(?:번지)?(?![0-9])"
 )
-_ADDRESS_CONTEXT = re.compile(r"집|주소|사는|살고|거주|자택|이사|사시는|산다|살아요|살아|택배")
+# Personal context only: "시청 주소가 세종대로 110" is a public place, "우리 집 ..." is not.
+_ADDRESS_CONTEXT = re.compile(
+    r"(?:우리|저희|제|내|너희|걔네|그 사람)\s?(?:집|주소)|사는|살고|거주|자택|사시는|산다|살아|댁"
+)
 _UNIT_AFTER = re.compile(r"^[ ,]*(?:[가-힣a-z]{0,12}[ ]?)?(?:\d{1,4}[ ]?동[ ]?)?\d{1,4}[ ]?(?:호|층)")
 
 
@@ -201,12 +204,28 @@ def _chain(*its: Iterator[PiiMatch]) -> Iterator[PiiMatch]:
         yield from it
 
 
+# Fewest digits each detector can match: counting digits once (in C) lets most comments
+# skip most detectors without running their expressions.
+_MIN_DIGITS = {
+    "resident_registration": 13, "email": 0, "passport": 7, "driver_licence": 10, "phone": 9,
+    "bank_account": 10, "car_plate": 6, "address": 1,
+}  # fmt: skip
+_DIGIT_RE = re.compile(r"[0-9]")
+_ADDRESS_HINT = re.compile(r"(?:로|길)[ ]?[0-9]|[동리][ ]?[0-9]{1,5}-[0-9]|[0-9][ ]?동[ ]?[0-9]")
+
+
 def find_personal_data(text: str, enabled: frozenset[str] | None = None) -> list[PiiMatch]:
     """Non-overlapping personal-data spans in ``text`` (a base view), in text order."""
-    if not any(c.isdigit() for c in text) and "@" not in text:
+    digits = len(_DIGIT_RE.findall(text))
+    has_at = "@" in text
+    if digits == 0 and not has_at:
         return []  # every detector needs a digit or an at sign
     found: list[PiiMatch] = []
     for kind, detect in KINDS.items():
+        if digits < _MIN_DIGITS[kind] or (kind == "email" and not has_at):
+            continue
+        if kind == "address" and _ADDRESS_HINT.search(text) is None:
+            continue
         if (
             enabled is not None
             and kind not in enabled

@@ -86,6 +86,13 @@ class Rule:
     exceptions: re.Pattern[str] | None
     domains: tuple[str, ...]
     line: int
+    # For word lists: every word's first two characters (or the one character of a
+    # one-character word).  A comment that contains none of them cannot match, which
+    # lets the engine skip most rules on most comments without running their regex.
+    prefixes: frozenset[str] = frozenset()
+    # For patterns: substrings of which at least one must occur before the (costlier)
+    # expression runs, written by the policy author as ``if_contains``.
+    if_contains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +256,7 @@ def _parse_rule(ctx: _Ctx, d: Any, ln: int, clauses: Mapping[str, Clause]) -> Ru
             raise ctx.fail(_line(d, "action"), f"action must be one of {ACTIONS}, got {action!r}")
         return PiiRule(rid, det, action, str(d.get("reason", det)), _line(d))
     _check_keys(
-        ctx, d, {"id", "kind", "clause", "view", "score", "reason", "words", "patterns", "exceptions", "domains"},
+        ctx, d, {"id", "kind", "clause", "view", "score", "reason", "words", "patterns", "exceptions", "domains", "if_contains"},
         f"rule {rid}",
     )  # fmt: skip
     clause = _string(ctx, d, "clause")
@@ -268,12 +275,29 @@ def _parse_rule(ctx: _Ctx, d: Any, ln: int, clauses: Mapping[str, Clause]) -> Ru
         words = _string_list(ctx, d, "words")
         if not words:
             raise ctx.fail(_line(d), f"rule {rid}: words must not be empty")
-        return Rule(rid, clause, kind, view, score, reason, _compile(ctx, words, True), exceptions, (), _line(d))
+        prefixes = frozenset(w.lower()[:2] for w, _ in words)
+        return Rule(
+            rid, clause, kind, view, score, reason, _compile(ctx, words, True), exceptions, (), _line(d), prefixes
+        )
     if kind == "pattern":
         pats = _string_list(ctx, d, "patterns")
         if not pats:
             raise ctx.fail(_line(d), f"rule {rid}: patterns must not be empty")
-        return Rule(rid, clause, kind, view, score, reason, _compile(ctx, pats, False), exceptions, (), _line(d))
+        hints = tuple(h.lower() for h, _ in _string_list(ctx, d, "if_contains"))
+        return Rule(
+            rid,
+            clause,
+            kind,
+            view,
+            score,
+            reason,
+            _compile(ctx, pats, False),
+            exceptions,
+            (),
+            _line(d),
+            frozenset(),
+            hints,
+        )
     if kind == "link_domain":
         domains = tuple(x.lower().strip(".") for x, _ in _string_list(ctx, d, "domains"))
         if not domains:

@@ -12,7 +12,7 @@ runs, and a lookup touches only the few earlier posts that share a band.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,10 +26,12 @@ NUM_PERM = 64
 BANDS = 16
 ROWS = NUM_PERM // BANDS
 SHINGLE = 4
-_PRIME = np.uint64((1 << 61) - 1)
+BUCKET_CAP = 16
+AUTHOR_CAP = 20
+MAX_AUTHORS = 200_000
 _rng = np.random.default_rng(20261124)
-_A = _rng.integers(1, 1 << 31, size=NUM_PERM, dtype=np.uint64)
-_B = _rng.integers(0, 1 << 31, size=NUM_PERM, dtype=np.uint64)
+_A = _rng.integers(1, 1 << 63, size=NUM_PERM, dtype=np.uint64) | np.uint64(1)
+_B = _rng.integers(0, 1 << 63, size=NUM_PERM, dtype=np.uint64)
 _P = np.uint64(0x100000001B3)
 
 
@@ -43,8 +45,9 @@ def signature(text: str) -> npt.NDArray[np.uint64]:
         for k in range(1, SHINGLE):
             h = h * _P + codes[k : codes.size - SHINGLE + 1 + k]
         h = np.unique(h)
-    h = (h & np.uint64((1 << 31) - 1))[:, None]
-    sig: npt.NDArray[np.uint64] = ((h * _A[None, :] + _B[None, :]) % _PRIME).min(axis=0)
+    # Multiply-shift hashing (odd multipliers, keep the high bits): one independent
+    # permutation per column without a modulo, which numpy does slowly on uint64.
+    sig: npt.NDArray[np.uint64] = ((h[:, None] * _A[None, :] + _B[None, :]) >> np.uint64(32)).min(axis=0)
     return sig
 
 
@@ -66,12 +69,19 @@ class _Post:
 
 @dataclass(slots=True)
 class RepetitionState:
-    """Recent posts of one pipeline run; pass the same object to every ``decide`` call."""
+    """Recent posts of one pipeline run; pass the same object to every ``decide`` call.
+
+    Memory and time are bounded: the site window holds ``site_window`` posts, each LSH
+    bucket keeps its :data:`BUCKET_CAP` newest posts (a flood of copies cannot make a
+    lookup slow), and each author's :data:`AUTHOR_CAP` newest posts are compared
+    directly so an author's own repeats are found even inside such a flood.
+    """
 
     seq: int = 0
     window: deque[_Post] = field(default_factory=deque)
-    by_band: dict[bytes, list[_Post]] = field(default_factory=dict)
+    by_band: dict[bytes, deque[_Post]] = field(default_factory=dict)
     by_exact: dict[str, list[_Post]] = field(default_factory=dict)
+    by_author: OrderedDict[str, deque[_Post]] = field(default_factory=OrderedDict)
 
     def __len__(self) -> int:
         return len(self.window)
@@ -88,21 +98,27 @@ class RepetitionFinding:
 def _forget(state: RepetitionState, post: _Post) -> None:
     for key in post.bands:
         bucket = state.by_band.get(key)
-        if bucket is not None:
-            try:
-                bucket.remove(post)
-            except ValueError:
-                pass
+        if bucket is not None and post in bucket:
+            bucket.remove(post)
             if not bucket:
                 del state.by_band[key]
     same = state.by_exact.get(post.exact)
-    if same is not None:
-        try:
-            same.remove(post)
-        except ValueError:
-            pass
+    if same is not None and post in same:
+        same.remove(post)
         if not same:
             del state.by_exact[post.exact]
+    mine = state.by_author.get(post.author)
+    if mine is not None and post in mine:
+        mine.remove(post)
+        if not mine:
+            del state.by_author[post.author]
+
+
+def _similarities(posts: list[_Post], sig: npt.NDArray[np.uint64]) -> npt.NDArray[np.float64]:
+    if not posts:
+        return np.zeros(0)
+    sims: npt.NDArray[np.float64] = (np.stack([p.sig for p in posts]) == sig[None, :]).mean(axis=1)
+    return sims
 
 
 def check_repetition(
@@ -122,44 +138,50 @@ def check_repetition(
     bands = _bands(sig)
     finding: RepetitionFinding | None = None
 
-    exact_prev = state.by_exact.get(text, [])
-    same_author_exact = next((p for p in exact_prev if p.author == author), None)
+    mine = list(state.by_author.get(author, ()))
+    same_author_exact = next((p for p in mine if p.exact == text), None)
     if same_author_exact is not None:
         finding = RepetitionFinding(
             "repetition.exact_author", cfg.exact_author_score, same_author_exact.content_id, 1.0
         )
-    else:
-        candidates: dict[int, _Post] = {}
+    elif mine:
+        sims = _similarities(mine, sig)
+        best = int(np.argmax(sims))
+        if sims[best] >= cfg.near_duplicate:
+            finding = RepetitionFinding(
+                "repetition.near_author", cfg.near_author_score, mine[best].content_id, float(sims[best])
+            )
+    if finding is None:
+        seen: dict[int, _Post] = {}
+        for p in state.by_exact.get(text, ())[-BUCKET_CAP:]:
+            seen[p.seq] = p
         for key in bands:
             for p in state.by_band.get(key, ()):
-                candidates[p.seq] = p
-        best_author: tuple[float, _Post] | None = None
-        similar_authors: set[str] = set()
-        best_site: tuple[float, _Post] | None = None
-        for p in candidates.values():
-            sim = float(np.count_nonzero(p.sig == sig)) / NUM_PERM
-            if sim < cfg.near_duplicate:
-                continue
-            if p.author == author:
-                if best_author is None or sim > best_author[0]:
-                    best_author = (sim, p)
-            else:
-                similar_authors.add(p.author)
-                if best_site is None or sim > best_site[0]:
-                    best_site = (sim, p)
-        if best_author is not None:
-            finding = RepetitionFinding(
-                "repetition.near_author", cfg.near_author_score, best_author[1].content_id, best_author[0]
-            )
-        elif best_site is not None and len(similar_authors) + 1 >= cfg.site_authors:
-            finding = RepetitionFinding("repetition.site_wide", cfg.site_score, best_site[1].content_id, best_site[0])
+                seen[p.seq] = p
+        others = [p for p in seen.values() if p.author != author]
+        sims = _similarities(others, sig)
+        close = [(float(s), p) for s, p in zip(sims, others, strict=True) if s >= cfg.near_duplicate]
+        if close and len({p.author for _, p in close}) + 1 >= cfg.site_authors:
+            sim, p = max(close, key=lambda x: x[0])
+            finding = RepetitionFinding("repetition.site_wide", cfg.site_score, p.content_id, sim)
 
     state.seq += 1
     post = _Post(state.seq, author, content_id, text, sig, bands)
     state.window.append(post)
     for key in bands:
-        state.by_band.setdefault(key, []).append(post)
+        bucket = state.by_band.get(key)
+        if bucket is None:
+            bucket = state.by_band[key] = deque(maxlen=BUCKET_CAP)
+        bucket.append(post)
     state.by_exact.setdefault(text, []).append(post)
+    mine_q = state.by_author.get(author)
+    if mine_q is None:
+        mine_q = state.by_author[author] = deque(maxlen=AUTHOR_CAP)
+        if len(state.by_author) > MAX_AUTHORS:
+            state.by_author.popitem(last=False)
+    else:
+        state.by_author.move_to_end(author)
+    mine_q.append(post)
     while len(state.window) > cfg.site_window:
         _forget(state, state.window.popleft())
     return finding

@@ -32,9 +32,22 @@ def run_rules(policy: Policy, nt: NormalizedText) -> list[RuleHit]:
         if not rules:
             continue
         view = nt.view(view_name)
+        grams: set[str] | None = None
+        links: list[tuple[int, int, str]] | None = None
         for rule in rules:
+            if rule.prefixes:
+                if grams is None:
+                    t = view.text
+                    grams = {t[i : i + 2] for i in range(len(t) - 1)}
+                    grams.update(t)
+                if rule.prefixes.isdisjoint(grams):
+                    continue
+            if rule.if_contains and not any(h in view.text for h in rule.if_contains):
+                continue
             if rule.kind == "link_domain":
-                for start, end, host in find_links(view.text):
+                if links is None:
+                    links = list(find_links(view.text))
+                for start, end, host in links:
                     if host_matches(host, rule.domains) is not None:
                         o_start, o_end = view.original_span(start, end)
                         hits.append(RuleHit(o_start, o_end, rule.clause, rule.id, rule.score, rule.reason))
