@@ -15,8 +15,7 @@ from sotong.moderation.v1 import moderation_service_pb2 as mpb
 from sotong.moderation.v1 import moderation_service_pb2_grpc as mpb_grpc
 from sotong.moderation.v1.moderation_events_pb2 import ACTION_PUBLISH, ACTION_REMOVE
 from sotong_localstack.stack import Stack
-
-from ..conftest import channel, eventually, token
+from sotong_localstack.testing import channel, eventually, token
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +69,7 @@ async def test_a_submission_is_moderated_and_its_status_shows_in_intake(platform
         assert "advertising" in removed.moderation_categories
 
         # Moderation's own API agrees, for the submission id intake stored.
-        from ..conftest import sql
+        from sotong_localstack.testing import sql
 
         rows = await sql(
             platform, "SELECT id FROM submissions WHERE tracking_id = $1", spam.tracking_id, schema="intake"

@@ -10,8 +10,7 @@ from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.intake.v1 import intake_service_pb2_grpc as pb_grpc
 from sotong.intake.v1 import intake_types_pb2 as types
 from sotong_localstack.stack import Stack
-
-from ..conftest import channel, eventually, sql, token
+from sotong_localstack.testing import channel, eventually, sql, token
 
 pytestmark = pytest.mark.reliability
 

@@ -9,8 +9,7 @@ import pytest
 from sotong.intake.v1 import intake_events_pb2
 from sotong_common import events, topics
 from sotong_localstack.stack import Stack
-
-from ..conftest import eventually, produce_raw, read_all, sql
+from sotong_localstack.testing import eventually, produce_raw, read_all, sql
 
 pytestmark = pytest.mark.service
 

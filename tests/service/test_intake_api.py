@@ -13,8 +13,7 @@ from sotong.intake.v1 import intake_service_pb2_grpc as pb_grpc
 from sotong.intake.v1 import intake_types_pb2 as types
 from sotong_common.errors import field_violations
 from sotong_localstack.stack import Stack
-
-from ..conftest import channel, token
+from sotong_localstack.testing import channel, token
 
 pytestmark = pytest.mark.service
 
@@ -116,7 +115,7 @@ async def test_health_and_reflection(intake: Stack) -> None:
 
 
 async def test_contact_is_stored_encrypted(intake: Stack) -> None:
-    from ..conftest import sql
+    from sotong_localstack.testing import sql
 
     async with channel(intake, "intake-api") as ch:
         reply = await pb_grpc.IntakeServiceStub(ch).SubmitReport(

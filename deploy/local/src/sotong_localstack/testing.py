@@ -1,4 +1,4 @@
-"""Shared helpers for the cross-service tests: authenticated gRPC stubs, waiting, raw Kafka access, SQL."""
+"""Helpers for tests on the real stack: authenticated gRPC channels, waiting, raw Kafka access, SQL."""
 
 from __future__ import annotations
 
