@@ -37,10 +37,10 @@ status: $(STAMP) ## print the running stack's ports and processes
 test: $(STAMP) lint proto-check ## lint, contracts, then unit, service, e2e and reliability tests on the real stack
 	$(PY) -m pytest -q --timeout=600 $(PYTEST_ARGS) services deploy/local/standins/tests tests
 
-lint: $(STAMP) ## ruff (lint and format), mypy on the shared library, buf lint
+lint: $(STAMP) ## ruff (lint and format), mypy --strict on every package, buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy services/common/src/sotong_common
+	$(BIN)/mypy -p sotong_common -p sotong_localstack -p sotong_intake -p sotong_moderation -p sotong_alerting -p sotong_standins
 	cd protos && ../$(BIN)/buf lint
 
 proto: $(STAMP) ## regenerate Python code and typing stubs from protos/

@@ -51,7 +51,7 @@ def build(values: dict[str, Any]) -> streams.Worker:
             categories=decision.categories,
         )
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def warm_up() -> None:
         await store()
 
