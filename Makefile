@@ -50,7 +50,7 @@ proto-check: $(STAMP) ## fail if the generated code drifted from protos/
 	PYTHON=$(PY) tools/proto.sh --check
 
 bench: $(STAMP) ## run the benchmarks; figures print and go to bench-results/*.json
-	$(PY) -m tests.bench
+	$(PY) tests/bench/run.py $(BENCH)
 
 k8s-topics: $(STAMP) ## generate Strimzi KafkaTopic manifests from the topic catalog
 	$(PY) -c "from pathlib import Path; from sotong_localstack.topics import write_strimzi; print(len(write_strimzi(Path('k8s/base/kafka-topics'))), 'topics')"

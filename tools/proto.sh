@@ -4,7 +4,7 @@
 #   tools/proto.sh --check  regenerate into a temporary directory and fail if the committed code drifted
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-py=${PYTHON:-$root/.venv/bin/python}
+py=$(realpath -s "${PYTHON:-$root/.venv/bin/python}")
 out=$root/services/common/src
 mode=write
 [ "${1:-}" = "--check" ] && mode=check

@@ -21,6 +21,11 @@ PREFIX = os.environ.get("SOTONG_TOPIC_PREFIX", "")
 SUBMISSION_RECEIVED = PREFIX + "intake.submission-received.v1"
 SUBMISSION_STATUS_CHANGED = PREFIX + "intake.submission-status-changed.v1"
 DECISION_MADE = PREFIX + "moderation.decision-made.v1"
+RAW_SUBMISSION = PREFIX + "intake.raw-submission.v1"
+INCIDENT_CHANGED = PREFIX + "alerting.incident-changed.v1"
+DISPATCH_EMERGENCY = PREFIX + "alerting.dispatch-emergency.v1"
+DISPATCH_ROUTINE = PREFIX + "alerting.dispatch-routine.v1"
+DELIVERY_REPORTED = PREFIX + "alerting.delivery-reported.v1"
 
 DLQ_SUFFIX = ".dlq"
 
