@@ -49,9 +49,7 @@ class Person:
     id: str
     roles: frozenset[str] = frozenset()
 
-    def permissions(
-        self, role_permissions: Mapping[str, frozenset[str]] = ROLE_PERMISSIONS
-    ) -> frozenset[str]:
+    def permissions(self, role_permissions: Mapping[str, frozenset[str]] = ROLE_PERMISSIONS) -> frozenset[str]:
         granted: set[str] = set()
         for role in self.roles:
             granted |= role_permissions.get(role, frozenset())
@@ -90,15 +88,12 @@ def approval_refusals(
     elif alert.status is Status.ACTUAL:
         if approver.id == drafter.id:
             reasons.append(
-                f"an Actual alert needs a second person's approval; {approver.id} drafted it "
-                "and cannot approve it"
+                f"an Actual alert needs a second person's approval; {approver.id} drafted it and cannot approve it"
             )
         if PERMISSION_APPROVE_ACTUAL not in permissions:
             reasons.append(f"{approver.id} may not approve Actual alerts (needs {PERMISSION_APPROVE_ACTUAL})")
     elif alert.status in _DRILLS and PERMISSION_APPROVE_DRILL not in permissions:
-        reasons.append(
-            f"{approver.id} may not approve {alert.status.value} alerts (needs {PERMISSION_APPROVE_DRILL})"
-        )
+        reasons.append(f"{approver.id} may not approve {alert.status.value} alerts (needs {PERMISSION_APPROVE_DRILL})")
 
     earlier = (approved or {}).get(alert.identifier)
     if earlier is not None and earlier != alert:
@@ -109,9 +104,7 @@ def approval_refusals(
     if alert.msg_type in {MsgType.UPDATE, MsgType.CANCEL} and approved is not None:
         unknown = [str(ref) for ref in alert.references if ref.identifier not in approved]
         if unknown:
-            reasons.append(
-                f"{alert.msg_type.value} references alerts that were never approved: {', '.join(unknown)}"
-            )
+            reasons.append(f"{alert.msg_type.value} references alerts that were never approved: {', '.join(unknown)}")
 
     reasons.extend(f"invalid CAP: {problem}" for problem in validate_alert(alert))
     reasons.extend(f"channel limit: {violation}" for violation in check_channels(alert, channels, languages))
@@ -208,9 +201,7 @@ class DuplicateWarning:
 
 def _hazards(alert: Alert) -> set[str]:
     found = {info.event.strip().casefold() for info in alert.infos}
-    found |= {
-        f"code:{code.name}={code.value}".casefold() for info in alert.infos for code in info.event_codes
-    }
+    found |= {f"code:{code.name}={code.value}".casefold() for info in alert.infos for code in info.event_codes}
     return found
 
 

@@ -339,9 +339,7 @@ def _simple(channel: Channel, language: str, text: str, limit: int, *, title: st
 
 def _cell_broadcast(alert: Alert, info: Info, language: str, text: str | None) -> Rendering:
     body = text or " ".join(
-        part
-        for part in (f"[{_sender(info, alert)}]", _sentence(_headline_with_area(info)), info.instruction)
-        if part
+        part for part in (f"[{_sender(info, alert)}]", _sentence(_headline_with_area(info)), info.instruction) if part
     )
     body = _with_marker(alert, info, language, body)
     measured, limit = cell_broadcast_length(body)
@@ -396,8 +394,7 @@ KAKAO_TEMPLATE_KO = (
     "#{marker}[#{sender}] #{headline}\n\n■ 지역: #{area}\n■ 내용: #{description}\n■ 행동요령: #{instruction}"
 )
 KAKAO_TEMPLATE_EN = (
-    "#{marker}[#{sender}] #{headline}\n\n■ Area: #{area}\n■ Details: #{description}\n"
-    "■ What to do: #{instruction}"
+    "#{marker}[#{sender}] #{headline}\n\n■ Area: #{area}\n■ Details: #{description}\n■ What to do: #{instruction}"
 )
 """KakaoTalk channel templates as registered with Kakao: the #{variables} are filled per alert."""
 
@@ -425,9 +422,7 @@ def _kakao(
         buttons = [Button(_pick(_LABELS["more"], language), info.web)] if info.web else []
     found: list[Violation] = []
     if missing:
-        found.append(
-            Violation(Channel.KAKAO, "template", f"template variables not filled: {', '.join(missing)}")
-        )
+        found.append(Violation(Channel.KAKAO, "template", f"template variables not filled: {', '.join(missing)}"))
     too_long = _length_violation(Channel.KAKAO, "body", len(body), KAKAO_BODY_LIMIT, Unit.CHARACTERS)
     if too_long:
         found.append(too_long)
@@ -448,9 +443,7 @@ def _kakao(
         if long_name:
             found.append(long_name)
         if not button.url.lower().startswith(("https://", "http://")):
-            found.append(
-                Violation(Channel.KAKAO, f"button {number} link", f"{button.url!r} is not a web link")
-            )
+            found.append(Violation(Channel.KAKAO, f"button {number} link", f"{button.url!r} is not a web link"))
     return Rendering(
         Channel.KAKAO,
         language,
@@ -464,9 +457,7 @@ def _kakao(
 
 
 def _x(alert: Alert, info: Info, language: str, text: str | None) -> Rendering:
-    body = _with_marker(
-        alert, info, language, text or _lines(_headline_with_area(info), info.instruction, info.web)
-    )
+    body = _with_marker(alert, info, language, text or _lines(_headline_with_area(info), info.instruction, info.web))
     measured = x_weighted_length(body)
     found = _length_violation(Channel.X, "text", measured, X_WEIGHTED_LIMIT, Unit.WEIGHTED)
     return Rendering(
@@ -513,9 +504,7 @@ def _press(alert: Alert, info: Info, language: str, text: str | None) -> Renderi
 
 def _push(alert: Alert, info: Info, language: str, text: str | None) -> Rendering:
     title = _with_marker(alert, info, language, _headline(info))
-    body = text or (f"{_area_text(info)}: " if _area_text(info) else "") + (
-        info.instruction or info.description or ""
-    )
+    body = text or (f"{_area_text(info)}: " if _area_text(info) else "") + (info.instruction or info.description or "")
     found = [
         violation
         for violation in (
@@ -608,9 +597,7 @@ def render(
     return _simple(channel, language, _with_marker(alert, info, language, text or default), limits[channel])
 
 
-def render_all(
-    alert: Alert, language: str = "ko", channels: Iterable[Channel] = tuple(Channel)
-) -> list[Rendering]:
+def render_all(alert: Alert, language: str = "ko", channels: Iterable[Channel] = tuple(Channel)) -> list[Rendering]:
     """Renderings of one language for several channels (all by default)."""
     return [render(alert, channel, language) for channel in channels]
 

@@ -99,9 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render a valid CAP file per channel; exit 1 when a text breaks its channel's limits.",
     )
     render.add_argument("file", metavar="FILE")
-    render.add_argument(
-        "-l", "--language", default="ko", help="info language to render (default %(default)s)"
-    )
+    render.add_argument("-l", "--language", default="ko", help="info language to render (default %(default)s)")
     render.add_argument(
         "-c",
         "--channel",

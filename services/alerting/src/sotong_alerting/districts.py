@@ -32,9 +32,7 @@ class District:
 @cache
 def districts() -> Mapping[str, District]:
     """All 25 districts by code."""
-    raw = json.loads(
-        resources.files("sotong_alerting").joinpath("data/seoul_districts.json").read_text("utf-8")
-    )
+    raw = json.loads(resources.files("sotong_alerting").joinpath("data/seoul_districts.json").read_text("utf-8"))
     return {row["code"]: District(row["code"], row["ko"], row["en"]) for row in raw["districts"]}
 
 

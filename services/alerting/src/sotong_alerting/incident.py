@@ -56,9 +56,7 @@ class IllegalTransition(IncidentError):
         self.stage = stage
         self.event_type = event_type
         names = ", ".join(sorted(s.value for s in allowed)) or "no stage"
-        super().__init__(
-            f"incident {incident_id} is {stage.value}; {event_type} is only allowed from {names}"
-        )
+        super().__init__(f"incident {incident_id} is {stage.value}; {event_type} is only allowed from {names}")
 
 
 def _new_event_id() -> str:
@@ -263,9 +261,7 @@ class Incident:
     def apply(self, event: IncidentEvent) -> Incident:
         """The incident after `event`; IncidentError when the event breaks the lifecycle rules."""
         if event.incident_id != self.incident_id:
-            raise IncidentError(
-                f"event for incident {event.incident_id} applied to incident {self.incident_id}"
-            )
+            raise IncidentError(f"event for incident {event.incident_id} applied to incident {self.incident_id}")
         if isinstance(event, IncidentReported):
             raise IncidentError(f"incident {self.incident_id} was already reported")
         allowed = ALLOWED_FROM.get(type(event))
@@ -353,9 +349,7 @@ class Incident:
             )
         )
 
-    def declare_all_clear(
-        self, *, actor: str, at: datetime, alert_identifier: str
-    ) -> tuple[IncidentEvent, ...]:
+    def declare_all_clear(self, *, actor: str, at: datetime, alert_identifier: str) -> tuple[IncidentEvent, ...]:
         """The all-clear; ends the incident."""
         return self._decide(
             AllClearDeclared(

@@ -73,9 +73,7 @@ def test_update_and_cancel_are_new_alerts_referencing_the_original() -> None:
     assert update.references == (original.reference,)
     assert original.msg_type is MsgType.ALERT  # untouched
     assert validate_alert(update) == []
-    cancel = derive_cancel(
-        update, identifier="SEOUL-2026-0003", sent=SENT + timedelta(hours=2), note="오발령"
-    )
+    cancel = derive_cancel(update, identifier="SEOUL-2026-0003", sent=SENT + timedelta(hours=2), note="오발령")
     assert cancel.msg_type is MsgType.CANCEL
     assert cancel.references == (original.reference, update.reference)
     assert validate_alert(cancel) == []

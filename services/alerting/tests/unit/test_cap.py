@@ -140,9 +140,7 @@ def test_coordinates_out_of_range_are_refused(bad: Point) -> None:
 
 @pytest.mark.parametrize("text", ["37.5,127.0", "37.5,127.0 -1", "37.5;127.0 2", "37.5,127.0 nan", "a,b 3"])
 def test_malformed_circles_are_refused(text: str) -> None:
-    data = render_cap(area_with(circles=(Circle(Point(37.5, 127.0), 1.0),))).replace(
-        b"37.5,127 1", text.encode()
-    )
+    data = render_cap(area_with(circles=(Circle(Point(37.5, 127.0), 1.0),))).replace(b"37.5,127 1", text.encode())
     assert any(p.path == "alert/info[1]/area[1]/circle[1]" for p in validate_cap(data))
 
 
@@ -263,8 +261,7 @@ def test_safe_parser_itself_does_not_expand_external_entities(tmp_path: Path) ->
 
 def test_billion_laughs_is_refused() -> None:
     entities = ['<!ENTITY lol "lol">'] + [
-        f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">'
-        for i in range(1, 10)
+        f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10 if i > 1 else "&lol;" * 10}">' for i in range(1, 10)
     ]
     data = f"<?xml version='1.0'?><!DOCTYPE lolz [{''.join(entities)}]><lolz>&lol9;</lolz>".encode()
     found = validate_cap(data)
@@ -322,9 +319,7 @@ def test_exercise_update_example_is_read_into_the_model() -> None:
     assert alert is not None
     assert alert.status is Status.EXERCISE
     assert alert.sent == datetime(2026, 7, 14, 5, 30, tzinfo=UTC)
-    assert alert.references == (
-        Reference("alert@seoul.go.kr", "SEOUL-2026-0001", "2026-07-14T14:00:00+09:00"),
-    )
+    assert alert.references == (Reference("alert@seoul.go.kr", "SEOUL-2026-0001", "2026-07-14T14:00:00+09:00"),)
 
 
 def test_invalid_example_reports_each_rule_with_its_line() -> None:

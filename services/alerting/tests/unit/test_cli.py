@@ -62,13 +62,13 @@ def test_usage_errors_exit_two() -> None:
 def test_console_script_help_and_exit_codes() -> None:
     """The installed entry point, as operators run it."""
     script = Path(sys.executable).with_name("sotong-cap")
-    helped = subprocess.run([script, "--help"], capture_output=True, text=True, check=False)  # noqa: S603
+    helped = subprocess.run([script, "--help"], capture_output=True, text=True, check=False)
     assert helped.returncode == 0
     assert "validate" in helped.stdout
-    bad = subprocess.run([script, "validate", INVALID], capture_output=True, text=True, check=False)  # noqa: S603
+    bad = subprocess.run([script, "validate", INVALID], capture_output=True, text=True, check=False)
     assert bad.returncode == 1
     assert f"{INVALID}:7:" in bad.stdout
-    good = subprocess.run([script, "validate", "-q", VALID], capture_output=True, text=True, check=False)  # noqa: S603
+    good = subprocess.run([script, "validate", "-q", VALID], capture_output=True, text=True, check=False)
     assert (good.returncode, good.stdout, good.stderr) == (0, "", "")
 
 
@@ -81,9 +81,7 @@ def test_render_previews_channel_texts() -> None:
 
 
 def test_render_shows_titles_and_violations_and_refuses_unknown_channels() -> None:
-    status, out, _ = run(
-        "render", str(EXAMPLES / "heavy-rain-update.valid.xml"), "-c", "press", "-c", "kakao"
-    )
+    status, out, _ = run("render", str(EXAMPLES / "heavy-rain-update.valid.xml"), "-c", "press", "-c", "kakao")
     assert status == 1
     assert "title: [훈련][변경] [보도참고자료] 도봉구 호우경보 유지" in out
     assert "!! kakao template: template variables not filled: description, instruction" in out
@@ -101,7 +99,7 @@ def test_render_of_invalid_cap_fails_with_problems() -> None:
 def test_stdin_is_read_with_a_dash() -> None:
     script = Path(sys.executable).with_name("sotong-cap")
     data = Path(INVALID).read_bytes()
-    result = subprocess.run([script, "validate", "-"], input=data, capture_output=True, check=False)  # noqa: S603
+    result = subprocess.run([script, "validate", "-"], input=data, capture_output=True, check=False)
     assert result.returncode == 1
     assert b"-:7: alert/msgType" in result.stdout
 

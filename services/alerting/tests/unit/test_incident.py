@@ -42,9 +42,7 @@ def advance(incident: Incident, events: tuple[IncidentEvent, ...]) -> Incident:
 
 def to_stage_2() -> Incident:
     incident = reported()
-    incident = advance(
-        incident, incident.open_internal_sharing(actor="duty-kim", at=at(1), departments=("물순환",))
-    )
+    incident = advance(incident, incident.open_internal_sharing(actor="duty-kim", at=at(1), departments=("물순환",)))
     incident = advance(incident, incident.issue_first_message(actor="lee", at=at(5), alert_identifier="A-1"))
     return advance(incident, incident.issue_second_message(actor="lee", at=at(10), alert_identifier="A-2"))
 
@@ -52,9 +50,7 @@ def to_stage_2() -> Incident:
 def test_full_lifecycle_records_who_what_when() -> None:
     incident = to_stage_2()
     assert incident.stage is Stage.STAGE_2
-    incident = advance(
-        incident, incident.issue_update(actor="lee", at=at(30), alert_identifier="A-3", reason="확대")
-    )
+    incident = advance(incident, incident.issue_update(actor="lee", at=at(30), alert_identifier="A-3", reason="확대"))
     assert incident.stage is Stage.UPDATING
     incident = advance(incident, incident.issue_update(actor="lee", at=at(40), alert_identifier="A-4"))
     assert incident.stage is Stage.UPDATING

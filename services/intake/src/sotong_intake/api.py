@@ -10,10 +10,10 @@ import asyncio
 from typing import Any
 
 import grpc
+
 from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.intake.v1 import intake_service_pb2_grpc as pb_grpc
 from sotong.intake.v1 import intake_types_pb2 as types
-
 from sotong_common import auth, config, database, logs, metrics, outbox, producer, tracing
 from sotong_common.errors import FieldViolation, InvalidArgument, NotFound
 from sotong_common.geo import Place, Seoul

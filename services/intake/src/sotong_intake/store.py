@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from sotong.common.v1 import geo_pb2
 from sotong.intake.v1 import intake_events_pb2 as ev
-
 from sotong_common import dedup, events, outbox, topics
 from sotong_common.geo import Place
 from sotong_intake import status

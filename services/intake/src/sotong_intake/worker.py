@@ -10,8 +10,8 @@ import asyncio
 from typing import Any
 
 import asyncpg
-from sotong.moderation.v1 import moderation_events_pb2 as moderation
 
+from sotong.moderation.v1 import moderation_events_pb2 as moderation
 from sotong_common import config, database, logs, metrics, outbox, producer, streams, topics, tracing
 from sotong_intake import settings, status
 from sotong_intake.store import SubmissionStore, UnknownSubmission

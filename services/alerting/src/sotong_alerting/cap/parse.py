@@ -71,8 +71,7 @@ def _all(parent: etree._Element, name: str) -> list[str]:
 
 def _named(parent: etree._Element, name: str) -> tuple[NamedValue, ...]:
     return tuple(
-        NamedValue(_req(element, "valueName"), _req(element, "value"))
-        for element in parent.findall(_NS + name)
+        NamedValue(_req(element, "valueName"), _req(element, "value")) for element in parent.findall(_NS + name)
     )
 
 

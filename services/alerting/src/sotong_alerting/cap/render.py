@@ -127,6 +127,4 @@ def alert_to_element(alert: Alert) -> etree._Element:
 
 def render_cap(alert: Alert) -> bytes:
     """The alert as a UTF-8 CAP 1.2 XML document (with XML declaration, pretty-printed for people)."""
-    return bytes(
-        etree.tostring(alert_to_element(alert), xml_declaration=True, encoding="UTF-8", pretty_print=True)
-    )
+    return bytes(etree.tostring(alert_to_element(alert), xml_declaration=True, encoding="UTF-8", pretty_print=True))

@@ -83,9 +83,7 @@ def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
-def read_xml(
-    data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES
-) -> tuple[etree._Element | None, list[Problem]]:
+def read_xml(data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> tuple[etree._Element | None, list[Problem]]:
     """Parse untrusted XML bytes safely; the root element, or None with the problems that stopped us."""
     if len(data) > max_bytes:
         return None, [Problem(None, "", f"document is too large; the limit is {max_bytes} bytes")]
@@ -286,9 +284,7 @@ def _alert_problems(root: etree._Element) -> Iterator[Problem]:
     msg_element, msg_type = _text(root, "msgType")
     ref_element, references = _text(root, "references")
     if msg_element is not None and msg_type in _MSG_TYPES_WITH_REFERENCES and ref_element is None:
-        yield _problem(
-            msg_element, f"msgType {msg_type} requires <references> naming the message(s) it refers to"
-        )
+        yield _problem(msg_element, f"msgType {msg_type} requires <references> naming the message(s) it refers to")
     if ref_element is not None and references is not None:
         for issue in _reference_problems(references):
             yield _problem(ref_element, issue)
@@ -366,9 +362,7 @@ def validate_element(root: etree._Element) -> list[Problem]:
     explained = {problem.path for problem in spec}
     # Where a spec rule already says in plain words what is wrong with an element (a 'Z' date-time), the
     # schema's pattern message for the same element adds only noise.
-    schema = [
-        problem for problem in _schema_problems(root) if not problem.path or problem.path not in explained
-    ]
+    schema = [problem for problem in _schema_problems(root) if not problem.path or problem.path not in explained]
     return sorted(schema + spec, key=lambda problem: problem.line or 0)
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from ..desk import ProviderDesk
 
 
-class DropConnection(Exception):  # noqa: N818 - it is an instruction to the server, not an error
+class DropConnection(Exception):
     """Raised after a delivery is recorded to make the server hang up instead of answering."""
 
 
