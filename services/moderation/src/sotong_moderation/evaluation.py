@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipeline = Pipeline.from_files(args.policy, args.model)
     texts, abusive, hate = _beep_dev(args.datasets / "beep" / "dev.tsv")
     plain = _beep_block(pipeline, texts, abusive, hate)
-    rng = random.Random(FILLER_SEED)  # noqa: S311 - reproducible noise, not security
+    rng = random.Random(FILLER_SEED)
     noisy_texts = [insert_fillers(t, rng) if a else t for t, a in zip(texts, abusive, strict=True)]
     noisy = _beep_block(pipeline, noisy_texts, abusive, hate)
     civic, civic_summary, errors = _civic(pipeline, args.civic)
@@ -228,7 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         small = " (small sample)" if cnt.tp + cnt.fn < 10 else ""
         lines.append(_row(f"civic {c}", cnt, goals.get(c, "") + small))
     lines.append(
-        f"civic clean comments not published as is: {civic_summary['clean_not_published_as_is']}/{civic_summary['clean_rows']}"
+        "civic clean comments not published as is: "
+        f"{civic_summary['clean_not_published_as_is']}/{civic_summary['clean_rows']}"
     )
     lines.append(
         f"throughput: {speed['decisions_per_second']:.0f} decisions/s (mean {speed['mean_chars']} chars, one process)"

@@ -83,14 +83,39 @@ def _ngram_hashes(codes: npt.NDArray[np.uint64], orders: tuple[int, ...], salt: 
     if not orders or codes.size == 0:
         return out
     top = max(orders)
-    h = codes.copy()
+    raw: list[npt.NDArray[np.uint64]] = []
+    salts: list[int] = []
+    h = codes
     for n in range(1, top + 1):
         if n > 1:
             if h.size <= 1:
                 break
             h = h[:-1] * _P + codes[n - 1 :]
         if n in orders:
-            out.append((h ^ np.uint64(salt * 1_000_003 + n)) * _MIX)
+            raw.append(h)
+            salts.append(salt * 1_000_003 + n)
+    if not raw:
+        return out
+    # Salt and mix all orders in one pass: fewer numpy calls, same values as per order.
+    lengths = [r.size for r in raw]
+    salt_vec = np.repeat(np.array(salts, dtype=np.uint64), lengths)
+    out.append((np.concatenate(raw) ^ salt_vec) * _MIX)
+    return out
+
+
+def ngram_hashes_by_order(
+    codes: npt.NDArray[np.uint64], orders: tuple[int, ...], salt: int
+) -> list[tuple[int, npt.NDArray[np.uint64]]]:
+    """The same hashes as ``_ngram_hashes``, one array per order (position = start index)."""
+    out: list[tuple[int, npt.NDArray[np.uint64]]] = []
+    h = codes
+    for n in range(1, max(orders, default=0) + 1):
+        if n > 1:
+            if h.size <= 1:
+                break
+            h = h[:-1] * _P + codes[n - 1 :]
+        if n in orders:
+            out.append((n, (h ^ np.uint64(salt * 1_000_003 + n)) * _MIX))
     return out
 
 
@@ -116,7 +141,7 @@ def extract(
     run on the base view because spacing still carries meaning there.
     """
     tight = nt.tight.text[: spec.max_chars]
-    jamo = nt.jamo.text[: spec.max_chars * 3]
+    jamo = nt.jamo_text[: spec.max_chars * 3]
     base = nt.base.text[: spec.max_chars]
     parts = _ngram_hashes(_codepoints(tight), spec.char_orders, salt=1)
     parts += _ngram_hashes(_codepoints(jamo), spec.jamo_orders, salt=2)

@@ -15,7 +15,8 @@ Views, from the cheapest to the most aggressive:
   ``ㅋㅋ``) and *filler* characters between Hangul removed: anything that is not a
   Hangul letter (spaces, digits, punctuation, symbols, Latin) in a run of at most
   three characters with Hangul on both sides.  ``시1발``, ``시.발`` and ``시 발`` all
-  become ``시발`` here, and loose jamo are recomposed (``씨ㅂㅏㄹ`` -> ``씨발``).  Spaces between Hangul words disappear too, which is why word
+  become ``시발`` here, and loose jamo are recomposed (``씨ㅂㅏㄹ`` -> ``씨발``).
+  Spaces between Hangul words disappear too, which is why word
   lists that run on this view carry exceptions (``시발점``, ``발표``).
 * ``jamo``   ``tight`` with every Hangul syllable decomposed into compatibility jamo
   (``발`` -> ``ㅂㅏㄹ``), so that ``씨ㅂㅏㄹ`` and ``ㅆㅣ발`` meet the same pattern and
@@ -75,10 +76,8 @@ def _nfkc_char(ch: str) -> str:
     if cached is not None:
         return cached
     o = ord(ch)
-    if 0x3131 <= o <= 0x318E or 0xD800 <= o <= 0xDFFF:
-        out = ch
-    else:
-        out = unicodedata.normalize("NFKC", ch).lower()
+    keep = 0x3131 <= o <= 0x318E or 0xD800 <= o <= 0xDFFF
+    out = ch if keep else unicodedata.normalize("NFKC", ch).lower()
     if len(_CHAR_CACHE) < _CHAR_CACHE_LIMIT:
         _CHAR_CACHE[ch] = out
     return out
@@ -245,6 +244,13 @@ class NormalizedText:
     @cached_property
     def jamo(self) -> View:
         return _jamo(self.tight)
+
+    @cached_property
+    def jamo_text(self) -> str:
+        """The jamo view's text without its offset map (all the classifier needs)."""
+        if "jamo" in self.__dict__:
+            return self.jamo.text
+        return self.tight.text.translate(_JAMO_TABLE)
 
     def view(self, name: str) -> View:
         """Look a view up by the name a policy rule uses (``base``, ``tight``, ``jamo``)."""

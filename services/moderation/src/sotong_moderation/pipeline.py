@@ -132,7 +132,7 @@ class Pipeline:
             return self._decide(
                 policy, str(content_id), text if isinstance(text, str) else str(text), str(author), state
             )
-        except Exception as exc:  # noqa: BLE001 - the contract is "never raises"; fail closed to review
+        except Exception as exc:
             return Decision(
                 content_id=str(content_id),
                 action="review",
@@ -157,9 +157,9 @@ class Pipeline:
 
         mask: list[tuple[int, int]] = []
         if policy.personal_data:
-            by_kind = {r.kind: r for r in policy.personal_data}
+            by_kind = policy.personal_data_by_kind
             base = nt.base
-            for m in find_personal_data(base.text, frozenset(by_kind)):
+            for m in find_personal_data(base.text, policy.personal_data_kinds):
                 rule = by_kind.get(m.kind)
                 if rule is None:
                     continue
@@ -248,11 +248,14 @@ class Pipeline:
             if s.clause not in categories:
                 continue
             threshold = clause_action[s.clause][1]
+            ht = head_thresholds.get(s.rule)
+            if ht is not None:  # model evidence is held against the head's own thresholds
+                threshold = ht[1] if ht[1] is not None and s.score >= ht[1] else ht[0]
             quote = s.text if s.text is not None else judged[s.start : s.end]
             evidence.append(Evidence(s.start, s.end, s.clause, s.rule, s.score, threshold, quote))
         if truncated:
-            evidence.append(Evidence(MAX_TEXT_CHARS, len(text), "pipeline", "pipeline.truncated", 1.0, 1.0,
-                                     f"text has {len(text)} characters; judged the first {MAX_TEXT_CHARS}"))  # fmt: skip
+            note = f"text has {len(text)} characters; judged the first {MAX_TEXT_CHARS}"
+            evidence.append(Evidence(MAX_TEXT_CHARS, len(text), "pipeline", "pipeline.truncated", 1.0, 1.0, note))
             if final == "publish":
                 final = "review"
 

@@ -93,6 +93,7 @@ class Rule:
     # For patterns: substrings of which at least one must occur before the (costlier)
     # expression runs, written by the policy author as ``if_contains``.
     if_contains: tuple[str, ...] = ()
+    if_contains_re: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,8 @@ class Policy:
     repetition: RepetitionConfig
     source: str = "<memory>"
     rules_by_view: Mapping[str, Sequence[Rule]] = field(default_factory=dict)
+    personal_data_by_kind: Mapping[str, PiiRule] = field(default_factory=dict)
+    personal_data_kinds: frozenset[str] = frozenset()
 
 
 # --- YAML loading with line numbers -------------------------------------------------
@@ -256,9 +259,12 @@ def _parse_rule(ctx: _Ctx, d: Any, ln: int, clauses: Mapping[str, Clause]) -> Ru
             raise ctx.fail(_line(d, "action"), f"action must be one of {ACTIONS}, got {action!r}")
         return PiiRule(rid, det, action, str(d.get("reason", det)), _line(d))
     _check_keys(
-        ctx, d, {"id", "kind", "clause", "view", "score", "reason", "words", "patterns", "exceptions", "domains", "if_contains"},
+        ctx,
+        d,
+        {"id", "kind", "clause", "view", "score", "reason", "words", "patterns", "exceptions", "domains"}
+        | {"if_contains"},
         f"rule {rid}",
-    )  # fmt: skip
+    )
     clause = _string(ctx, d, "clause")
     if clause not in clauses:
         raise ctx.fail(_line(d, "clause"), f"rule {rid}: clause {clause!r} is not declared under clauses")
@@ -310,7 +316,7 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Validate and compile a policy document, or raise :class:`PolicyError`."""
     ctx = _Ctx(source)
     try:
-        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
+        doc = yaml.load(text, Loader=_LineLoader)
     except PolicyError as exc:
         raise PolicyError(f"{source}:{str(exc).removeprefix('line ')}") from None
     except yaml.MarkedYAMLError as exc:
@@ -420,6 +426,8 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         repetition=rep,
         source=source,
         rules_by_view={k: tuple(v) for k, v in by_view.items()},
+        personal_data_by_kind={r.kind: r for r in pii},
+        personal_data_kinds=frozenset(r.kind for r in pii),
     )
 
 

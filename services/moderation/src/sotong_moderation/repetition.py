@@ -28,6 +28,7 @@ ROWS = NUM_PERM // BANDS
 SHINGLE = 4
 BUCKET_CAP = 16
 AUTHOR_CAP = 20
+MAX_CANDIDATES = 48
 MAX_AUTHORS = 200_000
 _rng = np.random.default_rng(20261124)
 _A = _rng.integers(1, 1 << 63, size=NUM_PERM, dtype=np.uint64) | np.uint64(1)
@@ -51,10 +52,13 @@ def signature(text: str) -> npt.NDArray[np.uint64]:
     return sig
 
 
-def _bands(sig: npt.NDArray[np.uint64]) -> list[bytes]:
-    raw = sig.tobytes()
-    step = ROWS * 8
-    return [bytes([b]) + raw[b * step : (b + 1) * step] for b in range(BANDS)]
+_BAND_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5], dtype=np.uint64)
+
+
+def _bands(sig: npt.NDArray[np.uint64]) -> list[int]:
+    """One integer key per band (band number in the top bits, so bands never collide)."""
+    keys = (sig.reshape(BANDS, ROWS) * _BAND_MIX[None, :ROWS]).sum(axis=1) >> np.uint64(8)
+    return [int(k) | (b << 56) for b, k in enumerate(keys.tolist())]
 
 
 @dataclass(slots=True)
@@ -64,7 +68,7 @@ class _Post:
     content_id: str
     exact: str
     sig: npt.NDArray[np.uint64]
-    bands: list[bytes]
+    bands: list[int]
 
 
 @dataclass(slots=True)
@@ -79,7 +83,7 @@ class RepetitionState:
 
     seq: int = 0
     window: deque[_Post] = field(default_factory=deque)
-    by_band: dict[bytes, deque[_Post]] = field(default_factory=dict)
+    by_band: dict[int, deque[_Post]] = field(default_factory=dict)
     by_exact: dict[str, list[_Post]] = field(default_factory=dict)
     by_author: OrderedDict[str, deque[_Post]] = field(default_factory=OrderedDict)
 
@@ -152,18 +156,25 @@ def check_repetition(
                 "repetition.near_author", cfg.near_author_score, mine[best].content_id, float(sims[best])
             )
     if finding is None:
-        seen: dict[int, _Post] = {}
-        for p in state.by_exact.get(text, ())[-BUCKET_CAP:]:
-            seen[p.seq] = p
-        for key in bands:
-            for p in state.by_band.get(key, ()):
-                seen[p.seq] = p
-        others = [p for p in seen.values() if p.author != author]
-        sims = _similarities(others, sig)
-        close = [(float(s), p) for s, p in zip(sims, others, strict=True) if s >= cfg.near_duplicate]
-        if close and len({p.author for _, p in close}) + 1 >= cfg.site_authors:
-            sim, p = max(close, key=lambda x: x[0])
-            finding = RepetitionFinding("repetition.site_wide", cfg.site_score, p.content_id, sim)
+        # Exact copies by others first: a dict lookup, no signatures to compare.
+        exact_others = {p.author: p for p in state.by_exact.get(text, ()) if p.author != author}
+        if len(exact_others) + 1 >= cfg.site_authors:
+            first = next(iter(exact_others.values()))
+            finding = RepetitionFinding("repetition.site_wide", cfg.site_score, first.content_id, 1.0)
+        else:
+            seen: dict[int, _Post] = {}
+            for key in bands:
+                for p in state.by_band.get(key, ()):
+                    if p.author != author:
+                        seen[p.seq] = p
+                if len(seen) >= MAX_CANDIDATES:
+                    break
+            others = list(seen.values())
+            sims = _similarities(others, sig)
+            close = [(float(s), p) for s, p in zip(sims, others, strict=True) if s >= cfg.near_duplicate]
+            if close and len({p.author for _, p in close}) + 1 >= cfg.site_authors:
+                sim, p = max(close, key=lambda x: x[0])
+                finding = RepetitionFinding("repetition.site_wide", cfg.site_score, p.content_id, sim)
 
     state.seq += 1
     post = _Post(state.seq, author, content_id, text, sig, bands)

@@ -42,7 +42,7 @@ def run_rules(policy: Policy, nt: NormalizedText) -> list[RuleHit]:
                     grams.update(t)
                 if rule.prefixes.isdisjoint(grams):
                     continue
-            if rule.if_contains and not any(h in view.text for h in rule.if_contains):
+            if rule.if_contains_re is not None and rule.if_contains_re.search(view.text) is None:
                 continue
             if rule.kind == "link_domain":
                 if links is None:

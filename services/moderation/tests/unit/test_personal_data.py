@@ -62,9 +62,15 @@ def test_phone_numbers(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["주문번호 01012345678 확인해주세요", "2024-11-25 오후 3시에 갑니다", "접수번호 2024112512345", "1588-1234 고객센터",
-     "시내버스 7016번 배차간격", "아파트 3단지 2동 앞"],
-)  # fmt: skip
+    [
+        "주문번호 01012345678 확인해주세요",
+        "2024-11-25 오후 3시에 갑니다",
+        "접수번호 2024112512345",
+        "1588-1234 고객센터",
+        "시내버스 7016번 배차간격",
+        "아파트 3단지 2동 앞",
+    ],
+)
 def test_hard_negatives_are_not_personal_data(text: str) -> None:
     assert kinds(text) == []
 

@@ -41,7 +41,8 @@ def test_default_policy_loads_and_covers_every_clause() -> None:
         (MINIMAL.replace("words: [나쁜말]", "words: [나쁜말\n  - oops: ["), 12),
         (
             MINIMAL
-            + "  - id: p.re\n    clause: profanity\n    kind: pattern\n    score: 0.5\n    reason: r\n    patterns:\n      - 'ok'\n      - '(unclosed'\n",
+            + "  - id: p.re\n    clause: profanity\n    kind: pattern\n    score: 0.5\n    reason: r\n"
+            + "    patterns:\n      - 'ok'\n      - '(unclosed'\n",
             19,
         ),
         (MINIMAL.replace("  slander: {review_at: 0.5}", "  slander: {review_at: 0.5, remove_at: 0.9}"), 4),
