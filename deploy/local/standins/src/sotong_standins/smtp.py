@@ -89,9 +89,7 @@ class MailStandIn:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         started = time.perf_counter()
         reply = await self._accept(server, envelope)
         if access_log.isEnabledFor(logging.DEBUG):
