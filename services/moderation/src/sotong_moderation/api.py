@@ -10,13 +10,13 @@ import asyncio
 from typing import Any
 
 import grpc
+
 from sotong.moderation.v1 import moderation_events_pb2 as events_pb
 from sotong.moderation.v1 import moderation_service_pb2 as pb
 from sotong.moderation.v1 import moderation_service_pb2_grpc as pb_grpc
 from sotong_common import auth, config, database, logs, metrics, tracing
 from sotong_common.errors import FieldViolation, InvalidArgument, NotFound
 from sotong_common.server import Server
-
 from sotong_moderation import settings
 from sotong_moderation.decisions import ACTIONS, DecisionStore
 from sotong_moderation.pipeline import Pipeline

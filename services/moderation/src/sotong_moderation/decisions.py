@@ -7,9 +7,9 @@ import uuid
 from datetime import UTC, datetime
 
 import asyncpg
+
 from sotong.moderation.v1 import moderation_events_pb2 as pb
 from sotong_common import events, outbox, topics
-
 from sotong_moderation.pipeline import Decision
 
 SOURCE = "sotong.moderation"

@@ -11,7 +11,6 @@ from typing import Any
 
 from sotong.intake.v1 import intake_events_pb2 as intake
 from sotong_common import config, database, logs, metrics, outbox, producer, streams, topics, tracing
-
 from sotong_moderation import settings
 from sotong_moderation.decisions import DecisionStore
 from sotong_moderation.pipeline import Pipeline
