@@ -290,19 +290,10 @@ def _parse_rule(ctx: _Ctx, d: Any, ln: int, clauses: Mapping[str, Clause]) -> Ru
         if not pats:
             raise ctx.fail(_line(d), f"rule {rid}: patterns must not be empty")
         hints = tuple(h.lower() for h, _ in _string_list(ctx, d, "if_contains"))
+        hint_re = re.compile("|".join(re.escape(h) for h in hints)) if hints else None
+        regex = _compile(ctx, pats, False)
         return Rule(
-            rid,
-            clause,
-            kind,
-            view,
-            score,
-            reason,
-            _compile(ctx, pats, False),
-            exceptions,
-            (),
-            _line(d),
-            frozenset(),
-            hints,
+            rid, clause, kind, view, score, reason, regex, exceptions, (), _line(d), frozenset(), hints, hint_re
         )
     if kind == "link_domain":
         domains = tuple(x.lower().strip(".") for x, _ in _string_list(ctx, d, "domains"))

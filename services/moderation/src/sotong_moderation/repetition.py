@@ -45,7 +45,6 @@ def signature(text: str) -> npt.NDArray[np.uint64]:
         h = codes[: codes.size - SHINGLE + 1].copy()
         for k in range(1, SHINGLE):
             h = h * _P + codes[k : codes.size - SHINGLE + 1 + k]
-        h = np.unique(h)
     # Multiply-shift hashing (odd multipliers, keep the high bits): one independent
     # permutation per column without a modulo, which numpy does slowly on uint64.
     sig: npt.NDArray[np.uint64] = ((h[:, None] * _A[None, :] + _B[None, :]) >> np.uint64(32)).min(axis=0)
@@ -61,7 +60,7 @@ def _bands(sig: npt.NDArray[np.uint64]) -> list[int]:
     return [int(k) | (b << 56) for b, k in enumerate(keys.tolist())]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity: removal from buckets must not compare signatures
 class _Post:
     seq: int
     author: str

@@ -89,3 +89,18 @@ def test_hot_reload_changes_decisions_without_restart(tmp_path: Path) -> None:
     decision = pipe.decide("1", "이건 새말 입니다", "a")
     assert decision.action == "remove"
     assert decision.policy_version == "t2"
+
+
+def test_pattern_rule_pre_check_skips_expression_unless_a_hint_occurs() -> None:
+    doc = MINIMAL + (
+        "  - id: p.pat\n    clause: profanity\n    kind: pattern\n    score: 0.9\n    reason: r\n"
+        "    if_contains: [xyz]\n    patterns: ['ab+c']\n"
+    )
+    policy = parse_policy(doc, "policy.yaml")
+    rule = next(r for r in policy.rules if r.id == "p.pat")
+    assert rule.if_contains_re is not None
+    from sotong_moderation.normalize import normalize
+    from sotong_moderation.rules import run_rules
+
+    assert [h.rule for h in run_rules(policy, normalize("abbc"))] == []
+    assert [h.rule for h in run_rules(policy, normalize("abbc xyz"))] == ["p.pat"]
