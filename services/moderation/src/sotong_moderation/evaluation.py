@@ -11,7 +11,9 @@ What it reports, and on what:
 * **civic set**: precision, recall and F1 per clause on the project's own labelled set
   (``eval_sets/civic.jsonl``, realistic Seoul civic comments with hard negatives), run
   in order through one repetition state, plus how many clean comments were not simply
-  published.
+  published.  The rules were developed against this set, so its figures are optimistic.
+* **held-out civic set** (``eval_sets/civic_heldout.jsonl``): written after the rules
+  were frozen and never tuned on; the honest figure for the rule-based clauses.
 * **throughput**: decisions per second in this process on the civic comments.
 
 Prints a table and writes everything as JSON.
@@ -45,6 +47,10 @@ FILLER_RATE = 0.35
 
 def default_civic_path() -> Path:
     return Path(str(resources.files("sotong_moderation") / "eval_sets" / "civic.jsonl"))
+
+
+def default_heldout_path() -> Path:
+    return Path(str(resources.files("sotong_moderation") / "eval_sets" / "civic_heldout.jsonl"))
 
 
 @dataclass
@@ -186,7 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json-out", type=Path, default=Path("bench-results/moderation-eval.json"))
     p.add_argument("--policy", type=Path, default=default_policy_path())
     p.add_argument("--model", type=Path, default=default_model_dir())
-    p.add_argument("--civic", type=Path, default=default_civic_path(), help="labelled civic JSONL")
+    p.add_argument("--civic", type=Path, default=default_civic_path(), help="labelled civic JSONL (development set)")
+    p.add_argument(
+        "--heldout", type=Path, default=default_heldout_path(), help="civic JSONL written after the rules were frozen"
+    )
     p.add_argument("--speed-seconds", type=float, default=3.0)
     p.add_argument("--errors", action="store_true", help="print civic rows where labels and decision differ")
     args = p.parse_args(argv)
@@ -198,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     noisy_texts = [insert_fillers(t, rng) if a else t for t, a in zip(texts, abusive, strict=True)]
     noisy = _beep_block(pipeline, noisy_texts, abusive, hate)
     civic, civic_summary, errors = _civic(pipeline, args.civic)
+    heldout, heldout_summary, heldout_errors = _civic(pipeline, args.heldout)
     civic_texts = [json.loads(x)["text"] for x in args.civic.read_text(encoding="utf-8").splitlines() if x.strip()]
     # Typical comments are 50-200 characters: join three civic sentences per comment.
     typical = [" ".join(civic_texts[i : i + 3]) for i in range(0, len(civic_texts) - 2)]
@@ -227,6 +237,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         small = " (small sample)" if cnt.tp + cnt.fn < 10 else ""
         lines.append(_row(f"civic {c}", cnt, goals.get(c, "") + small))
+    for c in CLAUSES:
+        cnt = heldout[c]
+        if cnt.tp + cnt.fn + cnt.fp == 0:
+            continue
+        small = " (small sample)" if cnt.tp + cnt.fn < 10 else ""
+        lines.append(_row(f"held-out civic {c}", cnt, goals.get(c, "") + small))
+    lines.append(
+        "held-out clean comments not published as is: "
+        f"{heldout_summary['clean_not_published_as_is']}/{heldout_summary['clean_rows']}"
+    )
     lines.append(
         "civic clean comments not published as is: "
         f"{civic_summary['clean_not_published_as_is']}/{civic_summary['clean_rows']}"
@@ -236,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print("\n".join(lines))
     if args.errors:
-        for e in errors:
+        for e in errors + heldout_errors:
             print(json.dumps(e, ensure_ascii=False))
 
     result = {
@@ -251,11 +271,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "filler_settings": {"seed": FILLER_SEED, "rate": FILLER_RATE, "fillers": list(FILLERS)},
         "civic": {c: civic[c].to_json() for c in CLAUSES},
         "civic_summary": civic_summary,
+        "civic_heldout": {c: heldout[c].to_json() for c in CLAUSES},
+        "civic_heldout_summary": heldout_summary,
         "throughput": speed,
         "goals": {
             "beep_dev_abuse_f1>=0.85": plain["model_abuse"].f1 >= 0.85,
             "personal_data_precision>=0.99": civic["personal_data"].precision >= 0.99,
             "personal_data_recall>=0.95": civic["personal_data"].recall >= 0.95,
+            "heldout_personal_data_precision>=0.99": heldout["personal_data"].precision >= 0.99,
+            "heldout_personal_data_recall>=0.95": heldout["personal_data"].recall >= 0.95,
             "filler_f1_drop<=0.03": plain["model_abuse"].f1 - noisy["model_abuse"].f1 <= 0.03,
             "decisions_per_second>=3000": speed["decisions_per_second"] >= 3000,
         },

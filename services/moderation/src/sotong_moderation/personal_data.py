@@ -52,6 +52,12 @@ _LANDLINE_RE = re.compile(
     r"(?<![0-9+])(?:(?:\+82[ .-]?\(?0?\)?[ .-]?" + _AREA + r"|0" + _AREA + r")[ .)-]|\(0" + _AREA + r"\)[ ]?)"
     r"\d{3,4}[ .-]\d{4}(?![0-9])"
 )
+_INSTITUTION_CONTEXT = re.compile(
+    r"(?:대표\s?(?:번호|전화)|고객\s?센터|콜\s?센터|상담\s?센터|주민\s?센터|구청|시청|민원실|관리\s?사무소)\s*(?:번호|전화)?\s*[:：]?\s*(?:은|는|이|가)?\s*$"
+)
+# A mobile number spelled out in Hangul digits ("공일공 일이삼사 오육칠팔") to dodge filters.
+_HD = "[공영일이삼사오육칠팔구]"
+_MOBILE_WORDS_RE = re.compile(r"(?:공|영)\s?일\s?(?:공|영|일|육|칠|팔|구)(?:[ .-]?" + _HD + r"){7,8}(?!" + _HD + ")")
 _EMAIL_RE = re.compile(r"(?<![a-z0-9._%+-])[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?![a-z])")
 _PASSPORT_RE = re.compile(r"(?<![a-z0-9])[mrsodg](?:\d{8}|\d{3}[a-z]\d{4})(?![a-z0-9])")
 _PASSPORT_CONTEXT = re.compile(r"여권|passport")
@@ -61,7 +67,7 @@ _LICENCE_RE = re.compile(
 )
 _LICENCE_LOOSE_RE = re.compile(r"(?<![0-9])(?:1[1-9]|2[0-8])[ -]?\d{2}[ -]?\d{6}[ -]?\d{2}(?![0-9])")
 _LICENCE_CONTEXT = re.compile(r"면허")
-_ACCOUNT_RE = re.compile(r"(?<![0-9-])(?:\d{2,6}(?:[ -]\d{2,7}){1,4}|\d{10,14})(?![0-9-])")
+_ACCOUNT_RE = re.compile(r"(?<![0-9-])(?:\d{2,6}(?:[ -]\d{2,7}){0,3}[ -]\d{1,7}|\d{10,14})(?![0-9-])")
 _BANK_CONTEXT = re.compile(
     r"계좌|은행|입금|송금|이체|예금주|국민|신한|우리|하나|농협|기업|카카오뱅크|카뱅|케이뱅크|토스|새마을|우체국|수협|신협|씨티|sc제일|부산은행|대구은행"
 )
@@ -139,6 +145,13 @@ def _mobile(text: str) -> Iterator[PiiMatch]:
 
 def _landline(text: str) -> Iterator[PiiMatch]:
     for m in _LANDLINE_RE.finditer(text):
+        if _INSTITUTION_CONTEXT.search(text[max(0, m.start() - 16) : m.start()]):
+            continue  # an office's published number is not personal data
+        yield PiiMatch(m.start(), m.end(), "phone")
+
+
+def _mobile_in_words(text: str) -> Iterator[PiiMatch]:
+    for m in _MOBILE_WORDS_RE.finditer(text):
         yield PiiMatch(m.start(), m.end(), "phone")
 
 
@@ -192,7 +205,7 @@ KINDS: dict[str, Callable[[str], Iterator[PiiMatch]]] = {
     "email": _email,
     "passport": _passport,
     "driver_licence": _licence,
-    "phone": lambda t: _chain(_mobile(t), _landline(t)),
+    "phone": lambda t: _chain(_mobile(t), _landline(t), _mobile_in_words(t)),
     "bank_account": _account,
     "car_plate": _plate,
     "address": _address,
@@ -211,6 +224,7 @@ _MIN_DIGITS = {
     "bank_account": 10, "car_plate": 6, "address": 1,
 }  # fmt: skip
 _DIGIT_RE = re.compile(r"[0-9]")
+_HANGUL_DIGITS_HINT = re.compile(r"(?:공|영)\s?일\s?(?:공|영)")
 _ADDRESS_HINT = re.compile(r"(?:로|길)[ ]?[0-9]|[동리][ ]?[0-9]{1,5}-[0-9]|[0-9][ ]?동[ ]?[0-9]")
 
 
@@ -218,6 +232,8 @@ def find_personal_data(text: str, enabled: frozenset[str] | None = None) -> list
     """Non-overlapping personal-data spans in ``text`` (a base view), in text order."""
     digits = len(_DIGIT_RE.findall(text))
     has_at = "@" in text
+    if _HANGUL_DIGITS_HINT.search(text) is not None:
+        digits = max(digits, _MIN_DIGITS["phone"])  # let the phone detector see spelled-out numbers
     if digits == 0 and not has_at:
         return []  # every detector needs a digit or an at sign
     found: list[PiiMatch] = []

@@ -92,3 +92,17 @@ def test_mask_keeps_separators_only() -> None:
     text = "연락처 010-1234-5678 입니다"
     ms = find_personal_data(text)
     assert mask_spans(text, [(m.start, m.end) for m in ms]) == "연락처 ***-****-**** 입니다"
+
+
+def test_phone_spelled_in_hangul_digits() -> None:
+    assert kinds("공일공 일이삼사 오육칠팔 로 연락주세요") == [("phone", "공일공 일이삼사 오육칠팔")]
+    assert kinds("공일일 사삼이 번 버스") == []
+
+
+def test_published_office_number_is_not_personal() -> None:
+    assert kinds("주민센터 대표번호 02-2148-5000 으로 문의") == []
+    assert [k for k, _ in kinds("사무실 02-741-2290 로 연락")] == ["phone"]
+
+
+def test_account_with_single_digit_last_group() -> None:
+    assert kinds("새마을금고 9002-1938-4471-2 로 송금") == [("bank_account", "9002-1938-4471-2")]
