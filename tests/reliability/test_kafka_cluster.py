@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from sotong_localstack.kafka import KafkaCluster
 
@@ -62,10 +63,26 @@ def test_cluster_settings(cluster: KafkaCluster) -> None:
     assert "default.replication.factor=3" in props and "min.insync.replicas=2" in props
 
 
+def _create_topic(bootstrap: str) -> None:
+    """Create the test topic, retrying: right after start a node may still refuse admin requests."""
+    deadline = time.monotonic() + 60
+    while True:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+        try:
+            admin.create_topics([NewTopic(TOPIC, 1, 3, topic_configs={"min.insync.replicas": "2"})])
+            return
+        except TopicAlreadyExistsError:
+            return
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+        finally:
+            admin.close()
+
+
 def test_killing_the_partition_leader_loses_no_acknowledged_record(cluster: KafkaCluster) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
-    admin.create_topics([NewTopic(TOPIC, 1, 3, topic_configs={"min.insync.replicas": "2"})])
-    admin.close()
+    _create_topic(cluster.bootstrap)
     producer = KafkaProducer(
         bootstrap_servers=cluster.bootstrap, acks="all", enable_idempotence=True, retries=1000, linger_ms=5
     )
