@@ -57,7 +57,8 @@ def _describe(topic: str, value: bytes) -> str:
         return f"submission {s.tracking_id} district={s.district_code or '-'} text={s.text[:30]!r}…"
     if topic == topics.DECISION_MADE:
         d = moderation_events_pb2.DecisionMade.FromString(value)
-        return f"decision {ACTION[d.action]} for {d.content_id[:8]}… categories={list(d.categories)}"
+        line = f"decision {ACTION[d.action]} for {d.content_id[:8]}… categories={list(d.categories)}"
+        return line + (f" published as {d.masked_text[-24:]!r}" if "personal_data" in d.categories else "")
     c = intake_events_pb2.SubmissionStatusChanged.FromString(value)
     return f"status of {c.tracking_id} -> {STATUS[c.status]} ({c.note or 'no policy clause'})"
 
