@@ -1,0 +1,157 @@
+"""A channel's consumer: its own consumer group over both priority lanes, emergency first.
+
+Each channel has its own group (`...alerting-dispatch-<channel>`), so every channel sees every dispatch and
+skips the ones for other channels: a slow SMS gateway only delays SMS. Within a channel, each poll's
+emergency records are handled before its routine ones, and while emergency records keep arriving the routine
+partitions are paused, so a briefing backlog never stands in front of an alert.
+
+Offsets are committed after a poll's dispatches finished (deliveries recorded, receipts and dead letters
+acknowledged by the broker), so a crash redelivers rather than loses; the delivery record and the providers'
+idempotency keys make the redelivery send nothing twice. Messages that cannot be decoded or break the
+contract go to `<lane>.dlq` at once; dispatches with targets out of attempts go there after their receipts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from google.protobuf.message import DecodeError
+
+from sotong.alerting.v1 import alerting_dispatch_pb2 as pb
+from sotong_alerting.engine.directory import AudienceError
+from sotong_alerting.engine.dispatch import CHANNEL_KINDS, ContractError, Dispatcher
+from sotong_common import events, logs, metrics, topics
+from sotong_common.streams import TRANSIENT
+
+LANES = (topics.DISPATCH_EMERGENCY, topics.DISPATCH_ROUTINE)
+
+
+def group_id(kind: str) -> str:
+    prefix = topics.PREFIX.rstrip(".-")
+    return f"sotong-{prefix + '-' if prefix else ''}alerting-dispatch-{kind}"
+
+
+class ChannelConsumer:
+    def __init__(
+        self,
+        kind: str,
+        bootstrap: str,
+        dispatcher: Dispatcher,
+        producer: AIOKafkaProducer,
+    ) -> None:
+        self.kind = kind
+        self.dispatcher = dispatcher
+        self.producer = producer
+        self.consumer = AIOKafkaConsumer(
+            *LANES,
+            bootstrap_servers=bootstrap,
+            group_id=group_id(kind),
+            client_id=f"alerting-dispatch-{kind}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
+            max_poll_interval_ms=900_000,
+            isolation_level="read_committed",
+        )
+        self._log = logs.get("alerting.dispatch").bind(channel=kind)
+        self._stopping = asyncio.Event()
+        self._routine_paused = False
+
+    async def start(self) -> None:
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def close(self) -> None:
+        await self.consumer.stop()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            polled = await self.consumer.getmany(timeout_ms=200, max_records=64)
+            emergency = {tp: recs for tp, recs in polled.items() if tp.topic == topics.DISPATCH_EMERGENCY}
+            routine = {tp: recs for tp, recs in polled.items() if tp.topic != topics.DISPATCH_EMERGENCY}
+            self._prioritise(bool(emergency))
+            for lane in (emergency, routine):
+                if lane:
+                    await asyncio.gather(*(self._partition(recs) for recs in lane.values()))
+            if polled:
+                await self.producer.flush()
+                await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in polled.items()})
+
+    def _prioritise(self, emergency_waiting: bool) -> None:
+        """Pause the routine lane while emergency records arrive; resume once a poll brings none."""
+        routine = [tp for tp in self.consumer.assignment() if tp.topic == topics.DISPATCH_ROUTINE]
+        if emergency_waiting and not self._routine_paused and routine:
+            self.consumer.pause(*routine)
+            self._routine_paused = True
+        elif not emergency_waiting and self._routine_paused:
+            self.consumer.resume(*routine)
+            self._routine_paused = False
+
+    async def _partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            await self._record(record)
+
+    async def _record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            dispatch = pb.DispatchRequested.FromString(record.value or b"")
+        except DecodeError as exc:
+            await self._dead_letter(record, f"cannot decode DispatchRequested: {exc}", "decode")
+            return
+        kind = CHANNEL_KINDS.get(dispatch.channel)
+        if kind is None:
+            # Nobody can deliver it: only the first channel's consumer dead-letters it, the others skip it.
+            if self.kind == "chat":
+                await self._dead_letter(record, f"channel {dispatch.channel} is not a known channel", "decode")
+            return
+        if kind != self.kind:
+            return
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = await self.dispatcher.handle(dispatch)
+                break
+            except (ContractError, AudienceError) as exc:
+                await self._dead_letter(record, f"{type(exc).__name__}: {exc}", "handle")
+                return
+            except TRANSIENT as exc:  # the database or broker is away: hold the partition and try again
+                self._log.warning("transient failure, retrying", dispatch_id=dispatch.dispatch_id, error=repr(exc))
+                await asyncio.sleep(min(30.0, 0.2 * 2 ** min(attempt, 8)))
+        metrics.EVENTS_PROCESSED.labels(record.topic, "ok" if not result.dead else "dead").inc()
+        metrics.PROCESSING_LATENCY.labels(record.topic).observe(time.perf_counter() - started)
+        self._log.info(
+            "dispatch finished",
+            dispatch_id=dispatch.dispatch_id,
+            lane=record.topic,
+            delivered=result.delivered,
+            failed=result.failed,
+            dead=result.dead,
+            skipped=result.skipped,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+            breakers=self.dispatcher.route.breaker_states(),
+        )
+        if result.dead:
+            await self._dead_letter(
+                record, f"{result.dead} targets out of attempts: {'; '.join(result.errors)[:800]}", "deliver"
+            )
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str, stage: str) -> None:
+        headers = [(k, v) for k, v in (record.headers or ()) if not k.startswith("sotong_")]
+        headers += [
+            (events.H_ERROR, reason[:1000].encode()),
+            (events.H_ERROR_STAGE, stage.encode()),
+            (events.H_ORIGINAL_TOPIC, record.topic.encode()),
+            (events.H_ORIGINAL_PARTITION, str(record.partition).encode()),
+            (events.H_ORIGINAL_OFFSET, str(record.offset).encode()),
+        ]
+        await self.producer.send_and_wait(
+            topics.dlq_name(record.topic), value=record.value, key=record.key, headers=headers
+        )
+        metrics.DEAD_LETTERS.labels(record.topic).inc()
+        self._log.warning("dispatch dead-lettered", topic=record.topic, offset=record.offset, error=reason[:300])

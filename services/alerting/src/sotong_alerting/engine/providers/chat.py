@@ -1,0 +1,44 @@
+"""Group chat (KakaoWork bot API shape): open the incident's response room, then post into it.
+
+The dispatch's targets are the room's members (user ids); the delivery target is the room itself, so a
+dispatch to chat is one delivery. Opening is keyed by incident and member set, so every message of an incident
+lands in the same room, and a retried open returns that room rather than creating a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sotong_alerting.engine.idempotency import delivery_key
+from sotong_alerting.engine.providers.base import HttpProvider, ItemResult, ItemStatus, Job, PermanentError
+
+
+def room_target(job: Job) -> str:
+    return f"room:{job.dispatch.incident_id or job.dispatch.message_id}"
+
+
+class ChatProvider(HttpProvider):
+    kind = "chat"
+    max_batch = 1
+
+    async def send(self, job: Job, targets: list[str]) -> list[ItemResult]:
+        members = sorted(set(job.dispatch.audience.targets))
+        if not members:
+            raise PermanentError("group chat needs the room's members in audience.targets")
+        incident = job.dispatch.incident_id or job.dispatch.message_id
+        digest = hashlib.sha256(",".join(members).encode()).hexdigest()[:16]
+        name = f"[재난대응] {incident}"
+        _, opened = await self.call(
+            "POST",
+            "/conversations.open",
+            f"room:{incident}:{digest}",
+            {"user_ids": members, "conversation_name": name},
+        )
+        conversation_id = str(opened["conversation"]["id"])
+        await self.call(
+            "POST",
+            "/messages.send",
+            delivery_key(job.dispatch_id, targets[0]),
+            {"conversation_id": conversation_id, "text": job.text()[:4000]},
+        )
+        return [ItemResult(targets[0], ItemStatus.DELIVERED)]
