@@ -170,13 +170,23 @@ def _throughput(pipeline: Pipeline, texts: list[str], seconds: float = 3.0) -> d
         pipeline.decide(f"warm{i}", t, "warm", state)
     n = 0
     start = time.perf_counter()
+    cpu_start = time.process_time()
     while time.perf_counter() - start < seconds:
         for t in texts:
             pipeline.decide(str(n), t, f"a{n % 997}", state)
             n += 1
     elapsed = time.perf_counter() - start
-    return {"decisions": n, "seconds": round(elapsed, 3), "decisions_per_second": round(n / elapsed, 1),
-            "mean_chars": round(sum(map(len, texts)) / len(texts), 1)}  # fmt: skip
+    cpu = time.process_time() - cpu_start
+    # Wall-clock rate depends on what else the machine runs; the CPU-time rate is what
+    # one process achieves with a core to itself, so report both.
+    return {
+        "decisions": n,
+        "seconds": round(elapsed, 3),
+        "cpu_seconds": round(cpu, 3),
+        "decisions_per_second": round(n / elapsed, 1),
+        "decisions_per_cpu_second": round(n / cpu, 1) if cpu > 0 else 0.0,
+        "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
+    }
 
 
 def _row(name: str, c: Counts, note: str = "") -> str:
@@ -252,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{civic_summary['clean_not_published_as_is']}/{civic_summary['clean_rows']}"
     )
     lines.append(
-        f"throughput: {speed['decisions_per_second']:.0f} decisions/s (mean {speed['mean_chars']} chars, one process)"
+        f"throughput: {speed['decisions_per_second']:.0f} decisions/s wall, "
+        f"{speed['decisions_per_cpu_second']:.0f} per CPU-second (mean {speed['mean_chars']} chars, one process)"
     )
     print("\n".join(lines))
     if args.errors:
@@ -282,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "heldout_personal_data_recall>=0.95": heldout["personal_data"].recall >= 0.95,
             "filler_f1_drop<=0.03": plain["model_abuse"].f1 - noisy["model_abuse"].f1 <= 0.03,
             "decisions_per_second>=3000": speed["decisions_per_second"] >= 3000,
+            "decisions_per_cpu_second>=3000": speed["decisions_per_cpu_second"] >= 3000,
         },
     }
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
