@@ -150,10 +150,12 @@ class Pipeline:
         judged = text[:MAX_TEXT_CHARS] if truncated else text
         nt = normalize(judged)
         signals: list[_Signal] = []
-        forced: dict[str, str] = {}  # clause -> action of its strictest personal-data rule
+        forced: dict[str, str] = {}  # clause -> strictest action a matching rule demands
 
         for hit in run_rules(policy, nt):
             signals.append(_Signal(hit.start, hit.end, hit.clause, hit.rule, hit.score))
+            if hit.action is not None and _RANK[hit.action] > _RANK[forced.get(hit.clause, "publish")]:
+                forced[hit.clause] = hit.action
 
         mask: list[tuple[int, int]] = []
         if policy.personal_data:
@@ -231,6 +233,9 @@ class Pipeline:
                     action, threshold = "remove", ht[1]
                 elif sc >= ht[0] and action == "publish":
                     action, threshold = "review", ht[0]
+            demanded = forced.get(clause_name)
+            if clause_name != "personal_data" and demanded is not None and _RANK[demanded] > _RANK[action]:
+                action, threshold = demanded, 0.0  # 0: the rule's action applies whenever it matches
             if clause_name in NEVER_AUTO_REMOVE and action == "remove":
                 action = "review"
             clause_action[clause_name] = (action, threshold)

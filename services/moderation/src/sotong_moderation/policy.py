@@ -11,6 +11,7 @@ never takes moderation down.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import threading
@@ -94,6 +95,9 @@ class Rule:
     # expression runs, written by the policy author as ``if_contains``.
     if_contains: tuple[str, ...] = ()
     if_contains_re: re.Pattern[str] | None = None
+    # AutoModerator-style action: when set, a match alone makes the clause at least
+    # ``review`` or ``remove``, whatever the scores add up to.
+    action: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +249,18 @@ def _compile(ctx: _Ctx, patterns: list[tuple[str, int]], literal: bool) -> re.Pa
 
 
 def _parse_rule(ctx: _Ctx, d: Any, ln: int, clauses: Mapping[str, Clause]) -> Rule | PiiRule:
+    rule = _parse_rule_body(ctx, d, ln, clauses)
+    if isinstance(rule, PiiRule) or "action" not in d:
+        return rule
+    action = d["action"]
+    if action not in ("review", "remove"):
+        raise ctx.fail(_line(d, "action"), f"rule {rule.id}: action must be review or remove, got {action!r}")
+    if action == "remove" and rule.clause in NEVER_AUTO_REMOVE:
+        raise ctx.fail(_line(d, "action"), f"rule {rule.id}: clause {rule.clause} is never removed automatically")
+    return dataclasses.replace(rule, action=action)
+
+
+def _parse_rule_body(ctx: _Ctx, d: Any, ln: int, clauses: Mapping[str, Clause]) -> Rule | PiiRule:
     if not isinstance(d, dict):
         raise ctx.fail(ln, "each rule must be a mapping")
     rid = _string(ctx, d, "id")
@@ -262,7 +278,7 @@ def _parse_rule(ctx: _Ctx, d: Any, ln: int, clauses: Mapping[str, Clause]) -> Ru
         ctx,
         d,
         {"id", "kind", "clause", "view", "score", "reason", "words", "patterns", "exceptions", "domains"}
-        | {"if_contains"},
+        | {"if_contains", "action"},
         f"rule {rid}",
     )
     clause = _string(ctx, d, "clause")

@@ -22,6 +22,7 @@ class RuleHit:
     rule: str
     score: float
     reason: str
+    action: str | None = None
 
 
 def run_rules(policy: Policy, nt: NormalizedText) -> list[RuleHit]:
@@ -50,11 +51,11 @@ def run_rules(policy: Policy, nt: NormalizedText) -> list[RuleHit]:
                 for start, end, host in links:
                     if host_matches(host, rule.domains) is not None:
                         o_start, o_end = view.original_span(start, end)
-                        hits.append(RuleHit(o_start, o_end, rule.clause, rule.id, rule.score, rule.reason))
+                        hits.append(RuleHit(o_start, o_end, rule.clause, rule.id, rule.score, rule.reason, rule.action))
                 continue
             assert rule.regex is not None
             for o_start, o_end in find_words(
                 view, original, rule.regex, rule.exceptions, spacing_guard=view_name != "base"
             ):
-                hits.append(RuleHit(o_start, o_end, rule.clause, rule.id, rule.score, rule.reason))
+                hits.append(RuleHit(o_start, o_end, rule.clause, rule.id, rule.score, rule.reason, rule.action))
     return hits

@@ -104,3 +104,22 @@ def test_pattern_rule_pre_check_skips_expression_unless_a_hint_occurs() -> None:
 
     assert [h.rule for h in run_rules(policy, normalize("abbc"))] == []
     assert [h.rule for h in run_rules(policy, normalize("abbc xyz"))] == ["p.pat"]
+
+
+def test_rule_action_forces_the_clause_and_is_refused_for_never_remove_clauses(tmp_path: Path) -> None:
+    from sotong_moderation.pipeline import Pipeline
+
+    doc = MINIMAL + (
+        "  - id: p.soft\n    clause: profanity\n    kind: words\n    score: 0.1\n    reason: r\n"
+        "    action: review\n    words: [약한말]\n"
+    )
+    path = tmp_path / "policy.yaml"
+    path.write_text(doc, encoding="utf-8")
+    decision = Pipeline.from_files(path, None).decide("1", "이건 약한말 이에요", "a")
+    assert decision.action == "review" and decision.categories == ["profanity"]
+    bad = MINIMAL + (
+        "  - id: s.x\n    clause: slander\n    kind: words\n    score: 0.1\n    reason: r\n"
+        "    action: remove\n    words: [x]\n"
+    )
+    with pytest.raises(PolicyError, match=r"policy.yaml:17: .*never removed"):
+        parse_policy(bad, "policy.yaml")
