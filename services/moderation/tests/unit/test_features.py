@@ -1,16 +1,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from sotong_moderation.features import _codepoints, _jamo_codepoints, extract
+from sotong_moderation.features import extract
 from sotong_moderation.normalize import normalize
-
-
-@pytest.mark.parametrize("text", ["", "a", "ㅋㅋ 발", "닭갈비 먹고 싶다!!", "\ud800가나", "시1발 놈", "ＡＢＣ 가"])
-def test_numpy_jamo_code_points_equal_the_jamo_view(text: str) -> None:
-    nt = normalize(text)
-    assert np.array_equal(_jamo_codepoints(_codepoints(nt.tight.text)), _codepoints(nt.jamo_text))
 
 
 def test_features_ignore_fillers_and_are_deterministic() -> None:
