@@ -49,12 +49,11 @@ def fresh_stack(infra: Stack, tmp_path: Path) -> Iterator[Stack]:
 
     topics.create_all(state.kafka_bootstrap, state.replication, 1, prefix=state.topic_prefix)
     from sotong_localstack.ports import free_ports
+    from sotong_localstack.stack import GRPC_PROCESSES, PROCESSES
 
-    ports = free_ports(8)
-    state.grpc_ports = {"intake-api": ports[0], "moderation-api": ports[1]}
-    state.metrics_ports = dict(
-        zip(["intake-api", "intake-worker", "moderation-api", "moderation-worker"], ports[2:6], strict=True)
-    )
+    ports = free_ports(len(GRPC_PROCESSES) + len(PROCESSES))
+    state.grpc_ports = {name: ports[i] for i, name in enumerate(GRPC_PROCESSES)}
+    state.metrics_ports = {name: ports[len(GRPC_PROCESSES) + i] for i, name in enumerate(PROCESSES)}
     stack.state = state
     try:
         yield stack

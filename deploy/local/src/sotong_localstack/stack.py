@@ -32,8 +32,10 @@ PROCESSES: dict[str, str] = {
     "intake-worker": "sotong-intake-worker",
     "moderation-api": "sotong-moderation-api",
     "moderation-worker": "sotong-moderation-worker",
+    "alerting-api": "sotong-alerting-api",
+    "alerting-worker": "sotong-alerting-worker",
 }
-GRPC_PROCESSES = ("intake-api", "moderation-api")
+GRPC_PROCESSES = ("intake-api", "moderation-api", "alerting-api")
 
 
 @dataclass
