@@ -18,6 +18,7 @@ unexpected internal error yields a ``review`` decision with rule ``pipeline.erro
 from __future__ import annotations
 
 import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,18 @@ from .rules import run_rules
 __all__ = ["ACTIONS", "MAX_TEXT_CHARS", "Decision", "Evidence", "Pipeline", "RepetitionState"]
 
 MAX_TEXT_CHARS = 20_000
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def _printable(text: str) -> str:
+    """Lone surrogates (possible in any ``str``) become U+FFFD, one for one.
+
+    Offsets stay valid, and downstream encoders (protobuf, UTF-8 JSON) never fail on a
+    decision even when the input was garbage.
+    """
+    return _SURROGATE_RE.sub("\ufffd", text) if _SURROGATE_RE.search(text) else text
+
+
 ACTIONS = ("publish", "review", "remove")
 _RANK = {"publish": 0, "mask": 0, "review": 1, "remove": 2}
 
@@ -257,7 +270,7 @@ class Pipeline:
             if ht is not None:  # model evidence is held against the head's own thresholds
                 threshold = ht[1] if ht[1] is not None and s.score >= ht[1] else ht[0]
             quote = s.text if s.text is not None else judged[s.start : s.end]
-            evidence.append(Evidence(s.start, s.end, s.clause, s.rule, s.score, threshold, quote))
+            evidence.append(Evidence(s.start, s.end, s.clause, s.rule, s.score, threshold, _printable(quote)))
         if truncated:
             note = f"text has {len(text)} characters; judged the first {MAX_TEXT_CHARS}"
             evidence.append(Evidence(MAX_TEXT_CHARS, len(text), "pipeline", "pipeline.truncated", 1.0, 1.0, note))
@@ -265,11 +278,11 @@ class Pipeline:
                 final = "review"
 
         return Decision(
-            content_id=content_id,
+            content_id=_printable(content_id),
             action=final,
             categories=categories,
             evidence=evidence,
-            masked_text=mask_spans(text, mask),
+            masked_text=_printable(mask_spans(text, mask)),
             policy_version=policy.version,
             model_version=self.model_version,
             clause_scores=clause_scores,

@@ -122,6 +122,15 @@ def test_garbage_never_raises(pipeline: Pipeline) -> None:
         json.dumps(d.to_json_dict())
 
 
+def test_lone_surrogates_never_reach_the_output(pipeline: Pipeline) -> None:
+    text = "시\ud800발 010-1234-5678 \udcff"
+    d = pipeline.decide("x\udc80", text, "a")
+    assert len(d.masked_text) == len(text)
+    out = json.dumps(d.to_json_dict(), ensure_ascii=False)
+    out.encode("utf-8")  # would raise on a lone surrogate
+    assert "profanity" in d.categories and "personal_data" in d.categories
+
+
 def test_evidence_spans_always_index_original_text(pipeline: Pipeline) -> None:
     text = "ＯＰＥＮ.ＫＡＫＡＯ.ＣＯＭ/o/x 카톡문의 ０１０-１２３４-５６７８ 시*발"
     d = pipeline.decide("x", text, "a")
