@@ -44,8 +44,11 @@ _CONTEXT_NEGATIVE = re.compile(
     r"(주문|송장|운송장|접수|민원|예약|신청|사건|등기|승인|거래|결제|회원|사업자|고객|관리|상품|모델|일련|시리얼|티켓|쿠폰|영수증)\s*(번호|no|코드)?\s*[:：#]?\s*$"
 )
 
+# One separator between digit groups: a space, or one of - . – — _ ㆍ · ) / with at most
+# one space on each side ("010 - 1234 - 5678", "010)1234-5678", "010ㆍ1234ㆍ5678").
+_SEP = r"((?:[ ]?[-.\u2013\u2014_\u318d\u00b7)/][ ]?|[ ])?)"
 _MOBILE_RE = re.compile(
-    r"(?<![0-9+])(?:\+82[ .-]?\(?0?\)?[ .-]?|0)1([016789])([ .-]?)(\d{3,4})([ .-]?)(\d{4})(?![0-9])"
+    r"(?<![0-9+])(?:\+?82[ .-]?\(?0?\)?[ .-]?|\(?0)1([016789])" + _SEP + r"(\d{3,4})" + _SEP + r"(\d{4})(?![0-9])"
 )
 _AREA = r"(?:2|3[1-3]|4[1-4]|5[1-5]|6[1-4]|70)"
 _LANDLINE_RE = re.compile(
@@ -57,7 +60,10 @@ _INSTITUTION_CONTEXT = re.compile(
 )
 # A mobile number spelled out in Hangul digits ("공일공 일이삼사 오육칠팔") to dodge filters.
 _HD = "[공영일이삼사오육칠팔구]"
-_MOBILE_WORDS_RE = re.compile(r"(?:공|영)\s?일\s?(?:공|영|일|육|칠|팔|구)(?:[ .-]?" + _HD + r"){7,8}(?!" + _HD + ")")
+_MOBILE_WORDS_RE = re.compile(
+    r"(?:공|영)\s?일\s?(?:공|영|일|육|칠|팔|구)(?:(?:[ .-]?" + _HD + r"){7,8}(?!" + _HD + r")"
+    r"|[ .-]?[0-9]{3,4}[ .-]?[0-9]{4}(?![0-9]))"
+)
 _EMAIL_RE = re.compile(r"(?<![a-z0-9._%+-])[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?![a-z])")
 _PASSPORT_RE = re.compile(r"(?<![a-z0-9])[mrsodg](?:\d{8}|\d{3}[a-z]\d{4})(?![a-z0-9])")
 _PASSPORT_CONTEXT = re.compile(r"여권|passport")
@@ -85,7 +91,8 @@ _ROAD_RE = re.compile(
 _ADDRESS_CONTEXT = re.compile(
     r"(?:우리|저희|제|내|너희|걔네|그 사람)\s?(?:집|주소)|사는|살고|거주|자택|사시는|산다|살아|댁"
 )
-_UNIT_AFTER = re.compile(r"^[ ,]*(?:[가-힣a-z]{0,12}[ ]?)?(?:\d{1,4}[ ]?동[ ]?)?\d{1,4}[ ]?(?:호|층)")
+# Used with .match(text, pos), which anchors at pos by itself ("^" would not).
+_UNIT_AFTER = re.compile(r"[ ,]*(?:[가-힣a-z]{0,12}[ ]?)?(?:\d{1,4}[ ]?동[ ]?)?\d{1,4}[ ]?(?:호|층)")
 
 
 def rrn_is_valid(front: str, gender: str, back6: str, today: _dt.date | None = None) -> bool:

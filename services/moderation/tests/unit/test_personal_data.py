@@ -106,3 +106,15 @@ def test_published_office_number_is_not_personal() -> None:
 
 def test_account_with_single_digit_last_group() -> None:
     assert kinds("새마을금고 9002-1938-4471-2 로 송금") == [("bank_account", "9002-1938-4471-2")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["010)1234-5678", "010 - 1234 - 5678", "(010)1234-5678", "010–1234–5678", "010ㆍ1234ㆍ5678", "82-10-1234-5678"],
+)
+def test_phone_separator_variants(text: str) -> None:
+    assert [k for k, _ in kinds(f"연락 {text} 주세요")] == ["phone"]
+
+
+def test_address_includes_the_unit_after_the_street_number() -> None:
+    assert kinds("서울 마포구 월드컵북로 400 5층 사는 사람") == [("address", "월드컵북로 400 5층")]
