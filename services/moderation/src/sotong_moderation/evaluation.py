@@ -198,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m sotong_moderation.evaluation",
         description="Precision/recall/F1 per clause on held-out public data and the project's civic set.",
     )
-    p.add_argument("--datasets", type=Path, required=True, help="folder with beep/dev.tsv")
+    p.add_argument("--datasets", type=Path, help="folder with beep/dev.tsv (required unless --speed-only)")
+    p.add_argument("--speed-only", action="store_true", help="only measure decisions per second and print them")
     p.add_argument("--json-out", type=Path, default=Path("bench-results/moderation-eval.json"))
     p.add_argument("--policy", type=Path, default=default_policy_path())
     p.add_argument("--model", type=Path, default=default_model_dir())
@@ -209,8 +210,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--speed-seconds", type=float, default=3.0)
     p.add_argument("--errors", action="store_true", help="print civic rows where labels and decision differ")
     args = p.parse_args(argv)
+    if args.datasets is None and not args.speed_only:
+        p.error("--datasets is required (or use --speed-only)")
 
     pipeline = Pipeline.from_files(args.policy, args.model)
+    if args.speed_only:
+        civic_texts = [json.loads(x)["text"] for x in args.civic.read_text(encoding="utf-8").splitlines() if x.strip()]
+        typical = [" ".join(civic_texts[i : i + 3]) for i in range(0, len(civic_texts) - 2)]
+        print(json.dumps(_throughput(pipeline, typical, args.speed_seconds)))
+        return 0
     texts, abusive, hate = _beep_dev(args.datasets / "beep" / "dev.tsv")
     plain = _beep_block(pipeline, texts, abusive, hate)
     rng = random.Random(FILLER_SEED)
