@@ -13,7 +13,21 @@ API: list[config.Setting[Any]] = [
     config.METRICS_PORT,
     *config.COMMON,
 ]
+BATCH_MAX = config.Setting(
+    "MODERATION_BATCH_MAX",
+    config.parse_positive_int,
+    500,
+    help="most content events the worker judges and stores in one transaction",
+)
+BATCH_WITHIN_MS = config.Setting(
+    "MODERATION_BATCH_WITHIN_MS",
+    config.parse_positive_int,
+    20,
+    help="longest wait (ms) for a batch to fill; bounds the latency a batch adds at low load",
+)
 WORKER: list[config.Setting[Any]] = [
+    BATCH_MAX,
+    BATCH_WITHIN_MS,
     config.KAFKA_BOOTSTRAP,
     config.DATABASE_URL,
     config.METRICS_PORT,

@@ -1,25 +1,38 @@
-"""Moderation's stream worker: every submission through the comment policy pipeline, one decision each.
+"""Moderation's stream worker: every piece of content through the comment policy pipeline, one decision each.
 
-Run as `sotong-moderation-worker`. A decision is stored and announced in one transaction (outbox), keyed by the
-submission event it answers, so a crash and redelivery never produce a second decision.
+Run as `sotong-moderation-worker`. It consumes every topic of `content.CONTENT_TOPICS` in micro-batches
+(`sotong_common.batching`): a batch of up to `SOTONG_MODERATION_BATCH_MAX` events that arrived within
+`SOTONG_MODERATION_BATCH_WITHIN_MS` is judged event by event (each in its own trace span), then stored and
+announced in one transaction (decisions + outbox rows). A crash before the commit stores nothing and the events
+come again; after it, redelivered events find their source event id and add nothing: exactly one decision per
+source event. An event that is not content (no id, undecodable) goes to the topic's dead-letter topic.
+
+Repetition history (`RepetitionState`) lives in this process, shared by the partitions it owns. Kafka keys
+content by its id, so one author's posts spread over partitions and workers: the per-process window sees the
+repeats that reach this process, and a restart or rebalance starts an empty window (a repeat across that
+boundary is not caught, which errs towards publishing; removals for repetition stay explainable by the window).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
-from sotong.intake.v1 import intake_events_pb2 as intake
-from sotong_common import config, database, logs, metrics, outbox, producer, streams, topics, tracing
+from google.protobuf.message import Message
+
+from sotong_common import batching, config, database, logs, metrics, outbox, producer, streams, tracing
 from sotong_moderation import settings
-from sotong_moderation.decisions import DecisionStore
-from sotong_moderation.pipeline import Pipeline
+from sotong_moderation.content import CONTENT_TOPICS, ContentTopic, NotContent
+from sotong_moderation.decisions import DecisionStore, Judged
+from sotong_moderation.pipeline import Pipeline, RepetitionState
 
 
-def build(values: dict[str, Any]) -> streams.Worker:
+def build(values: dict[str, Any], pipeline: Pipeline | None = None) -> streams.Worker:
     app = streams.make_app("moderation", values["KAFKA_BOOTSTRAP"], values["TOPIC_REPLICATION"])
     worker = streams.Worker("moderation", app)
-    pipeline = Pipeline.default()
+    judge = pipeline or Pipeline.default()
+    repetition = RepetitionState()
     state: dict[str, Any] = {}
     ready = asyncio.Lock()
     log = logs.get("moderation.worker")
@@ -36,23 +49,44 @@ def build(values: dict[str, Any]) -> streams.Worker:
             found: DecisionStore = state["store"]
             return found
 
-    @worker.handler(topics.SUBMISSION_RECEIVED, intake.SubmissionReceived)
-    async def moderate_submission(event: streams.Received[intake.SubmissionReceived]) -> None:
-        submission = event.message
-        if not submission.submission_id:
-            raise streams.PoisonMessage("submission_id is empty")
-        decision = pipeline.decide(submission.submission_id, submission.text, author=submission.channel)
-        recorded = await (await store()).record(decision, "submission", event.metadata.event_id)
-        log.info(
-            "decision made" if recorded else "decision already made",
-            submission_id=submission.submission_id,
-            action=decision.action,
-            categories=decision.categories,
-        )
+    def consume(source: ContentTopic) -> None:
+        history = repetition if source.repetition else None
+
+        async def moderate(items: Sequence[batching.Item[Message]]) -> list[batching.Rejected]:
+            judged: list[Judged] = []
+            rejected: list[batching.Rejected] = []
+            for index, item in enumerate(items):
+                with item.span():
+                    try:
+                        content = source.content(item.received.message, item.received.metadata.event_id)
+                    except NotContent as exc:
+                        rejected.append(batching.Rejected(index, streams.PoisonMessage(str(exc))))
+                        continue
+                    decision = judge.decide(content.content_id, content.text, content.author, history)
+                    judged.append(Judged.of(content, decision))
+            new = await (await store()).record_batch(judged)
+            log.debug("batch decided", topic=source.topic, size=len(items), new=new)
+            return rejected
+
+        moderate.__name__ = f"moderate_{source.content_type}"
+        batching.batch_handler(
+            worker,
+            source.topic,
+            source.message_type,
+            max_batch=values["MODERATION_BATCH_MAX"],
+            within=values["MODERATION_BATCH_WITHIN_MS"] / 1000,
+        )(moderate)
+
+    for source in CONTENT_TOPICS:
+        consume(source)
 
     @app.task  # type: ignore[untyped-decorator]
     async def warm_up() -> None:
         await store()
+
+    @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
+    async def reload_policy() -> None:
+        judge.policy_store.reload_if_changed()
 
     return worker
 

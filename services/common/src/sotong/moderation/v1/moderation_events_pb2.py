@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,sotong/moderation/v1/moderation_events.proto\x12\x14sotong.moderation.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"f\n\x08\x45vidence\x12\r\n\x05start\x18\x01 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x05\x12\x0e\n\x06\x63lause\x18\x03 \x01(\t\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x01\x12\x11\n\tthreshold\x18\x06 \x01(\x01\"\xce\x02\n\x0c\x44\x65\x63isionMade\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x12\n\ncontent_id\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12,\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x1c.sotong.moderation.v1.Action\x12\x12\n\ncategories\x18\x05 \x03(\t\x12\x30\n\x08\x65vidence\x18\x06 \x03(\x0b\x32\x1e.sotong.moderation.v1.Evidence\x12\x16\n\x0epolicy_version\x18\x07 \x01(\t\x12\x15\n\rmodel_version\x18\x08 \x01(\t\x12.\n\ndecided_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fsource_event_id\x18\n \x01(\t\x12\x13\n\x0bmasked_text\x18\x0b \x01(\t*Z\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41\x43TION_PUBLISH\x10\x01\x12\x11\n\rACTION_REVIEW\x10\x02\x12\x11\n\rACTION_REMOVE\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,sotong/moderation/v1/moderation_events.proto\x12\x14sotong.moderation.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n\x08\x45vidence\x12\r\n\x05start\x18\x01 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x05\x12\x0e\n\x06\x63lause\x18\x03 \x01(\t\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x01\x12\x11\n\tthreshold\x18\x06 \x01(\x01\x12\x0c\n\x04text\x18\x07 \x01(\t\"\x90\x03\n\x0c\x44\x65\x63isionMade\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x12\n\ncontent_id\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12,\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x1c.sotong.moderation.v1.Action\x12\x12\n\ncategories\x18\x05 \x03(\t\x12\x30\n\x08\x65vidence\x18\x06 \x03(\x0b\x32\x1e.sotong.moderation.v1.Evidence\x12\x16\n\x0epolicy_version\x18\x07 \x01(\t\x12\x15\n\rmodel_version\x18\x08 \x01(\t\x12.\n\ndecided_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fsource_event_id\x18\n \x01(\t\x12\x13\n\x0bmasked_text\x18\x0b \x01(\t\x12\x12\n\ndecided_by\x18\x0c \x01(\t\x12\x0e\n\x06reason\x18\r \x01(\t\x12\x1c\n\x14previous_decision_id\x18\x0e \x01(\t*Z\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41\x43TION_PUBLISH\x10\x01\x12\x11\n\rACTION_REVIEW\x10\x02\x12\x11\n\rACTION_REMOVE\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sotong.moderation.v1.moderation_events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACTION']._serialized_start=544
-  _globals['_ACTION']._serialized_end=634
+  _globals['_ACTION']._serialized_start=624
+  _globals['_ACTION']._serialized_end=714
   _globals['_EVIDENCE']._serialized_start=103
-  _globals['_EVIDENCE']._serialized_end=205
-  _globals['_DECISIONMADE']._serialized_start=208
-  _globals['_DECISIONMADE']._serialized_end=542
+  _globals['_EVIDENCE']._serialized_end=219
+  _globals['_DECISIONMADE']._serialized_start=222
+  _globals['_DECISIONMADE']._serialized_end=622
 # @@protoc_insertion_point(module_scope)

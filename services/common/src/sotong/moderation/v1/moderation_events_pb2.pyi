@@ -52,12 +52,15 @@ class Evidence(_message.Message):
     RULE_FIELD_NUMBER: _builtins.int
     SCORE_FIELD_NUMBER: _builtins.int
     THRESHOLD_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
     start: _builtins.int
     end: _builtins.int
     clause: _builtins.str
     rule: _builtins.str
     score: _builtins.float
     threshold: _builtins.float
+    text: _builtins.str
+    """The evidence as it reads in the text (personal data masked)."""
     def __init__(
         self,
         *,
@@ -67,10 +70,11 @@ class Evidence(_message.Message):
         rule: _builtins.str = ...,
         score: _builtins.float = ...,
         threshold: _builtins.float = ...,
+        text: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clause", b"clause", "end", b"end", "rule", b"rule", "score", b"score", "start", b"start", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clause", b"clause", "end", b"end", "rule", b"rule", "score", b"score", "start", b"start", "text", b"text", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -93,6 +97,9 @@ class DecisionMade(_message.Message):
     DECIDED_AT_FIELD_NUMBER: _builtins.int
     SOURCE_EVENT_ID_FIELD_NUMBER: _builtins.int
     MASKED_TEXT_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    PREVIOUS_DECISION_ID_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
     content_id: _builtins.str
     """The content judged, e.g. a submission id, and what kind of content it is ("submission", "post", "comment")."""
@@ -104,6 +111,12 @@ class DecisionMade(_message.Message):
     """The event id of the content event this decision answers, for tracing and dedup."""
     masked_text: _builtins.str
     """Text with personal data masked, for publication."""
+    decided_by: _builtins.str
+    """"pipeline" for the automatic decision, else the moderator's subject."""
+    reason: _builtins.str
+    """A moderator's reason (empty for the pipeline)."""
+    previous_decision_id: _builtins.str
+    """The decision this one replaces (empty for the first decision about the content)."""
     @_builtins.property
     def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -124,10 +137,13 @@ class DecisionMade(_message.Message):
         decided_at: _timestamp_pb2.Timestamp | None = ...,
         source_event_id: _builtins.str = ...,
         masked_text: _builtins.str = ...,
+        decided_by: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        previous_decision_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "categories", b"categories", "content_id", b"content_id", "content_type", b"content_type", "decided_at", b"decided_at", "decision_id", b"decision_id", "evidence", b"evidence", "masked_text", b"masked_text", "model_version", b"model_version", "policy_version", b"policy_version", "source_event_id", b"source_event_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "categories", b"categories", "content_id", b"content_id", "content_type", b"content_type", "decided_at", b"decided_at", "decided_by", b"decided_by", "decision_id", b"decision_id", "evidence", b"evidence", "masked_text", b"masked_text", "model_version", b"model_version", "policy_version", b"policy_version", "previous_decision_id", b"previous_decision_id", "reason", b"reason", "source_event_id", b"source_event_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -22,24 +22,47 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from sotong.moderation.v1 import moderation_events_pb2 as sotong_dot_moderation_dot_v1_dot_moderation__events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-sotong/moderation/v1/moderation_service.proto\x12\x14sotong.moderation.v1\x1a,sotong/moderation/v1/moderation_events.proto\"(\n\x12GetDecisionRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\"K\n\x13GetDecisionResponse\x12\x34\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\".sotong.moderation.v1.DecisionMade\"0\n\x10\x43heckTextRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x02 \x01(\t\"I\n\x11\x43heckTextResponse\x12\x34\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\".sotong.moderation.v1.DecisionMade2\xd5\x01\n\x11ModerationService\x12\x62\n\x0bGetDecision\x12(.sotong.moderation.v1.GetDecisionRequest\x1a).sotong.moderation.v1.GetDecisionResponse\x12\\\n\tCheckText\x12&.sotong.moderation.v1.CheckTextRequest\x1a\'.sotong.moderation.v1.CheckTextResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-sotong/moderation/v1/moderation_service.proto\x12\x14sotong.moderation.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a,sotong/moderation/v1/moderation_events.proto\"(\n\x12GetDecisionRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\"\xc1\x01\n\x0c\x41ppealRecord\x12\x11\n\tappeal_id\x18\x01 \x01(\t\x12\x12\n\ncontent_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x03 \x01(\t\x12\x13\n\x0b\x61ppealed_by\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12/\n\x0b\x61ppealed_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1f\n\x17resolved_by_decision_id\x18\x07 \x01(\t\"\xc7\x01\n\x13GetDecisionResponse\x12\x34\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\".sotong.moderation.v1.DecisionMade\x12\x33\n\x07history\x18\x02 \x03(\x0b\x32\".sotong.moderation.v1.DecisionMade\x12\x33\n\x07\x61ppeals\x18\x03 \x03(\x0b\x32\".sotong.moderation.v1.AppealRecord\x12\x10\n\x08in_queue\x18\x04 \x01(\x08\"0\n\x10\x43heckTextRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0e\n\x06\x61uthor\x18\x02 \x01(\t\"I\n\x11\x43heckTextResponse\x12\x34\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\".sotong.moderation.v1.DecisionMade\"\x92\x01\n\x10ListQueueRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0f\n\x07\x63lauses\x18\x03 \x03(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x17\n\x0fmin_age_seconds\x18\x05 \x01(\x03\x12\x17\n\x0fmax_age_seconds\x18\x06 \x01(\x03\"\x8e\x02\n\tQueueItem\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x13\n\x0bmasked_text\x18\x03 \x01(\t\x12\x34\n\x08\x64\x65\x63ision\x18\x04 \x01(\x0b\x32\".sotong.moderation.v1.DecisionMade\x12-\n\tqueued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x06reason\x18\x06 \x01(\x0e\x32!.sotong.moderation.v1.QueueReason\x12\x13\n\x0b\x61ppealed_by\x18\x07 \x01(\t\x12\x15\n\rappeal_reason\x18\x08 \x01(\t\"\\\n\x11ListQueueResponse\x12.\n\x05items\x18\x01 \x03(\x0b\x32\x1f.sotong.moderation.v1.QueueItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x90\x01\n\rDecideRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12,\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x1c.sotong.moderation.v1.Action\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07\x63lauses\x18\x04 \x03(\t\x12\x1c\n\x14\x65xpected_decision_id\x18\x05 \x01(\t\"F\n\x0e\x44\x65\x63ideResponse\x12\x34\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\".sotong.moderation.v1.DecisionMade\"3\n\rAppealRequest\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"D\n\x0e\x41ppealResponse\x12\x32\n\x06\x61ppeal\x18\x01 \x01(\x0b\x32\".sotong.moderation.v1.AppealRecord\"]\n\x16\x45xportDecisionsRequest\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10include_pipeline\x18\x02 \x01(\x08\"\xf8\x01\n\x17\x45xportDecisionsResponse\x12\x12\n\ncontent_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12,\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x1c.sotong.moderation.v1.Action\x12\x0e\n\x06labels\x18\x05 \x03(\t\x12\x12\n\ndecided_by\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12.\n\ndecided_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65\x63ision_id\x18\t \x01(\t*_\n\x0bQueueReason\x12\x1c\n\x18QUEUE_REASON_UNSPECIFIED\x10\x00\x12\x19\n\x15QUEUE_REASON_PIPELINE\x10\x01\x12\x17\n\x13QUEUE_REASON_APPEAL\x10\x02\x32\xcf\x04\n\x11ModerationService\x12\x62\n\x0bGetDecision\x12(.sotong.moderation.v1.GetDecisionRequest\x1a).sotong.moderation.v1.GetDecisionResponse\x12\\\n\tCheckText\x12&.sotong.moderation.v1.CheckTextRequest\x1a\'.sotong.moderation.v1.CheckTextResponse\x12\\\n\tListQueue\x12&.sotong.moderation.v1.ListQueueRequest\x1a\'.sotong.moderation.v1.ListQueueResponse\x12S\n\x06\x44\x65\x63ide\x12#.sotong.moderation.v1.DecideRequest\x1a$.sotong.moderation.v1.DecideResponse\x12S\n\x06\x41ppeal\x12#.sotong.moderation.v1.AppealRequest\x1a$.sotong.moderation.v1.AppealResponse\x12p\n\x0f\x45xportDecisions\x12,.sotong.moderation.v1.ExportDecisionsRequest\x1a-.sotong.moderation.v1.ExportDecisionsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sotong.moderation.v1.moderation_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETDECISIONREQUEST']._serialized_start=117
-  _globals['_GETDECISIONREQUEST']._serialized_end=157
-  _globals['_GETDECISIONRESPONSE']._serialized_start=159
-  _globals['_GETDECISIONRESPONSE']._serialized_end=234
-  _globals['_CHECKTEXTREQUEST']._serialized_start=236
-  _globals['_CHECKTEXTREQUEST']._serialized_end=284
-  _globals['_CHECKTEXTRESPONSE']._serialized_start=286
-  _globals['_CHECKTEXTRESPONSE']._serialized_end=359
-  _globals['_MODERATIONSERVICE']._serialized_start=362
-  _globals['_MODERATIONSERVICE']._serialized_end=575
+  _globals['_QUEUEREASON']._serialized_start=1919
+  _globals['_QUEUEREASON']._serialized_end=2014
+  _globals['_GETDECISIONREQUEST']._serialized_start=150
+  _globals['_GETDECISIONREQUEST']._serialized_end=190
+  _globals['_APPEALRECORD']._serialized_start=193
+  _globals['_APPEALRECORD']._serialized_end=386
+  _globals['_GETDECISIONRESPONSE']._serialized_start=389
+  _globals['_GETDECISIONRESPONSE']._serialized_end=588
+  _globals['_CHECKTEXTREQUEST']._serialized_start=590
+  _globals['_CHECKTEXTREQUEST']._serialized_end=638
+  _globals['_CHECKTEXTRESPONSE']._serialized_start=640
+  _globals['_CHECKTEXTRESPONSE']._serialized_end=713
+  _globals['_LISTQUEUEREQUEST']._serialized_start=716
+  _globals['_LISTQUEUEREQUEST']._serialized_end=862
+  _globals['_QUEUEITEM']._serialized_start=865
+  _globals['_QUEUEITEM']._serialized_end=1135
+  _globals['_LISTQUEUERESPONSE']._serialized_start=1137
+  _globals['_LISTQUEUERESPONSE']._serialized_end=1229
+  _globals['_DECIDEREQUEST']._serialized_start=1232
+  _globals['_DECIDEREQUEST']._serialized_end=1376
+  _globals['_DECIDERESPONSE']._serialized_start=1378
+  _globals['_DECIDERESPONSE']._serialized_end=1448
+  _globals['_APPEALREQUEST']._serialized_start=1450
+  _globals['_APPEALREQUEST']._serialized_end=1501
+  _globals['_APPEALRESPONSE']._serialized_start=1503
+  _globals['_APPEALRESPONSE']._serialized_end=1571
+  _globals['_EXPORTDECISIONSREQUEST']._serialized_start=1573
+  _globals['_EXPORTDECISIONSREQUEST']._serialized_end=1666
+  _globals['_EXPORTDECISIONSRESPONSE']._serialized_start=1669
+  _globals['_EXPORTDECISIONSRESPONSE']._serialized_end=1917
+  _globals['_MODERATIONSERVICE']._serialized_start=2017
+  _globals['_MODERATIONSERVICE']._serialized_end=2608
 # @@protoc_insertion_point(module_scope)

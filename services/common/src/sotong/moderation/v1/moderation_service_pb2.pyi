@@ -3,8 +3,12 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from sotong.moderation.v1 import moderation_events_pb2 as _moderation_events_pb2
 import builtins as _builtins
 import sys
@@ -16,6 +20,28 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _QueueReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _QueueReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_QueueReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    QUEUE_REASON_UNSPECIFIED: _QueueReason.ValueType  # 0
+    QUEUE_REASON_PIPELINE: _QueueReason.ValueType  # 1
+    """The pipeline decided "review" (slander, defamation, political purposes and copyright always do)."""
+    QUEUE_REASON_APPEAL: _QueueReason.ValueType  # 2
+    """Someone appealed the current decision."""
+
+class QueueReason(_QueueReason, metaclass=_QueueReasonEnumTypeWrapper):
+    """Why an item is in the review queue."""
+
+QUEUE_REASON_UNSPECIFIED: QueueReason.ValueType  # 0
+QUEUE_REASON_PIPELINE: QueueReason.ValueType  # 1
+"""The pipeline decided "review" (slander, defamation, political purposes and copyright always do)."""
+QUEUE_REASON_APPEAL: QueueReason.ValueType  # 2
+"""Someone appealed the current decision."""
+Global___QueueReason: _TypeAlias = QueueReason  # noqa: Y015
 
 @_typing.final
 class GetDecisionRequest(_message.Message):
@@ -37,20 +63,75 @@ class GetDecisionRequest(_message.Message):
 Global___GetDecisionRequest: _TypeAlias = GetDecisionRequest  # noqa: Y015
 
 @_typing.final
+class AppealRecord(_message.Message):
+    """An appeal against a decision, as audited."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPEAL_ID_FIELD_NUMBER: _builtins.int
+    CONTENT_ID_FIELD_NUMBER: _builtins.int
+    DECISION_ID_FIELD_NUMBER: _builtins.int
+    APPEALED_BY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    APPEALED_AT_FIELD_NUMBER: _builtins.int
+    RESOLVED_BY_DECISION_ID_FIELD_NUMBER: _builtins.int
+    appeal_id: _builtins.str
+    content_id: _builtins.str
+    decision_id: _builtins.str
+    appealed_by: _builtins.str
+    reason: _builtins.str
+    resolved_by_decision_id: _builtins.str
+    """The moderator's decision that answered it (empty while open)."""
+    @_builtins.property
+    def appealed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        appeal_id: _builtins.str = ...,
+        content_id: _builtins.str = ...,
+        decision_id: _builtins.str = ...,
+        appealed_by: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        appealed_at: _timestamp_pb2.Timestamp | None = ...,
+        resolved_by_decision_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["appealed_at", b"appealed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeal_id", b"appeal_id", "appealed_at", b"appealed_at", "appealed_by", b"appealed_by", "content_id", b"content_id", "decision_id", b"decision_id", "reason", b"reason", "resolved_by_decision_id", b"resolved_by_decision_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppealRecord: _TypeAlias = AppealRecord  # noqa: Y015
+
+@_typing.final
 class GetDecisionResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DECISION_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    APPEALS_FIELD_NUMBER: _builtins.int
+    IN_QUEUE_FIELD_NUMBER: _builtins.int
+    in_queue: _builtins.bool
+    """True while the content waits in the review queue."""
     @_builtins.property
     def decision(self) -> _moderation_events_pb2.DecisionMade: ...
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[_moderation_events_pb2.DecisionMade]:
+        """Every decision about the content, oldest first (the last one is `decision`)."""
+
+    @_builtins.property
+    def appeals(self) -> _containers.RepeatedCompositeFieldContainer[Global___AppealRecord]: ...
     def __init__(
         self,
         *,
         decision: _moderation_events_pb2.DecisionMade | None = ...,
+        history: _abc.Iterable[_moderation_events_pb2.DecisionMade] | None = ...,
+        appeals: _abc.Iterable[Global___AppealRecord] | None = ...,
+        in_queue: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeals", b"appeals", "decision", b"decision", "history", b"history", "in_queue", b"in_queue"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -97,3 +178,294 @@ class CheckTextResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CheckTextResponse: _TypeAlias = CheckTextResponse  # noqa: Y015
+
+@_typing.final
+class ListQueueRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    CLAUSES_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    MIN_AGE_SECONDS_FIELD_NUMBER: _builtins.int
+    MAX_AGE_SECONDS_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many items (default 50, at most 500)."""
+    page_token: _builtins.str
+    """From a previous response's next_page_token; empty for the first page."""
+    content_type: _builtins.str
+    """Only this content type ("submission", "post", "comment"); empty for all."""
+    min_age_seconds: _builtins.int
+    """Only items queued at least this many seconds ago."""
+    max_age_seconds: _builtins.int
+    """Only items queued at most this many seconds ago (0: no limit)."""
+    @_builtins.property
+    def clauses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only items with one of these policy clauses among their categories (e.g. "slander", "political")."""
+
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        clauses: _abc.Iterable[_builtins.str] | None = ...,
+        content_type: _builtins.str = ...,
+        min_age_seconds: _builtins.int = ...,
+        max_age_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clauses", b"clauses", "content_type", b"content_type", "max_age_seconds", b"max_age_seconds", "min_age_seconds", b"min_age_seconds", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListQueueRequest: _TypeAlias = ListQueueRequest  # noqa: Y015
+
+@_typing.final
+class QueueItem(_message.Message):
+    """One piece of content waiting for a moderator."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_ID_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    MASKED_TEXT_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    QUEUED_AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    APPEALED_BY_FIELD_NUMBER: _builtins.int
+    APPEAL_REASON_FIELD_NUMBER: _builtins.int
+    content_id: _builtins.str
+    content_type: _builtins.str
+    masked_text: _builtins.str
+    """The content as it would be published (personal data masked)."""
+    reason: Global___QueueReason.ValueType
+    appealed_by: _builtins.str
+    """For appeals: who appealed and why."""
+    appeal_reason: _builtins.str
+    @_builtins.property
+    def decision(self) -> _moderation_events_pb2.DecisionMade:
+        """The current decision, with the evidence that sent it to review."""
+
+    @_builtins.property
+    def queued_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        content_id: _builtins.str = ...,
+        content_type: _builtins.str = ...,
+        masked_text: _builtins.str = ...,
+        decision: _moderation_events_pb2.DecisionMade | None = ...,
+        queued_at: _timestamp_pb2.Timestamp | None = ...,
+        reason: Global___QueueReason.ValueType = ...,
+        appealed_by: _builtins.str = ...,
+        appeal_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "queued_at", b"queued_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeal_reason", b"appeal_reason", "appealed_by", b"appealed_by", "content_id", b"content_id", "content_type", b"content_type", "decision", b"decision", "masked_text", b"masked_text", "queued_at", b"queued_at", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueueItem: _TypeAlias = QueueItem  # noqa: Y015
+
+@_typing.final
+class ListQueueResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty when there are no more items."""
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___QueueItem]: ...
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[Global___QueueItem] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListQueueResponse: _TypeAlias = ListQueueResponse  # noqa: Y015
+
+@_typing.final
+class DecideRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CLAUSES_FIELD_NUMBER: _builtins.int
+    EXPECTED_DECISION_ID_FIELD_NUMBER: _builtins.int
+    content_id: _builtins.str
+    action: _moderation_events_pb2.Action.ValueType
+    """ACTION_PUBLISH or ACTION_REMOVE."""
+    reason: _builtins.str
+    """Why, in the moderator's words (required; it is audited and exported with the label)."""
+    expected_decision_id: _builtins.str
+    """Optional: the decision the moderator looked at; the call fails with FAILED_PRECONDITION if another
+    decision was made since (two moderators on the same item).
+    """
+    @_builtins.property
+    def clauses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The policy clauses the content violates (required for ACTION_REMOVE; empty for ACTION_PUBLISH)."""
+
+    def __init__(
+        self,
+        *,
+        content_id: _builtins.str = ...,
+        action: _moderation_events_pb2.Action.ValueType = ...,
+        reason: _builtins.str = ...,
+        clauses: _abc.Iterable[_builtins.str] | None = ...,
+        expected_decision_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "clauses", b"clauses", "content_id", b"content_id", "expected_decision_id", b"expected_decision_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideRequest: _TypeAlias = DecideRequest  # noqa: Y015
+
+@_typing.final
+class DecideResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def decision(self) -> _moderation_events_pb2.DecisionMade: ...
+    def __init__(
+        self,
+        *,
+        decision: _moderation_events_pb2.DecisionMade | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideResponse: _TypeAlias = DecideResponse  # noqa: Y015
+
+@_typing.final
+class AppealRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    content_id: _builtins.str
+    reason: _builtins.str
+    """Why the decision is wrong (required)."""
+    def __init__(
+        self,
+        *,
+        content_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_id", b"content_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppealRequest: _TypeAlias = AppealRequest  # noqa: Y015
+
+@_typing.final
+class AppealResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPEAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def appeal(self) -> Global___AppealRecord: ...
+    def __init__(
+        self,
+        *,
+        appeal: Global___AppealRecord | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["appeal", b"appeal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appeal", b"appeal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppealResponse: _TypeAlias = AppealResponse  # noqa: Y015
+
+@_typing.final
+class ExportDecisionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_FIELD_NUMBER: _builtins.int
+    INCLUDE_PIPELINE_FIELD_NUMBER: _builtins.int
+    include_pipeline: _builtins.bool
+    """Also export the pipeline's own decisions (default: moderators' decisions only)."""
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """Only decisions made at or after this time (unset: from the beginning)."""
+
+    def __init__(
+        self,
+        *,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        include_pipeline: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_pipeline", b"include_pipeline", "since", b"since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportDecisionsRequest: _TypeAlias = ExportDecisionsRequest  # noqa: Y015
+
+@_typing.final
+class ExportDecisionsResponse(_message.Message):
+    """One labelled example: the text and what a person (or the pipeline) decided about it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_ID_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DECIDED_AT_FIELD_NUMBER: _builtins.int
+    DECISION_ID_FIELD_NUMBER: _builtins.int
+    content_id: _builtins.str
+    content_type: _builtins.str
+    text: _builtins.str
+    action: _moderation_events_pb2.Action.ValueType
+    decided_by: _builtins.str
+    reason: _builtins.str
+    decision_id: _builtins.str
+    @_builtins.property
+    def labels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The policy clauses the content violates (empty: acceptable content)."""
+
+    @_builtins.property
+    def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        content_id: _builtins.str = ...,
+        content_type: _builtins.str = ...,
+        text: _builtins.str = ...,
+        action: _moderation_events_pb2.Action.ValueType = ...,
+        labels: _abc.Iterable[_builtins.str] | None = ...,
+        decided_by: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        decided_at: _timestamp_pb2.Timestamp | None = ...,
+        decision_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "content_id", b"content_id", "content_type", b"content_type", "decided_at", b"decided_at", "decided_by", b"decided_by", "decision_id", b"decision_id", "labels", b"labels", "reason", b"reason", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportDecisionsResponse: _TypeAlias = ExportDecisionsResponse  # noqa: Y015

@@ -45,6 +45,26 @@ class ModerationServiceStub:
                 request_serializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.CheckTextRequest.SerializeToString,
                 response_deserializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.CheckTextResponse.FromString,
                 _registered_method=True)
+        self.ListQueue = channel.unary_unary(
+                '/sotong.moderation.v1.ModerationService/ListQueue',
+                request_serializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.ListQueueRequest.SerializeToString,
+                response_deserializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.ListQueueResponse.FromString,
+                _registered_method=True)
+        self.Decide = channel.unary_unary(
+                '/sotong.moderation.v1.ModerationService/Decide',
+                request_serializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.DecideRequest.SerializeToString,
+                response_deserializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.DecideResponse.FromString,
+                _registered_method=True)
+        self.Appeal = channel.unary_unary(
+                '/sotong.moderation.v1.ModerationService/Appeal',
+                request_serializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.AppealRequest.SerializeToString,
+                response_deserializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.AppealResponse.FromString,
+                _registered_method=True)
+        self.ExportDecisions = channel.unary_stream(
+                '/sotong.moderation.v1.ModerationService/ExportDecisions',
+                request_serializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.ExportDecisionsRequest.SerializeToString,
+                response_deserializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.ExportDecisionsResponse.FromString,
+                _registered_method=True)
 
 
 class ModerationServiceServicer:
@@ -52,7 +72,7 @@ class ModerationServiceServicer:
     """
 
     def GetDecision(self, request, context):
-        """The latest decision about a piece of content.
+        """The latest decision about a piece of content, with its evidence, the decisions before it and its appeals.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -60,6 +80,34 @@ class ModerationServiceServicer:
 
     def CheckText(self, request, context):
         """Run the policy pipeline on a text without storing anything (for previews in frontends).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListQueue(self, request, context):
+        """The human review queue, oldest first: content the pipeline sent to review and appealed decisions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Decide(self, request, context):
+        """A moderator's decision about a piece of content; audited and announced on moderation.decision-made.v1.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Appeal(self, request, context):
+        """An author or operator contests the current decision: the content goes back to the review queue.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportDecisions(self, request, context):
+        """Moderators' decisions as labelled data (one record per decision, oldest first), for retraining.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,6 +125,26 @@ def add_ModerationServiceServicer_to_server(servicer, server):
                     servicer.CheckText,
                     request_deserializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.CheckTextRequest.FromString,
                     response_serializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.CheckTextResponse.SerializeToString,
+            ),
+            'ListQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQueue,
+                    request_deserializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.ListQueueRequest.FromString,
+                    response_serializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.ListQueueResponse.SerializeToString,
+            ),
+            'Decide': grpc.unary_unary_rpc_method_handler(
+                    servicer.Decide,
+                    request_deserializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.DecideRequest.FromString,
+                    response_serializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.DecideResponse.SerializeToString,
+            ),
+            'Appeal': grpc.unary_unary_rpc_method_handler(
+                    servicer.Appeal,
+                    request_deserializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.AppealRequest.FromString,
+                    response_serializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.AppealResponse.SerializeToString,
+            ),
+            'ExportDecisions': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportDecisions,
+                    request_deserializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.ExportDecisionsRequest.FromString,
+                    response_serializer=sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.ExportDecisionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +202,114 @@ class ModerationService:
             '/sotong.moderation.v1.ModerationService/CheckText',
             sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.CheckTextRequest.SerializeToString,
             sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.CheckTextResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.moderation.v1.ModerationService/ListQueue',
+            sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.ListQueueRequest.SerializeToString,
+            sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.ListQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Decide(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.moderation.v1.ModerationService/Decide',
+            sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.DecideRequest.SerializeToString,
+            sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.DecideResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Appeal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.moderation.v1.ModerationService/Appeal',
+            sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.AppealRequest.SerializeToString,
+            sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.AppealResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportDecisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sotong.moderation.v1.ModerationService/ExportDecisions',
+            sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.ExportDecisionsRequest.SerializeToString,
+            sotong_dot_moderation_dot_v1_dot_moderation__service__pb2.ExportDecisionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -34,9 +34,17 @@ class ModerationServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> ModerationServiceAsyncStub: ...
     GetDecision: _grpc.UnaryUnaryMultiCallable[_moderation_service_pb2.GetDecisionRequest, _moderation_service_pb2.GetDecisionResponse]
-    """The latest decision about a piece of content."""
+    """The latest decision about a piece of content, with its evidence, the decisions before it and its appeals."""
     CheckText: _grpc.UnaryUnaryMultiCallable[_moderation_service_pb2.CheckTextRequest, _moderation_service_pb2.CheckTextResponse]
     """Run the policy pipeline on a text without storing anything (for previews in frontends)."""
+    ListQueue: _grpc.UnaryUnaryMultiCallable[_moderation_service_pb2.ListQueueRequest, _moderation_service_pb2.ListQueueResponse]
+    """The human review queue, oldest first: content the pipeline sent to review and appealed decisions."""
+    Decide: _grpc.UnaryUnaryMultiCallable[_moderation_service_pb2.DecideRequest, _moderation_service_pb2.DecideResponse]
+    """A moderator's decision about a piece of content; audited and announced on moderation.decision-made.v1."""
+    Appeal: _grpc.UnaryUnaryMultiCallable[_moderation_service_pb2.AppealRequest, _moderation_service_pb2.AppealResponse]
+    """An author or operator contests the current decision: the content goes back to the review queue."""
+    ExportDecisions: _grpc.UnaryStreamMultiCallable[_moderation_service_pb2.ExportDecisionsRequest, _moderation_service_pb2.ExportDecisionsResponse]
+    """Moderators' decisions as labelled data (one record per decision, oldest first), for retraining."""
 
 @_typing.type_check_only
 class ModerationServiceAsyncStub(ModerationServiceStub):
@@ -44,9 +52,17 @@ class ModerationServiceAsyncStub(ModerationServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetDecision: _aio.UnaryUnaryMultiCallable[_moderation_service_pb2.GetDecisionRequest, _moderation_service_pb2.GetDecisionResponse]  # type: ignore[assignment]
-    """The latest decision about a piece of content."""
+    """The latest decision about a piece of content, with its evidence, the decisions before it and its appeals."""
     CheckText: _aio.UnaryUnaryMultiCallable[_moderation_service_pb2.CheckTextRequest, _moderation_service_pb2.CheckTextResponse]  # type: ignore[assignment]
     """Run the policy pipeline on a text without storing anything (for previews in frontends)."""
+    ListQueue: _aio.UnaryUnaryMultiCallable[_moderation_service_pb2.ListQueueRequest, _moderation_service_pb2.ListQueueResponse]  # type: ignore[assignment]
+    """The human review queue, oldest first: content the pipeline sent to review and appealed decisions."""
+    Decide: _aio.UnaryUnaryMultiCallable[_moderation_service_pb2.DecideRequest, _moderation_service_pb2.DecideResponse]  # type: ignore[assignment]
+    """A moderator's decision about a piece of content; audited and announced on moderation.decision-made.v1."""
+    Appeal: _aio.UnaryUnaryMultiCallable[_moderation_service_pb2.AppealRequest, _moderation_service_pb2.AppealResponse]  # type: ignore[assignment]
+    """An author or operator contests the current decision: the content goes back to the review queue."""
+    ExportDecisions: _aio.UnaryStreamMultiCallable[_moderation_service_pb2.ExportDecisionsRequest, _moderation_service_pb2.ExportDecisionsResponse]  # type: ignore[assignment]
+    """Moderators' decisions as labelled data (one record per decision, oldest first), for retraining."""
 
 class ModerationServiceServicer(metaclass=_abc_1.ABCMeta):
     """Moderation's command and query API."""
@@ -57,7 +73,7 @@ class ModerationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _moderation_service_pb2.GetDecisionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_moderation_service_pb2.GetDecisionResponse, _abc.Awaitable[_moderation_service_pb2.GetDecisionResponse]]:
-        """The latest decision about a piece of content."""
+        """The latest decision about a piece of content, with its evidence, the decisions before it and its appeals."""
 
     @_abc_1.abstractmethod
     def CheckText(
@@ -66,5 +82,37 @@ class ModerationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_moderation_service_pb2.CheckTextResponse, _abc.Awaitable[_moderation_service_pb2.CheckTextResponse]]:
         """Run the policy pipeline on a text without storing anything (for previews in frontends)."""
+
+    @_abc_1.abstractmethod
+    def ListQueue(
+        self,
+        request: _moderation_service_pb2.ListQueueRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_moderation_service_pb2.ListQueueResponse, _abc.Awaitable[_moderation_service_pb2.ListQueueResponse]]:
+        """The human review queue, oldest first: content the pipeline sent to review and appealed decisions."""
+
+    @_abc_1.abstractmethod
+    def Decide(
+        self,
+        request: _moderation_service_pb2.DecideRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_moderation_service_pb2.DecideResponse, _abc.Awaitable[_moderation_service_pb2.DecideResponse]]:
+        """A moderator's decision about a piece of content; audited and announced on moderation.decision-made.v1."""
+
+    @_abc_1.abstractmethod
+    def Appeal(
+        self,
+        request: _moderation_service_pb2.AppealRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_moderation_service_pb2.AppealResponse, _abc.Awaitable[_moderation_service_pb2.AppealResponse]]:
+        """An author or operator contests the current decision: the content goes back to the review queue."""
+
+    @_abc_1.abstractmethod
+    def ExportDecisions(
+        self,
+        request: _moderation_service_pb2.ExportDecisionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_moderation_service_pb2.ExportDecisionsResponse], _abc.AsyncIterator[_moderation_service_pb2.ExportDecisionsResponse]]:
+        """Moderators' decisions as labelled data (one record per decision, oldest first), for retraining."""
 
 def add_ModerationServiceServicer_to_server(servicer: ModerationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
