@@ -30,12 +30,14 @@ DEFAULT_RUN_DIR = ROOT / ".run"
 PROCESSES: dict[str, str] = {
     "intake-api": "sotong-intake-api",
     "intake-worker": "sotong-intake-worker",
+    "intake-http": "sotong-intake-http",
     "moderation-api": "sotong-moderation-api",
     "moderation-worker": "sotong-moderation-worker",
     "alerting-api": "sotong-alerting-api",
     "alerting-worker": "sotong-alerting-worker",
 }
 GRPC_PROCESSES = ("intake-api", "moderation-api", "alerting-api")
+HTTP_PROCESSES = ("intake-http",)  # answer GET /healthz once serving
 
 
 @dataclass
@@ -53,6 +55,7 @@ class StackState:
     pids: dict[str, int] = field(default_factory=dict)
     trace_file: str = ""
     topic_prefix: str = ""
+    http_ports: dict[str, int] = field(default_factory=dict)
 
     def save(self) -> None:
         path = Path(self.run_dir) / "stack.json"
@@ -80,6 +83,8 @@ class StackState:
         if process:
             env["SOTONG_GRPC_PORT"] = str(self.grpc_ports.get(process, 0))
             env["SOTONG_METRICS_PORT"] = str(self.metrics_ports.get(process, 0))
+            if process in self.http_ports:
+                env["SOTONG_HTTP_PORT"] = str(self.http_ports[process])
         return env
 
 
@@ -114,7 +119,7 @@ class Stack:
         _say(say, f"kafka: ready at {self.kafka.bootstrap}")
         created = topics.create_all(self.kafka.bootstrap, self.kafka.replication, self.kafka.min_insync)
         _say(say, f"kafka: {len(created)} topics created from the catalog")
-        ports = free_ports(2 * len(PROCESSES))
+        ports = free_ports(2 * len(PROCESSES) + len(HTTP_PROCESSES))
         self.state = StackState(
             run_dir=str(self.run_dir),
             kafka_bootstrap=self.kafka.bootstrap,
@@ -130,6 +135,7 @@ class Stack:
             grpc_ports={name: ports[i] for i, name in enumerate(PROCESSES) if name in GRPC_PROCESSES},
             metrics_ports={name: ports[len(PROCESSES) + i] for i, name in enumerate(PROCESSES)},
             trace_file=str(self.run_dir / "traces.jsonl"),
+            http_ports={name: ports[2 * len(PROCESSES) + i] for i, name in enumerate(HTTP_PROCESSES)},
         )
         for node in self.kafka.nodes:
             assert node.process is not None
@@ -163,6 +169,9 @@ class Stack:
             if name in GRPC_PROCESSES:
                 wait_serving(self.state.grpc_ports[name], self.processes[name], timeout, self.run_dir, name)
                 _say(say, f"{name}: serving gRPC on 127.0.0.1:{self.state.grpc_ports[name]}")
+            elif name in HTTP_PROCESSES and name in self.state.http_ports:
+                wait_http(self.state.http_ports[name], self.processes[name], timeout, self.run_dir, name)
+                _say(say, f"{name}: serving HTTP on 127.0.0.1:{self.state.http_ports[name]}")
             else:
                 _say(say, f"{name}: started (logs in {self.run_dir / 'logs' / (name + '.log')})")
 
@@ -209,6 +218,26 @@ def wait_serving(port: int, proc: subprocess.Popen[bytes] | None, timeout: float
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return
         except grpc.RpcError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{name} is not serving on port {port} after {timeout:.0f}s")
+
+
+def wait_http(port: int, proc: subprocess.Popen[bytes] | None, timeout: float, run_dir: Path, name: str) -> None:
+    """Wait until the process answers GET /healthz with 200."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            log = (run_dir / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as reply:
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.2)
     raise TimeoutError(f"{name} is not serving on port {port} after {timeout:.0f}s")

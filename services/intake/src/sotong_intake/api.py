@@ -7,146 +7,257 @@ process with one line naming it.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 
 from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.intake.v1 import intake_service_pb2_grpc as pb_grpc
-from sotong.intake.v1 import intake_types_pb2 as types
 from sotong_common import auth, config, database, logs, metrics, outbox, producer, tracing
 from sotong_common.errors import FieldViolation, InvalidArgument, NotFound
-from sotong_common.geo import Place, Seoul
-from sotong_common.server import Server
+from sotong_common.geo import Seoul
+from sotong_common.server import Server, principal
 from sotong_intake import settings, status
-from sotong_intake.store import SubmissionStore
-from sotong_intake.submission import Contact, GeoPoint, Location, Submission, validate_submission
+from sotong_intake.contract import contract_violations, status_change, submission_from_request, submission_to_proto
+from sotong_intake.reception import Reception, Refused
+from sotong_intake.store import Filters, StatusConflict, SubmissionStore
+from sotong_intake.watch import StatusWatch
 
 SERVICE = "sotong.intake.v1.IntakeService"
+MAX_BATCH = 10_000  # items per SubmitBatch stream; bounds one stream's memory and transaction
+_BATCH_CHUNK = 100  # items stored per transaction inside a batch
+MAX_PAGE = 200
 
 POLICY = auth.Policy(
     {
         f"/{SERVICE}/SubmitReport": {"citizen", "operator", "service"},
         f"/{SERVICE}/GetSubmission": {"citizen", "operator", "moderator", "service"},
+        f"/{SERVICE}/SubmitBatch": {"service"},
+        f"/{SERVICE}/ListSubmissions": {"operator"},
+        f"/{SERVICE}/UpdateStatus": {"operator"},
+        f"/{SERVICE}/WatchSubmission": {"citizen", "operator", "service"},
+        f"/{SERVICE}/FollowSubmission": {"citizen"},
     }
 )
 
-# The domain model names location fields by meaning; the contract names them by wire field.
-_FIELD_NAMES = {
-    "location.lat": "point.lat",
-    "location.lng": "point.lng",
-    "location.address": "address_text",
-    "location.district_code": "district_code",
-    "media": "media_urls",
-}
+# Kept importable from here for callers written against the first version of this module.
+__all__ = ["POLICY", "SERVICE", "IntakeService", "main", "submission_from_request"]
 
 
-def _contract_field(name: str) -> str:
-    if name.startswith("media["):
-        return "media_urls" + name[len("media") :]
-    return _FIELD_NAMES.get(name, name)
-
-
-def submission_from_request(request: pb.SubmitReportRequest) -> Submission:
-    which = request.WhichOneof("location")
-    location = None
-    if which == "point":
-        location = Location(point=GeoPoint(request.point.lat, request.point.lng))
-    elif which == "address_text":
-        location = Location(address=request.address_text)
-    elif which == "district_code":
-        location = Location(district_code=request.district_code)
-    contact = None
-    if request.HasField("contact"):
-        c = request.contact
-        contact = Contact(name=c.name or None, phone=c.phone or None, email=c.email or None)
-    return Submission(
-        kind=status.KIND_FROM_PROTO.get(request.kind, "unspecified"),
-        text=request.text,
-        channel=request.channel or "app",
-        channel_message_id=request.channel_message_id or None,
-        category=request.category or None,
-        location=location,
-        media=tuple(request.media_urls),
-        contact=contact,
-    )
+def _tracking_id(value: str) -> str:
+    if not value or len(value) > 64:
+        raise InvalidArgument(FieldViolation("tracking_id", "tracking_id must be 1-64 characters"))
+    return value
 
 
 class IntakeService(pb_grpc.IntakeServiceServicer):
-    def __init__(self, store: SubmissionStore, seoul: Seoul) -> None:
-        self._store = store
-        self._seoul = seoul
+    def __init__(self, reception: Reception, watch: StatusWatch | None = None) -> None:
+        self._reception = reception
+        self._store = reception.store
+        self._watch = watch
         self._log = logs.get("intake.api")
 
     async def SubmitReport(self, request: pb.SubmitReportRequest, context: Any) -> pb.SubmitReportResponse:
         submission = submission_from_request(request)
-        violations = validate_submission(submission, self._seoul)
-        if violations:
-            raise InvalidArgument([FieldViolation(_contract_field(v.field), v.description) for v in violations])
-        place = self._resolve(submission)
-        accepted = await self._store.accept(submission, place)
+        try:
+            accepted = await self._reception.receive(submission)
+        except Refused as refused:
+            raise InvalidArgument(contract_violations(refused.violations)) from None
         self._log.info(
             "submission accepted" if accepted.created else "submission already accepted",
             tracking_id=accepted.tracking_id,
             channel=submission.channel,
-            district=place.district_code if place else None,
         )
         return pb.SubmitReportResponse(tracking_id=accepted.tracking_id, created=accepted.created)
 
-    def _resolve(self, submission: Submission) -> Place | None:
-        location = submission.location
-        if location is None:
-            return None
-        if location.point is not None:
-            return self._seoul.resolve_point(location.point.lat, location.point.lng)
-        if location.address:
-            return self._seoul.resolve_address(location.address)
-        return None
+    async def SubmitBatch(self, request_iterator: Any, context: Any) -> pb.SubmitBatchResponse:
+        """Validate every item, store the valid ones in chunked transactions, answer per item in stream order."""
+        response = pb.SubmitBatchResponse()
+        pending: list[tuple[int, Any, Any]] = []
+
+        async def flush() -> None:
+            accepted = await self._store.accept_many([(s, p) for _, s, p in pending])
+            for (index, _, _), result in zip(pending, accepted, strict=True):
+                response.results.append(
+                    pb.SubmitBatchResult(index=index, tracking_id=result.tracking_id, created=result.created)
+                )
+                response.accepted += 1
+            pending.clear()
+
+        index = 0
+        async for item in request_iterator:
+            if index >= MAX_BATCH:
+                raise InvalidArgument(FieldViolation("report", f"a batch holds at most {MAX_BATCH} items"))
+            submission = submission_from_request(item.report)
+            violations, place = self._reception.check(submission)
+            if violations:
+                await flush()  # keep results in stream order
+                response.results.append(
+                    pb.SubmitBatchResult(
+                        index=index,
+                        violations=[
+                            pb.SubmitBatchViolation(field=v.field, description=v.description)
+                            for v in contract_violations(violations)
+                        ],
+                    )
+                )
+                response.refused += 1
+            else:
+                pending.append((index, submission, place))
+                if len(pending) >= _BATCH_CHUNK:
+                    await flush()
+            index += 1
+        if pending:
+            await flush()
+        self._log.info("batch stored", accepted=response.accepted, refused=response.refused)
+        return response
 
     async def GetSubmission(self, request: pb.GetSubmissionRequest, context: Any) -> pb.GetSubmissionResponse:
-        if not request.tracking_id or len(request.tracking_id) > 64:
-            raise InvalidArgument(FieldViolation("tracking_id", "tracking_id must be 1-64 characters"))
-        found = await self._store.get(request.tracking_id)
+        tracking_id = _tracking_id(request.tracking_id)
+        found = await self._store.get(tracking_id)
         if found is None:
-            raise NotFound(f"no submission with tracking id {request.tracking_id}")
-        row = found.row
-        submission = pb.Submission(
-            tracking_id=row["tracking_id"],
-            kind=status.KIND_TO_PROTO.get(row["kind"], types.SUBMISSION_KIND_UNSPECIFIED),
-            text=row["text"],
-            category=row["category"] or "",
-            district_code=row["district_code"] or "",
-            status=status.TO_PROTO.get(row["status"], types.SUBMISSION_STATUS_UNSPECIFIED),
-            channel=row["channel"],
-            moderation_categories=list(row["moderation_categories"]),
+            raise NotFound(f"no submission with tracking id {tracking_id}")
+        return pb.GetSubmissionResponse(submission=submission_to_proto(found.row, found.history))
+
+    async def ListSubmissions(self, request: pb.ListSubmissionsRequest, context: Any) -> pb.ListSubmissionsResponse:
+        violations: list[FieldViolation] = []
+        if request.page_size > MAX_PAGE:
+            violations.append(FieldViolation("page_size", f"page_size must be at most {MAX_PAGE}"))
+        both = request.HasField("received_after") and request.HasField("received_before")
+        if both and request.received_after.ToDatetime() >= request.received_before.ToDatetime():
+            violations.append(FieldViolation("received_before", "received_before must be after received_after"))
+        filters = Filters(
+            district_code=request.district_code or None,
+            category=request.category or None,
+            kind=status.KIND_FROM_PROTO.get(request.kind) if request.kind else None,
+            status=status.FROM_PROTO.get(request.status) if request.status else None,
+            channel=request.channel or None,
+            received_after=_aware(request.received_after) if request.HasField("received_after") else None,
+            received_before=_aware(request.received_before) if request.HasField("received_before") else None,
         )
-        submission.received_at.FromDatetime(row["received_at"])
-        for change in found.history:
-            item = submission.history.add(
-                status=status.TO_PROTO.get(change["status"], types.SUBMISSION_STATUS_UNSPECIFIED),
-                note=change["note"],
-                changed_by=change["changed_by"],
+        if request.kind and filters.kind is None:
+            violations.append(FieldViolation("kind", "unknown kind"))
+        if request.status and filters.status is None:
+            violations.append(FieldViolation("status", "unknown status"))
+        after = None
+        if request.page_token:
+            after = _decode_cursor(request.page_token, filters)
+            if after is None:
+                violations.append(FieldViolation("page_token", "page_token is not one this listing gave out"))
+        if violations:
+            raise InvalidArgument(violations)
+        page = await self._store.list_submissions(filters, request.page_size or 50, after)
+        return pb.ListSubmissionsResponse(
+            submissions=[submission_to_proto(row) for row in page.rows],
+            next_page_token=_encode_cursor(page.next_after, filters) if page.next_after else "",
+        )
+
+    async def UpdateStatus(self, request: pb.UpdateStatusRequest, context: Any) -> pb.UpdateStatusResponse:
+        tracking_id = _tracking_id(request.tracking_id)
+        new_status = status.FROM_PROTO.get(request.status)
+        violations: list[FieldViolation] = []
+        if new_status not in status.OPERATOR:
+            violations.append(FieldViolation("status", "status must be one of " + ", ".join(sorted(status.OPERATOR))))
+        if len(request.note) > 2000:
+            violations.append(FieldViolation("note", "note must be at most 2,000 characters"))
+        if request.duplicate_of and new_status != status.DUPLICATE:
+            violations.append(FieldViolation("duplicate_of", "duplicate_of goes only with status duplicate"))
+        if violations:
+            raise InvalidArgument(violations)
+        assert new_status is not None
+        try:
+            found = await self._store.update_status(
+                tracking_id, new_status, request.note, principal().subject, request.duplicate_of or None
             )
-            item.changed_at.FromDatetime(change["changed_at"])
-        return pb.GetSubmissionResponse(submission=submission)
+        except StatusConflict as exc:
+            raise InvalidArgument(FieldViolation(exc.field, str(exc))) from None
+        if found is None:
+            raise NotFound(f"no submission with tracking id {tracking_id}")
+        self._log.info("status changed", tracking_id=tracking_id, status=new_status)
+        return pb.UpdateStatusResponse(submission=submission_to_proto(found.row, found.history))
+
+    async def WatchSubmission(
+        self, request: pb.WatchSubmissionRequest, context: Any
+    ) -> AsyncIterator[pb.WatchSubmissionResponse]:
+        """The history so far, then each change as it is committed, until the client cancels."""
+        tracking_id = _tracking_id(request.tracking_id)
+        found = await self._store.get(tracking_id)
+        if found is None:
+            raise NotFound(f"no submission with tracking id {tracking_id}")
+        last = 0
+        for change in found.history:
+            last = change["id"]
+            yield pb.WatchSubmissionResponse(change=status_change(change))
+        assert self._watch is not None
+        submission_id = found.row["id"]
+        async for _ in self._watch.wakeups(str(submission_id)):
+            for change in await self._store.history_since(submission_id, last):
+                last = change["id"]
+                yield pb.WatchSubmissionResponse(change=status_change(change))
+
+    async def FollowSubmission(self, request: pb.FollowSubmissionRequest, context: Any) -> pb.FollowSubmissionResponse:
+        tracking_id = _tracking_id(request.tracking_id)
+        result = await self._store.follow(tracking_id, principal().subject)
+        if result is None:
+            raise NotFound(f"no submission with tracking id {tracking_id}")
+        return pb.FollowSubmissionResponse(follower_count=result[0], created=result[1])
+
+
+def _aware(stamp: Any) -> datetime:
+    moment: datetime = stamp.ToDatetime(tzinfo=UTC)
+    return moment
+
+
+def _fingerprint(filters: Filters) -> str:
+    return hashlib.sha256(repr(filters).encode()).hexdigest()[:12]
+
+
+def _encode_cursor(after: tuple[datetime, uuid.UUID], filters: Filters) -> str:
+    raw = json.dumps({"t": after[0].isoformat(), "i": str(after[1]), "f": _fingerprint(filters)})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(token: str, filters: Filters) -> tuple[datetime, uuid.UUID] | None:
+    """The cursor, or None when it is garbage or was made for other filters (its position would mean nothing)."""
+    if len(token) > 512:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if data["f"] != _fingerprint(filters):
+            return None
+        moment = datetime.fromisoformat(data["t"])
+        if moment.tzinfo is None:
+            return None
+        return moment, uuid.UUID(data["i"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 async def serve(values: dict[str, Any]) -> None:
-    pool = await database.connect(values["DATABASE_URL"], settings.SCHEMA, settings.MIGRATIONS)
+    pool = await database.connect(values["DATABASE_URL"], settings.SCHEMA, settings.MIGRATIONS, max_size=20)
     kafka = producer.durable(values["KAFKA_BOOTSTRAP"], "sotong-intake-api")
     await kafka.start()
     relay = outbox.OutboxRelay(pool, kafka, settings.SCHEMA)
     relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+    watch = StatusWatch(pool)
+    await watch.start()
+    store = SubmissionStore(pool, values["INTAKE_CONTACT_KEYS"], settings.duplicate_rule(values))
     server = Server("intake", POLICY, values["JWT_SECRET"], host=values["LISTEN_HOST"], port=values["GRPC_PORT"])
-    server.add(SERVICE, lambda s: pb_grpc.add_IntakeServiceServicer_to_server(
-        IntakeService(SubmissionStore(pool, values["INTAKE_CONTACT_KEYS"]), Seoul.load()), s
-    ))  # fmt: skip
+    servicer = IntakeService(Reception(store, Seoul.load()), watch)
+    server.add(SERVICE, lambda s: pb_grpc.add_IntakeServiceServicer_to_server(servicer, s))
     port = await server.start()
     logs.get("intake.api").info("intake api serving", grpc_port=port)
 
     async def close() -> None:
         relay.stop()
         await relay_task
+        await watch.stop()
         await kafka.stop()
         await pool.close()
 

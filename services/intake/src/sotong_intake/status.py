@@ -36,3 +36,10 @@ KIND_FROM_PROTO: dict[types.SubmissionKind.ValueType, str] = {
     types.SUBMISSION_KIND_DISASTER_REPORT: "disaster_report",
 }
 KIND_TO_PROTO = {v: k for k, v in KIND_FROM_PROTO.items()}
+
+DUPLICATE = "duplicate"
+# Statuses an operator may set (UpdateStatus); moderation's are set by decisions only.
+OPERATOR: frozenset[str] = frozenset({"acknowledged", "in_progress", "resolved", "rejected", "referred", DUPLICATE})
+# Closed statuses start the contact retention clock and read as "closed" in Open311.
+CLOSED: frozenset[str] = frozenset({"resolved", "rejected", "referred", DUPLICATE, REMOVED})
+FROM_PROTO = {v: k for k, v in TO_PROTO.items()}

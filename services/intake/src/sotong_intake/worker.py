@@ -1,19 +1,27 @@
-"""Intake's stream worker: applies moderation decisions to submissions and relays the resulting events.
+"""Intake's stream worker: applies moderation decisions, takes upstream raw submissions, relays the events.
 
 Run as `sotong-intake-worker`. Each decision is applied once (processed-event dedup in the same transaction),
-so redelivery after a crash changes nothing twice.
+so redelivery after a crash changes nothing twice. Raw submissions (`intake.raw-submission.v1`, a
+`SubmitReportRequest` per message) go through the same validation as SubmitReport; an invalid one is
+dead-lettered with its field violations in the error header. A raw message without a channel message id is keyed
+by its event id, so a redelivery stores nothing twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import asyncpg
 
+from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.moderation.v1 import moderation_events_pb2 as moderation
 from sotong_common import config, database, logs, metrics, outbox, producer, streams, topics, tracing
+from sotong_common.geo import Seoul
 from sotong_intake import settings, status
+from sotong_intake.contract import contract_violations, submission_from_request
+from sotong_intake.reception import Reception, Refused
 from sotong_intake.store import SubmissionStore, UnknownSubmission
 
 CONSUMER = "intake.apply-decision"
@@ -36,7 +44,8 @@ def build(values: dict[str, Any]) -> streams.Worker:
                 await kafka.start()
                 relay = outbox.OutboxRelay(pool, kafka, settings.SCHEMA)
                 state["relay"] = asyncio.ensure_future(relay.run())
-                state["store"] = SubmissionStore(pool)
+                state["store"] = SubmissionStore(pool, values["INTAKE_CONTACT_KEYS"], settings.duplicate_rule(values))
+                state["reception"] = Reception(state["store"], Seoul.load())
             found: SubmissionStore = state["store"]
             return found
 
@@ -62,6 +71,24 @@ def build(values: dict[str, Any]) -> streams.Worker:
         except ValueError as exc:  # content_id is not a UUID
             raise streams.PoisonMessage(str(exc)) from None
         log.info("decision applied" if applied else "decision already applied", submission_id=decision.content_id)
+
+    @worker.handler(topics.RAW_SUBMISSION, pb.SubmitReportRequest)
+    async def take_raw_submission(event: streams.Received[pb.SubmitReportRequest]) -> None:
+        submission = submission_from_request(event.message)
+        if not submission.channel_message_id:
+            submission = dataclasses.replace(submission, channel_message_id="event:" + event.metadata.event_id)
+        await store()
+        reception: Reception = state["reception"]
+        try:
+            accepted = await reception.receive(submission)
+        except Refused as refused:
+            detail = "; ".join(f"{v.field}: {v.description}" for v in contract_violations(refused.violations))
+            raise streams.PoisonMessage(f"invalid submission: {detail}") from None
+        log.info(
+            "raw submission accepted" if accepted.created else "raw submission already accepted",
+            tracking_id=accepted.tracking_id,
+            channel=submission.channel,
+        )
 
     @app.task  # type: ignore[untyped-decorator]
     async def warm_up() -> None:

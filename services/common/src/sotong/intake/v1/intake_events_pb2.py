@@ -27,7 +27,7 @@ from sotong.common.v1 import geo_pb2 as sotong_dot_common_dot_v1_dot_geo__pb2
 from sotong.intake.v1 import intake_types_pb2 as sotong_dot_intake_dot_v1_dot_intake__types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$sotong/intake/v1/intake_events.proto\x12\x10sotong.intake.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asotong/common/v1/geo.proto\x1a#sotong/intake/v1/intake_types.proto\"\x8b\x03\n\x12SubmissionReceived\x12\x15\n\rsubmission_id\x18\x01 \x01(\t\x12\x13\n\x0btracking_id\x18\x02 \x01(\t\x12.\n\x04kind\x18\x03 \x01(\x0e\x32 .sotong.intake.v1.SubmissionKind\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x05 \x01(\t\x12)\n\x05point\x18\x06 \x01(\x0b\x32\x1a.sotong.common.v1.GeoPoint\x12\x14\n\x0c\x61\x64\x64ress_text\x18\x07 \x01(\t\x12\x15\n\rdistrict_code\x18\x08 \x01(\t\x12\x12\n\nmedia_urls\x18\t \x03(\t\x12\x0f\n\x07\x63hannel\x18\n \x01(\t\x12\x1a\n\x12\x63hannel_message_id\x18\x0b \x01(\t\x12\x13\n\x0b\x63ontact_ref\x18\x0c \x01(\t\x12/\n\x0breceived_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12neighbourhood_code\x18\x0e \x01(\t\"\x8d\x02\n\x17SubmissionStatusChanged\x12\x15\n\rsubmission_id\x18\x01 \x01(\t\x12\x13\n\x0btracking_id\x18\x02 \x01(\t\x12\x32\n\x06status\x18\x03 \x01(\x0e\x32\".sotong.intake.v1.SubmissionStatus\x12\x0c\n\x04note\x18\x04 \x01(\t\x12\x12\n\nchanged_by\x18\x05 \x01(\t\x12.\n\nchanged_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\x12\x1a\n\x12\x63hannel_message_id\x18\x08 \x01(\t\x12\x13\n\x0b\x63ontact_ref\x18\t \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$sotong/intake/v1/intake_events.proto\x12\x10sotong.intake.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asotong/common/v1/geo.proto\x1a#sotong/intake/v1/intake_types.proto\"\xc4\x03\n\x12SubmissionReceived\x12\x15\n\rsubmission_id\x18\x01 \x01(\t\x12\x13\n\x0btracking_id\x18\x02 \x01(\t\x12.\n\x04kind\x18\x03 \x01(\x0e\x32 .sotong.intake.v1.SubmissionKind\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x05 \x01(\t\x12)\n\x05point\x18\x06 \x01(\x0b\x32\x1a.sotong.common.v1.GeoPoint\x12\x14\n\x0c\x61\x64\x64ress_text\x18\x07 \x01(\t\x12\x15\n\rdistrict_code\x18\x08 \x01(\t\x12\x12\n\nmedia_urls\x18\t \x03(\t\x12\x0f\n\x07\x63hannel\x18\n \x01(\t\x12\x1a\n\x12\x63hannel_message_id\x18\x0b \x01(\t\x12\x13\n\x0b\x63ontact_ref\x18\x0c \x01(\t\x12/\n\x0breceived_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12neighbourhood_code\x18\x0e \x01(\t\x12\x1e\n\x16\x64uplicate_candidate_of\x18\x0f \x01(\t\x12\x17\n\x0f\x64uplicate_score\x18\x10 \x01(\x01\"\x8d\x02\n\x17SubmissionStatusChanged\x12\x15\n\rsubmission_id\x18\x01 \x01(\t\x12\x13\n\x0btracking_id\x18\x02 \x01(\t\x12\x32\n\x06status\x18\x03 \x01(\x0e\x32\".sotong.intake.v1.SubmissionStatus\x12\x0c\n\x04note\x18\x04 \x01(\t\x12\x12\n\nchanged_by\x18\x05 \x01(\t\x12.\n\nchanged_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\x12\x1a\n\x12\x63hannel_message_id\x18\x08 \x01(\t\x12\x13\n\x0b\x63ontact_ref\x18\t \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sotong.intake.v1.intake_eve
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SUBMISSIONRECEIVED']._serialized_start=157
-  _globals['_SUBMISSIONRECEIVED']._serialized_end=552
-  _globals['_SUBMISSIONSTATUSCHANGED']._serialized_start=555
-  _globals['_SUBMISSIONSTATUSCHANGED']._serialized_end=824
+  _globals['_SUBMISSIONRECEIVED']._serialized_end=609
+  _globals['_SUBMISSIONSTATUSCHANGED']._serialized_start=612
+  _globals['_SUBMISSIONSTATUSCHANGED']._serialized_end=881
 # @@protoc_insertion_point(module_scope)

@@ -186,6 +186,15 @@ class Submission(_message.Message):
     CHANNEL_FIELD_NUMBER: _builtins.int
     RECEIVED_AT_FIELD_NUMBER: _builtins.int
     MODERATION_CATEGORIES_FIELD_NUMBER: _builtins.int
+    NEIGHBOURHOOD_CODE_FIELD_NUMBER: _builtins.int
+    POINT_FIELD_NUMBER: _builtins.int
+    ADDRESS_TEXT_FIELD_NUMBER: _builtins.int
+    MEDIA_URLS_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    DUPLICATE_OF_FIELD_NUMBER: _builtins.int
+    DUPLICATE_CANDIDATE_OF_FIELD_NUMBER: _builtins.int
+    DUPLICATE_SCORE_FIELD_NUMBER: _builtins.int
+    FOLLOWER_COUNT_FIELD_NUMBER: _builtins.int
     tracking_id: _builtins.str
     kind: _intake_types_pb2.SubmissionKind.ValueType
     text: _builtins.str
@@ -193,6 +202,15 @@ class Submission(_message.Message):
     district_code: _builtins.str
     status: _intake_types_pb2.SubmissionStatus.ValueType
     channel: _builtins.str
+    neighbourhood_code: _builtins.str
+    address_text: _builtins.str
+    duplicate_of: _builtins.str
+    """Tracking id of the report this one was marked a duplicate of by an operator."""
+    duplicate_candidate_of: _builtins.str
+    """Tracking id of the first report this one probably repeats (near-duplicate scoring); a candidate, not a merge."""
+    duplicate_score: _builtins.float
+    follower_count: _builtins.int
+    """How many citizens follow (+1) this submission."""
     @_builtins.property
     def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___StatusChange]: ...
     @_builtins.property
@@ -201,6 +219,12 @@ class Submission(_message.Message):
     def moderation_categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Clauses of the comment policy the moderation decision cited, if any."""
 
+    @_builtins.property
+    def point(self) -> _geo_pb2.GeoPoint: ...
+    @_builtins.property
+    def media_urls(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -214,10 +238,19 @@ class Submission(_message.Message):
         channel: _builtins.str = ...,
         received_at: _timestamp_pb2.Timestamp | None = ...,
         moderation_categories: _abc.Iterable[_builtins.str] | None = ...,
+        neighbourhood_code: _builtins.str = ...,
+        point: _geo_pb2.GeoPoint | None = ...,
+        address_text: _builtins.str = ...,
+        media_urls: _abc.Iterable[_builtins.str] | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+        duplicate_of: _builtins.str = ...,
+        duplicate_candidate_of: _builtins.str = ...,
+        duplicate_score: _builtins.float = ...,
+        follower_count: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["received_at", b"received_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["point", b"point", "received_at", b"received_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "channel", b"channel", "district_code", b"district_code", "history", b"history", "kind", b"kind", "moderation_categories", b"moderation_categories", "received_at", b"received_at", "status", b"status", "text", b"text", "tracking_id", b"tracking_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address_text", b"address_text", "category", b"category", "channel", b"channel", "district_code", b"district_code", "duplicate_candidate_of", b"duplicate_candidate_of", "duplicate_of", b"duplicate_of", "duplicate_score", b"duplicate_score", "follower_count", b"follower_count", "history", b"history", "kind", b"kind", "media_urls", b"media_urls", "moderation_categories", b"moderation_categories", "neighbourhood_code", b"neighbourhood_code", "point", b"point", "received_at", b"received_at", "status", b"status", "text", b"text", "tracking_id", b"tracking_id", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -242,3 +275,308 @@ class GetSubmissionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetSubmissionResponse: _TypeAlias = GetSubmissionResponse  # noqa: Y015
+
+@_typing.final
+class SubmitBatchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def report(self) -> Global___SubmitReportRequest: ...
+    def __init__(
+        self,
+        *,
+        report: Global___SubmitReportRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitBatchRequest: _TypeAlias = SubmitBatchRequest  # noqa: Y015
+
+@_typing.final
+class SubmitBatchViolation(_message.Message):
+    """One field problem of a refused batch item (the same names SubmitReport puts in BadRequest)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    description: _builtins.str
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "field", b"field"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitBatchViolation: _TypeAlias = SubmitBatchViolation  # noqa: Y015
+
+@_typing.final
+class SubmitBatchResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    TRACKING_ID_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    VIOLATIONS_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """Position of the item in the stream, from 0."""
+    tracking_id: _builtins.str
+    """Empty when the item was refused; then violations say why."""
+    created: _builtins.bool
+    @_builtins.property
+    def violations(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubmitBatchViolation]: ...
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        tracking_id: _builtins.str = ...,
+        created: _builtins.bool = ...,
+        violations: _abc.Iterable[Global___SubmitBatchViolation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "index", b"index", "tracking_id", b"tracking_id", "violations", b"violations"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitBatchResult: _TypeAlias = SubmitBatchResult  # noqa: Y015
+
+@_typing.final
+class SubmitBatchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
+    accepted: _builtins.int
+    refused: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubmitBatchResult]: ...
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___SubmitBatchResult] | None = ...,
+        accepted: _builtins.int = ...,
+        refused: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "refused", b"refused", "results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitBatchResponse: _TypeAlias = SubmitBatchResponse  # noqa: Y015
+
+@_typing.final
+class ListSubmissionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISTRICT_CODE_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    RECEIVED_AFTER_FIELD_NUMBER: _builtins.int
+    RECEIVED_BEFORE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    district_code: _builtins.str
+    category: _builtins.str
+    kind: _intake_types_pb2.SubmissionKind.ValueType
+    status: _intake_types_pb2.SubmissionStatus.ValueType
+    channel: _builtins.str
+    page_size: _builtins.int
+    """1..200, default 50."""
+    page_token: _builtins.str
+    """next_page_token of the previous page; the other filters must stay the same."""
+    @_builtins.property
+    def received_after(self) -> _timestamp_pb2.Timestamp:
+        """Received at or after / before (exclusive); unset means unbounded."""
+
+    @_builtins.property
+    def received_before(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        district_code: _builtins.str = ...,
+        category: _builtins.str = ...,
+        kind: _intake_types_pb2.SubmissionKind.ValueType = ...,
+        status: _intake_types_pb2.SubmissionStatus.ValueType = ...,
+        channel: _builtins.str = ...,
+        received_after: _timestamp_pb2.Timestamp | None = ...,
+        received_before: _timestamp_pb2.Timestamp | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["received_after", b"received_after", "received_before", b"received_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "channel", b"channel", "district_code", b"district_code", "kind", b"kind", "page_size", b"page_size", "page_token", b"page_token", "received_after", b"received_after", "received_before", b"received_before", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSubmissionsRequest: _TypeAlias = ListSubmissionsRequest  # noqa: Y015
+
+@_typing.final
+class ListSubmissionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBMISSIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def submissions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Submission]: ...
+    def __init__(
+        self,
+        *,
+        submissions: _abc.Iterable[Global___Submission] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "submissions", b"submissions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSubmissionsResponse: _TypeAlias = ListSubmissionsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRACKING_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    DUPLICATE_OF_FIELD_NUMBER: _builtins.int
+    tracking_id: _builtins.str
+    status: _intake_types_pb2.SubmissionStatus.ValueType
+    """acknowledged, in_progress, resolved, rejected, referred or duplicate."""
+    note: _builtins.str
+    duplicate_of: _builtins.str
+    """Required with SUBMISSION_STATUS_DUPLICATE: the tracking id of the report this one repeats."""
+    def __init__(
+        self,
+        *,
+        tracking_id: _builtins.str = ...,
+        status: _intake_types_pb2.SubmissionStatus.ValueType = ...,
+        note: _builtins.str = ...,
+        duplicate_of: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate_of", b"duplicate_of", "note", b"note", "status", b"status", "tracking_id", b"tracking_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateStatusRequest: _TypeAlias = UpdateStatusRequest  # noqa: Y015
+
+@_typing.final
+class UpdateStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBMISSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def submission(self) -> Global___Submission: ...
+    def __init__(
+        self,
+        *,
+        submission: Global___Submission | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["submission", b"submission"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["submission", b"submission"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateStatusResponse: _TypeAlias = UpdateStatusResponse  # noqa: Y015
+
+@_typing.final
+class WatchSubmissionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRACKING_ID_FIELD_NUMBER: _builtins.int
+    tracking_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        tracking_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tracking_id", b"tracking_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchSubmissionRequest: _TypeAlias = WatchSubmissionRequest  # noqa: Y015
+
+@_typing.final
+class WatchSubmissionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def change(self) -> Global___StatusChange: ...
+    def __init__(
+        self,
+        *,
+        change: Global___StatusChange | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchSubmissionResponse: _TypeAlias = WatchSubmissionResponse  # noqa: Y015
+
+@_typing.final
+class FollowSubmissionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRACKING_ID_FIELD_NUMBER: _builtins.int
+    tracking_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        tracking_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tracking_id", b"tracking_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FollowSubmissionRequest: _TypeAlias = FollowSubmissionRequest  # noqa: Y015
+
+@_typing.final
+class FollowSubmissionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FOLLOWER_COUNT_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    follower_count: _builtins.int
+    created: _builtins.bool
+    """False when this caller already followed it."""
+    def __init__(
+        self,
+        *,
+        follower_count: _builtins.int = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "follower_count", b"follower_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FollowSubmissionResponse: _TypeAlias = FollowSubmissionResponse  # noqa: Y015

@@ -45,6 +45,31 @@ class IntakeServiceStub:
                 request_serializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.GetSubmissionRequest.SerializeToString,
                 response_deserializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.GetSubmissionResponse.FromString,
                 _registered_method=True)
+        self.SubmitBatch = channel.stream_unary(
+                '/sotong.intake.v1.IntakeService/SubmitBatch',
+                request_serializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.SubmitBatchRequest.SerializeToString,
+                response_deserializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.SubmitBatchResponse.FromString,
+                _registered_method=True)
+        self.ListSubmissions = channel.unary_unary(
+                '/sotong.intake.v1.IntakeService/ListSubmissions',
+                request_serializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.ListSubmissionsRequest.SerializeToString,
+                response_deserializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.ListSubmissionsResponse.FromString,
+                _registered_method=True)
+        self.UpdateStatus = channel.unary_unary(
+                '/sotong.intake.v1.IntakeService/UpdateStatus',
+                request_serializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.UpdateStatusRequest.SerializeToString,
+                response_deserializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.UpdateStatusResponse.FromString,
+                _registered_method=True)
+        self.WatchSubmission = channel.unary_stream(
+                '/sotong.intake.v1.IntakeService/WatchSubmission',
+                request_serializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.WatchSubmissionRequest.SerializeToString,
+                response_deserializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.WatchSubmissionResponse.FromString,
+                _registered_method=True)
+        self.FollowSubmission = channel.unary_unary(
+                '/sotong.intake.v1.IntakeService/FollowSubmission',
+                request_serializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.FollowSubmissionRequest.SerializeToString,
+                response_deserializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.FollowSubmissionResponse.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -65,6 +90,41 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitBatch(self, request_iterator, context):
+        """Accept many submissions in one client stream (upstream systems); one result per item, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSubmissions(self, request, context):
+        """Operators: submissions matching filters, newest first, with opaque cursor paging.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateStatus(self, request, context):
+        """Operators: move a submission along its workflow; announced on intake.submission-status-changed.v1.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchSubmission(self, request, context):
+        """Status changes of one submission as they happen (the history so far first); ends when the client cancels.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FollowSubmission(self, request, context):
+        """A citizen follows (+1) an existing submission instead of filing another; once per caller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +137,31 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.GetSubmission,
                     request_deserializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.GetSubmissionRequest.FromString,
                     response_serializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.GetSubmissionResponse.SerializeToString,
+            ),
+            'SubmitBatch': grpc.stream_unary_rpc_method_handler(
+                    servicer.SubmitBatch,
+                    request_deserializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.SubmitBatchRequest.FromString,
+                    response_serializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.SubmitBatchResponse.SerializeToString,
+            ),
+            'ListSubmissions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSubmissions,
+                    request_deserializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.ListSubmissionsRequest.FromString,
+                    response_serializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.ListSubmissionsResponse.SerializeToString,
+            ),
+            'UpdateStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateStatus,
+                    request_deserializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.UpdateStatusRequest.FromString,
+                    response_serializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.UpdateStatusResponse.SerializeToString,
+            ),
+            'WatchSubmission': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchSubmission,
+                    request_deserializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.WatchSubmissionRequest.FromString,
+                    response_serializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.WatchSubmissionResponse.SerializeToString,
+            ),
+            'FollowSubmission': grpc.unary_unary_rpc_method_handler(
+                    servicer.FollowSubmission,
+                    request_deserializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.FollowSubmissionRequest.FromString,
+                    response_serializer=sotong_dot_intake_dot_v1_dot_intake__service__pb2.FollowSubmissionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +219,141 @@ class IntakeService:
             '/sotong.intake.v1.IntakeService/GetSubmission',
             sotong_dot_intake_dot_v1_dot_intake__service__pb2.GetSubmissionRequest.SerializeToString,
             sotong_dot_intake_dot_v1_dot_intake__service__pb2.GetSubmissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitBatch(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/sotong.intake.v1.IntakeService/SubmitBatch',
+            sotong_dot_intake_dot_v1_dot_intake__service__pb2.SubmitBatchRequest.SerializeToString,
+            sotong_dot_intake_dot_v1_dot_intake__service__pb2.SubmitBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSubmissions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.intake.v1.IntakeService/ListSubmissions',
+            sotong_dot_intake_dot_v1_dot_intake__service__pb2.ListSubmissionsRequest.SerializeToString,
+            sotong_dot_intake_dot_v1_dot_intake__service__pb2.ListSubmissionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.intake.v1.IntakeService/UpdateStatus',
+            sotong_dot_intake_dot_v1_dot_intake__service__pb2.UpdateStatusRequest.SerializeToString,
+            sotong_dot_intake_dot_v1_dot_intake__service__pb2.UpdateStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchSubmission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sotong.intake.v1.IntakeService/WatchSubmission',
+            sotong_dot_intake_dot_v1_dot_intake__service__pb2.WatchSubmissionRequest.SerializeToString,
+            sotong_dot_intake_dot_v1_dot_intake__service__pb2.WatchSubmissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FollowSubmission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.intake.v1.IntakeService/FollowSubmission',
+            sotong_dot_intake_dot_v1_dot_intake__service__pb2.FollowSubmissionRequest.SerializeToString,
+            sotong_dot_intake_dot_v1_dot_intake__service__pb2.FollowSubmissionResponse.FromString,
             options,
             channel_credentials,
             insecure,

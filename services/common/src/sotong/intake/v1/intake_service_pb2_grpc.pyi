@@ -37,6 +37,16 @@ class IntakeServiceStub:
     """Accept one submission. Idempotent per (channel, channel_message_id)."""
     GetSubmission: _grpc.UnaryUnaryMultiCallable[_intake_service_pb2.GetSubmissionRequest, _intake_service_pb2.GetSubmissionResponse]
     """Look a submission up by its public tracking id."""
+    SubmitBatch: _grpc.StreamUnaryMultiCallable[_intake_service_pb2.SubmitBatchRequest, _intake_service_pb2.SubmitBatchResponse]
+    """Accept many submissions in one client stream (upstream systems); one result per item, in order."""
+    ListSubmissions: _grpc.UnaryUnaryMultiCallable[_intake_service_pb2.ListSubmissionsRequest, _intake_service_pb2.ListSubmissionsResponse]
+    """Operators: submissions matching filters, newest first, with opaque cursor paging."""
+    UpdateStatus: _grpc.UnaryUnaryMultiCallable[_intake_service_pb2.UpdateStatusRequest, _intake_service_pb2.UpdateStatusResponse]
+    """Operators: move a submission along its workflow; announced on intake.submission-status-changed.v1."""
+    WatchSubmission: _grpc.UnaryStreamMultiCallable[_intake_service_pb2.WatchSubmissionRequest, _intake_service_pb2.WatchSubmissionResponse]
+    """Status changes of one submission as they happen (the history so far first); ends when the client cancels."""
+    FollowSubmission: _grpc.UnaryUnaryMultiCallable[_intake_service_pb2.FollowSubmissionRequest, _intake_service_pb2.FollowSubmissionResponse]
+    """A citizen follows (+1) an existing submission instead of filing another; once per caller."""
 
 @_typing.type_check_only
 class IntakeServiceAsyncStub(IntakeServiceStub):
@@ -47,6 +57,16 @@ class IntakeServiceAsyncStub(IntakeServiceStub):
     """Accept one submission. Idempotent per (channel, channel_message_id)."""
     GetSubmission: _aio.UnaryUnaryMultiCallable[_intake_service_pb2.GetSubmissionRequest, _intake_service_pb2.GetSubmissionResponse]  # type: ignore[assignment]
     """Look a submission up by its public tracking id."""
+    SubmitBatch: _aio.StreamUnaryMultiCallable[_intake_service_pb2.SubmitBatchRequest, _intake_service_pb2.SubmitBatchResponse]  # type: ignore[assignment]
+    """Accept many submissions in one client stream (upstream systems); one result per item, in order."""
+    ListSubmissions: _aio.UnaryUnaryMultiCallable[_intake_service_pb2.ListSubmissionsRequest, _intake_service_pb2.ListSubmissionsResponse]  # type: ignore[assignment]
+    """Operators: submissions matching filters, newest first, with opaque cursor paging."""
+    UpdateStatus: _aio.UnaryUnaryMultiCallable[_intake_service_pb2.UpdateStatusRequest, _intake_service_pb2.UpdateStatusResponse]  # type: ignore[assignment]
+    """Operators: move a submission along its workflow; announced on intake.submission-status-changed.v1."""
+    WatchSubmission: _aio.UnaryStreamMultiCallable[_intake_service_pb2.WatchSubmissionRequest, _intake_service_pb2.WatchSubmissionResponse]  # type: ignore[assignment]
+    """Status changes of one submission as they happen (the history so far first); ends when the client cancels."""
+    FollowSubmission: _aio.UnaryUnaryMultiCallable[_intake_service_pb2.FollowSubmissionRequest, _intake_service_pb2.FollowSubmissionResponse]  # type: ignore[assignment]
+    """A citizen follows (+1) an existing submission instead of filing another; once per caller."""
 
 class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
     """Where citizens' reports, complaints, opinions and disaster reports enter the platform."""
@@ -66,5 +86,45 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_intake_service_pb2.GetSubmissionResponse, _abc.Awaitable[_intake_service_pb2.GetSubmissionResponse]]:
         """Look a submission up by its public tracking id."""
+
+    @_abc_1.abstractmethod
+    def SubmitBatch(
+        self,
+        request_iterator: _MaybeAsyncIterator[_intake_service_pb2.SubmitBatchRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_service_pb2.SubmitBatchResponse, _abc.Awaitable[_intake_service_pb2.SubmitBatchResponse]]:
+        """Accept many submissions in one client stream (upstream systems); one result per item, in order."""
+
+    @_abc_1.abstractmethod
+    def ListSubmissions(
+        self,
+        request: _intake_service_pb2.ListSubmissionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_service_pb2.ListSubmissionsResponse, _abc.Awaitable[_intake_service_pb2.ListSubmissionsResponse]]:
+        """Operators: submissions matching filters, newest first, with opaque cursor paging."""
+
+    @_abc_1.abstractmethod
+    def UpdateStatus(
+        self,
+        request: _intake_service_pb2.UpdateStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_service_pb2.UpdateStatusResponse, _abc.Awaitable[_intake_service_pb2.UpdateStatusResponse]]:
+        """Operators: move a submission along its workflow; announced on intake.submission-status-changed.v1."""
+
+    @_abc_1.abstractmethod
+    def WatchSubmission(
+        self,
+        request: _intake_service_pb2.WatchSubmissionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_intake_service_pb2.WatchSubmissionResponse], _abc.AsyncIterator[_intake_service_pb2.WatchSubmissionResponse]]:
+        """Status changes of one submission as they happen (the history so far first); ends when the client cancels."""
+
+    @_abc_1.abstractmethod
+    def FollowSubmission(
+        self,
+        request: _intake_service_pb2.FollowSubmissionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_service_pb2.FollowSubmissionResponse, _abc.Awaitable[_intake_service_pb2.FollowSubmissionResponse]]:
+        """A citizen follows (+1) an existing submission instead of filing another; once per caller."""
 
 def add_IntakeServiceServicer_to_server(servicer: IntakeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

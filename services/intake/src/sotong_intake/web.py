@@ -1,0 +1,399 @@
+"""Intake's HTTP process (`sotong-intake-http`): Open311 GeoReport v2 and the channel webhooks.
+
+Everything here ends in `Reception.receive`, the path gRPC submissions take, so the rules, the idempotency and
+the events are the same whichever door a report came through. Routes:
+
+- Open311 GeoReport v2 under `/open311/v2/`: `services.{json,xml}`, `services/{code}.{json,xml}`,
+  `POST requests.{json,xml}` (form fields, `api_key` required), `GET requests.{json,xml}` (service_request_id,
+  service_code, start_date, end_date, status), `requests/{id}.{json,xml}`. service_request_id = tracking id.
+- `POST /kakao/skill`: the KakaoTalk channel bot's skill (header `X-Sotong-Skill-Token`), answered with a
+  version 2.0 skill response.
+- `POST /webhooks/sns`, `POST /webhooks/eungdapso`, `POST /webhooks/partner/{partner}`: JSON signed with
+  Standard Webhooks, each source with its own secrets; a delivery id is accepted once (409 on replay).
+- `GET /healthz`.
+
+This process also runs an outbox relay (one per schema publishes; the others wait), so its submissions are
+announced even when the gRPC process is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from sotong_common import config, database, logs, metrics, outbox, producer, tracing
+from sotong_common.geo import Seoul
+from sotong_intake import open311, settings, status
+from sotong_intake.channels import eungdapso, kakao, partner_webhook, sns
+from sotong_intake.channels.payload import ChannelPayloadError
+from sotong_intake.contact import redact_text
+from sotong_intake.reception import Reception, Refused
+from sotong_intake.store import SubmissionStore
+from sotong_intake.submission import FieldViolation, Submission
+from sotong_intake.webhook import WebhookVerificationError, WebhookVerifier
+
+MAX_BODY = 256 * 1024  # a submission is text and URLs; media are references, never uploads
+OPEN311_LIMIT = 200
+OPEN311_DEFAULT_RANGE = timedelta(days=90)
+_PUBLIC_HIDDEN = ("received", "in_review", "removed")  # not yet moderated, or removed: not in public lists
+_JSON = "application/json; charset=utf-8"
+_XML = "text/xml; charset=utf-8"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+RECEPTION: web.AppKey[Reception] = web.AppKey("reception", Reception)
+VERIFIERS: web.AppKey[dict[str, WebhookVerifier]] = web.AppKey("verifiers", dict)
+VALUES: web.AppKey[dict[str, Any]] = web.AppKey("values", dict)
+
+
+def _json(body: Any, status_code: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(body, ensure_ascii=False), status=status_code, content_type="application/json")
+
+
+def _errors(violations: list[FieldViolation], status_code: int = 400) -> web.Response:
+    """The webhook endpoints' error body: every field at once, named by its JSON path."""
+    return _json({"errors": [{"field": v.field, "description": v.description} for v in violations]}, status_code)
+
+
+# -- Open311 -------------------------------------------------------------------------------------------------------
+
+
+def _open311(fmt: str, json_body: Any, xml_body: str | None, status_code: int = 200) -> web.Response:
+    if fmt == "xml":
+        return web.Response(body=(xml_body or "").encode(), status=status_code, headers={"Content-Type": _XML})
+    text = json_body if isinstance(json_body, str) else json.dumps(json_body, ensure_ascii=False)
+    return web.Response(body=text.encode(), status=status_code, headers={"Content-Type": _JSON})
+
+
+def _open311_error(fmt: str, violations: list[FieldViolation], code: int = 400) -> web.Response:
+    return _open311(fmt, open311.errors_json(violations, code), open311.errors_xml(violations, code), code)
+
+
+def _lang(request: web.Request) -> str:
+    return "en" if request.query.get("lang", "ko").lower().startswith("en") else "ko"
+
+
+async def services(request: web.Request) -> web.Response:
+    fmt, lang = request.match_info["fmt"], _lang(request)
+    return _open311(fmt, open311.service_list(lang), open311.service_list_xml(lang))
+
+
+async def service_definition(request: web.Request) -> web.Response:
+    fmt, lang, code = request.match_info["fmt"], _lang(request), request.match_info["code"]
+    found = open311.service_definition(code, lang)
+    if found is None:
+        return _open311_error(fmt, [FieldViolation("service_code", f"unknown service_code {code[:64]!r}")], 404)
+    return _open311(fmt, found, open311.service_definition_xml(code, lang))
+
+
+async def post_request(request: web.Request) -> web.Response:
+    fmt = request.match_info["fmt"]
+    form = await request.post()
+    keys: frozenset[str] = request.app[VALUES]["INTAKE_OPEN311_API_KEYS"]
+    api_key = form.get("api_key")
+    if not isinstance(api_key, str) or api_key not in keys:
+        return _open311_error(fmt, [FieldViolation("api_key", "a valid api_key is required to post requests")], 403)
+    fields: dict[str, str | list[str]] = {}
+    for name in form:
+        values = [v for v in form.getall(name) if isinstance(v, str)]
+        fields[name] = values if name.endswith("[]") else (values[0] if values else "")
+    reception = request.app[RECEPTION]
+    try:
+        submission = open311.submission_from_form(fields, reception.seoul)
+        accepted = await reception.receive(submission)
+    except open311.Open311RequestError as exc:
+        return _open311_error(fmt, exc.violations, exc.code)
+    except Refused as refused:
+        return _open311_error(fmt, refused.violations)
+    notice = "접수되었습니다" if _lang(request) == "ko" else "received"
+    return _open311(
+        fmt, open311.created_json(accepted.tracking_id, notice), open311.created_xml(accepted.tracking_id, notice)
+    )
+
+
+def _parse_date(raw: str | None, name: str, problems: list[FieldViolation]) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        problems.append(FieldViolation(name, f"{name} must be a W3C datetime such as 2026-11-01T00:00:00Z"))
+        return None
+    if moment.tzinfo is None:
+        problems.append(FieldViolation(name, f"{name} needs a time zone offset"))
+        return None
+    return moment
+
+
+async def get_requests(request: web.Request) -> web.Response:
+    fmt, q = request.match_info["fmt"], request.query
+    problems: list[FieldViolation] = []
+    ids = [i.strip() for i in q.get("service_request_id", "").split(",") if i.strip()][:OPEN311_LIMIT]
+    codes = [c.strip() for c in q.get("service_code", "").split(",") if c.strip()]
+    statuses = {s.strip() for s in q.get("status", "").split(",") if s.strip()}
+    if statuses - {"open", "closed"}:
+        problems.append(FieldViolation("status", "status must be open, closed or both, comma separated"))
+    start = _parse_date(q.get("start_date"), "start_date", problems)
+    end = _parse_date(q.get("end_date"), "end_date", problems)
+    if start and end and end <= start:
+        problems.append(FieldViolation("end_date", "end_date must be after start_date"))
+    if problems:
+        return _open311_error(fmt, problems)
+    if not ids and start is None:
+        start = (end or datetime.now(UTC)) - OPEN311_DEFAULT_RANGE
+    rows = await _open311_rows(request.app[RECEPTION].store.pool, ids, codes, statuses, start, end)
+    views = [_view(row, _lang(request)) for row in rows]
+    return _open311(fmt, open311.requests_json(views), open311.requests_xml(views))
+
+
+async def get_request(request: web.Request) -> web.Response:
+    fmt, tracking_id = request.match_info["fmt"], request.match_info["id"]
+    rows = await _open311_rows(request.app[RECEPTION].store.pool, [tracking_id], [], set(), None, None)
+    if not rows:
+        violation = FieldViolation("service_request_id", f"no request {tracking_id[:64]!r}")
+        return _open311_error(fmt, [violation], 404)
+    views = [_view(rows[0], _lang(request))]
+    return _open311(fmt, open311.requests_json(views), open311.requests_xml(views))
+
+
+async def _open311_rows(
+    pool: asyncpg.Pool,
+    ids: list[str],
+    codes: list[str],
+    statuses: set[str],
+    start: datetime | None,
+    end: datetime | None,
+) -> list[asyncpg.Record]:
+    """Requests by id (any status but removed), or the public list (moderated ones) filtered as asked."""
+    clauses = ["s.category IS NOT NULL", "s.status <> 'removed'"]
+    args: list[Any] = []
+
+    def where(sql: str, value: Any) -> None:
+        args.append(value)
+        clauses.append(sql.replace("?", f"${len(args)}"))
+
+    if ids:
+        where("s.tracking_id = ANY(?::text[])", ids)
+    else:
+        where("NOT (s.status = ANY(?::text[]))", list(_PUBLIC_HIDDEN))
+        if codes:
+            where("s.category = ANY(?::text[])", codes)
+        if start:
+            where("s.received_at >= ?", start)
+        if end:
+            where("s.received_at < ?", end)
+        if statuses == {"open"}:
+            where("NOT (s.status = ANY(?::text[]))", sorted(status.CLOSED))
+        elif statuses == {"closed"}:
+            where("s.status = ANY(?::text[])", sorted(status.CLOSED))
+    args.append(OPEN311_LIMIT)
+    sql = (
+        "SELECT s.*, (SELECT h.note FROM submission_status_history h WHERE h.submission_id = s.id"
+        " ORDER BY h.id DESC LIMIT 1) AS last_note FROM submissions s WHERE "
+        + " AND ".join(clauses)
+        + f" ORDER BY s.received_at DESC LIMIT ${len(args)}"
+    )
+    return list(await pool.fetch(sql, *args))
+
+
+def _view(row: asyncpg.Record, lang: str) -> open311.ServiceRequestView:
+    """The public view: no contact, and phone numbers or emails typed into the text are redacted."""
+    return open311.ServiceRequestView(
+        service_request_id=row["tracking_id"],
+        status=open311.Status.CLOSED if row["status"] in status.CLOSED else open311.Status.OPEN,
+        service_code=row["category"],
+        requested_datetime=row["received_at"],
+        description=redact_text(row["text"]),
+        status_notes=row["last_note"] or None,
+        updated_datetime=row["updated_at"],
+        address=row["address_text"],
+        lat=row["lat"],
+        long=row["lng"],
+        media_url=row["media_urls"][0] if row["media_urls"] else None,
+        lang=lang,
+    )
+
+
+# -- Kakao ---------------------------------------------------------------------------------------------------------
+
+
+async def kakao_skill(request: web.Request) -> web.Response:
+    """Kakao shows whatever we answer, so content problems are a friendly skill response, not an HTTP error."""
+    token: str = request.app[VALUES]["INTAKE_KAKAO_SKILL_TOKEN"]
+    if not token or request.headers.get("X-Sotong-Skill-Token") != token:
+        return _json({"error": "unauthorized", "detail": "X-Sotong-Skill-Token is missing or wrong"}, 401)
+    payload = await _json_body(request)
+    if payload is None:
+        return _errors([FieldViolation("body", "must be a JSON object")])
+    received_at = datetime.now(UTC)
+    try:
+        submission = kakao.submission_from_skill(payload, received_at)
+    except ChannelPayloadError as exc:
+        return _errors(exc.violations)
+    submission = _with_message_id(submission, kakao.skill_message_id(payload, received_at))
+    try:
+        accepted = await request.app[RECEPTION].receive(submission)
+    except Refused as refused:
+        return _json(kakao.rejection_response(refused.violations))
+    return _json(kakao.receipt_response(accepted.tracking_id, submission.kind))
+
+
+def _with_message_id(submission: Submission, message_id: str) -> Submission:
+    return dataclasses.replace(submission, channel_message_id=submission.channel_message_id or message_id)
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        body = json.loads(await request.read())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+# -- signed webhooks -----------------------------------------------------------------------------------------------
+
+
+def _json_object(body: bytes) -> Mapping[str, Any]:
+    try:
+        parsed = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ChannelPayloadError([FieldViolation("body", "must be a JSON object")]) from None
+    if not isinstance(parsed, dict):
+        raise ChannelPayloadError([FieldViolation("body", "must be a JSON object")])
+    return parsed
+
+
+async def signed_webhook(request: web.Request) -> web.Response:
+    source = request.match_info.get("partner") or request.path.rsplit("/", 1)[-1]
+    verifier = request.app[VERIFIERS].get(source)
+    if verifier is None:
+        return _json({"error": "unknown_source", "detail": f"no webhook secret is configured for {source[:40]!r}"}, 404)
+    body = await request.read()
+    try:
+        delivery = verifier.verify(dict(request.headers), body)
+    except WebhookVerificationError as exc:
+        return _json({"error": str(exc.reason), "detail": exc.detail}, 401)
+    reception = request.app[RECEPTION]
+    store = reception.store
+    if await store.webhook_seen(source, delivery.id):
+        return _json({"error": "replayed", "detail": f"webhook-id {delivery.id!r} was already delivered"}, 409)
+    try:
+        if source == "sns":
+            submission = sns.submission_from_mention(_json_object(body))
+        elif source == "eungdapso":
+            record = _json_object(body)
+            submission = eungdapso.submission_from_record(record, reception.seoul)
+            portal_status = eungdapso.status_of(record)
+        else:
+            submission = partner_webhook.submission_from_webhook(delivery, source)
+        accepted = await reception.receive(submission, webhook=(source, delivery.id))
+    except (ChannelPayloadError, Refused) as exc:
+        await store.record_webhook(source, delivery.id)
+        return _errors(exc.violations)
+    if not accepted.created:  # the same message in a new delivery: remember the delivery too
+        await store.record_webhook(source, delivery.id)
+        if source == "eungdapso":
+            await _sync_portal_status(store, accepted.tracking_id, portal_status)
+    return _json({"tracking_id": accepted.tracking_id, "created": accepted.created}, 202)
+
+
+_PORTAL_STATUS = {
+    eungdapso.PortalStatus.CLOSED: ("resolved", "응답소에서 처리 완료"),
+    eungdapso.PortalStatus.WITHDRAWN: ("rejected", "응답소에서 민원인이 취하"),
+}
+
+
+async def _sync_portal_status(store: SubmissionStore, tracking_id: str, portal: eungdapso.PortalStatus) -> None:
+    """A 응답소 record synced again with a final 처리상태 closes our submission (once)."""
+    change = _PORTAL_STATUS.get(portal)
+    if change is None:
+        return
+    found = await store.get(tracking_id)
+    if found is not None and found.row["status"] != change[0]:
+        await store.update_status(tracking_id, change[0], change[1], "eungdapso", None)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    await request.app[RECEPTION].store.pool.fetchval("SELECT 1")
+    return _json({"status": "serving"})
+
+
+@web.middleware
+async def _no_crash(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An unexpected error is logged once and answered 500 without internals; HTTP errors pass through."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        logs.get("intake.http").exception("unhandled error in request", path=request.path)
+        return _json({"error": "internal", "detail": "internal error"}, 500)
+
+
+def build_app(reception: Reception, values: dict[str, Any]) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_no_crash])
+    app[RECEPTION] = reception
+    app[VALUES] = values
+    app[VERIFIERS] = {
+        source: WebhookVerifier(keys, values["INTAKE_WEBHOOK_TOLERANCE_S"])
+        for source, keys in values["INTAKE_WEBHOOK_SECRETS"].items()
+    }
+    fmt = "{fmt:json|xml}"
+    app.router.add_get(f"/open311/v2/services.{fmt}", services)
+    app.router.add_get("/open311/v2/services/{code}." + fmt, service_definition)
+    app.router.add_post(f"/open311/v2/requests.{fmt}", post_request)
+    app.router.add_get(f"/open311/v2/requests.{fmt}", get_requests)
+    app.router.add_get("/open311/v2/requests/{id}." + fmt, get_request)
+    app.router.add_post("/kakao/skill", kakao_skill)
+    app.router.add_post("/webhooks/sns", signed_webhook)
+    app.router.add_post("/webhooks/eungdapso", signed_webhook)
+    app.router.add_post("/webhooks/partner/{partner}", signed_webhook)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def serve(values: dict[str, Any]) -> None:
+    pool = await database.connect(values["DATABASE_URL"], settings.SCHEMA, settings.MIGRATIONS)
+    kafka = producer.durable(values["KAFKA_BOOTSTRAP"], "sotong-intake-http")
+    await kafka.start()
+    relay = outbox.OutboxRelay(pool, kafka, settings.SCHEMA)
+    relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+    store = SubmissionStore(pool, values["INTAKE_CONTACT_KEYS"], settings.duplicate_rule(values))
+    app = build_app(Reception(store, Seoul.load()), values)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, values["LISTEN_HOST"], values["HTTP_PORT"])
+    await site.start()
+    logs.get("intake.http").info("intake http serving", http_port=values["HTTP_PORT"])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    relay.stop()
+    await relay_task
+    await kafka.stop()
+    await pool.close()
+
+
+def main() -> None:
+    values = config.load_or_exit(settings.HTTP)
+    logs.configure("intake-http", values["LOG_LEVEL"])
+    logging.getLogger("aiohttp.access").disabled = True  # URLs may carry personal data (Open311 email)
+    tracing.configure("intake", values["OTEL_EXPORTER"], values["OTEL_FILE"], values["OTEL_ENDPOINT"])
+    metrics.serve(values["METRICS_PORT"], values["LISTEN_HOST"])
+    asyncio.run(serve(values))
+
+
+if __name__ == "__main__":
+    main()

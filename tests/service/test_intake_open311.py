@@ -1,0 +1,143 @@
+"""Open311 GeoReport v2 on the real stack, driven by a real Open311 client library (`georeport` from PyPI).
+
+`georeport` has no POST call, so requests are posted as any Open311 client does: a form POST (requests library).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from georeport import GeoReport
+
+from sotong_localstack.ports import free_ports
+from sotong_localstack.stack import Stack
+from sotong_localstack.testing import sql
+
+pytestmark = pytest.mark.service
+
+API_KEY = "open311-test-key"
+
+
+@pytest.fixture()
+def intake_http(fresh_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    assert fresh_stack.state is not None
+    fresh_stack.state.http_ports = {"intake-http": free_ports(1)[0]}
+    monkeypatch.setenv("SOTONG_INTAKE_OPEN311_API_KEYS", API_KEY)
+    fresh_stack.start_services(("intake-http",), say=False)
+    yield f"http://127.0.0.1:{fresh_stack.state.http_ports['intake-http']}/open311/v2"
+
+
+def post(root: str, fmt: str = "json", **form: Any) -> requests.Response:
+    fields: dict[str, Any] = {
+        "api_key": API_KEY,
+        "service_code": "streetlight",
+        "lat": "37.5663",
+        "long": "126.9779",
+        "description": "시청 앞 가로등이 꺼졌어요. 연락 주세요 010-2345-6789",
+        "email": "citizen@example.com",
+        "first_name": "민수",
+        "last_name": "김",
+    }
+    fields.update(form)
+    return requests.post(f"{root}/requests.{fmt}", data={k: v for k, v in fields.items() if v is not None}, timeout=10)
+
+
+async def test_services_and_definitions_in_json_and_xml(intake_http: str) -> None:
+    json_client = GeoReport(intake_http)
+    xml_client = GeoReport(intake_http, output_format="xml")
+    services = await asyncio.to_thread(json_client.get_service_list)
+    xml_services = await asyncio.to_thread(xml_client.get_service_list)
+    definition = await asyncio.to_thread(json_client.get_service_definition, "flooding")
+    xml_definition = await asyncio.to_thread(xml_client.get_service_definition, "flooding")
+    codes = {s["service_code"] for s in services}
+    assert {"streetlight", "flooding", "road-damage"} <= codes
+    assert {s["service_code"] for s in xml_services} == codes
+    assert all(s["type"] == "realtime" for s in services)
+    assert definition["service_code"] == "flooding"
+    assert "water_depth" in [a["code"] for a in definition["attributes"]]
+    assert xml_definition["service_code"] == "flooding"
+    missing = await asyncio.to_thread(requests.get, f"{intake_http}/services/no-such.json", timeout=10)
+    assert missing.status_code == 404 and "service_code" in missing.json()[0]["description"]
+
+
+async def test_post_then_read_back_with_the_client(intake_http: str, fresh_stack: Stack) -> None:
+    created = await asyncio.to_thread(post, intake_http)
+    assert created.status_code == 200, created.text
+    request_id = created.json()[0]["service_request_id"]
+    created_xml = await asyncio.to_thread(post, intake_http, "xml", description="두 번째 가로등도 꺼졌어요")
+    assert created_xml.status_code == 200 and created_xml.text.startswith('<?xml version="1.0" encoding="UTF-8"?>')
+    client = GeoReport(intake_http)
+    one = await asyncio.to_thread(client.get_service_request, request_id)
+    one_xml = await asyncio.to_thread(GeoReport(intake_http, output_format="xml").get_service_request, request_id)
+    assert one["service_request_id"] == request_id and one["status"] == "open"
+    assert one["service_code"] == "streetlight" and abs(one["lat"] - 37.5663) < 1e-9
+    assert one_xml["service_request_id"] == request_id
+    # Personal data never leaves: not the contact, and a phone number typed into the text is redacted.
+    shown = json.dumps(one, ensure_ascii=False) + json.dumps(one_xml, ensure_ascii=False)
+    assert "citizen@example.com" not in shown and "2345-6789" not in shown and "김민수" not in shown
+    rows = await sql(
+        fresh_stack,
+        "SELECT s.channel, s.district_code, c.sealed FROM submissions s"
+        " JOIN reporter_contacts c ON c.submission_id = s.id WHERE s.tracking_id = $1",
+        request_id,
+        schema="intake",
+    )
+    assert rows[0]["channel"] == "open311" and rows[0]["district_code"] == "11140"
+    assert b"citizen@example.com" not in bytes(rows[0]["sealed"])
+
+    # The public list shows moderated requests only; filters by status and service_code work.
+    await sql(fresh_stack, "UPDATE submissions SET status = 'published'", schema="intake")
+    await sql(
+        fresh_stack,
+        "UPDATE submissions SET status = 'resolved', closed_at = now() WHERE tracking_id = $1",
+        request_id,
+        schema="intake",
+    )
+    everything = await asyncio.to_thread(client.get_service_requests)
+    closed = await asyncio.to_thread(client.get_service_requests, status="closed")
+    open_ = await asyncio.to_thread(client.get_service_requests, status="open", service_code="streetlight")
+    other = await asyncio.to_thread(client.get_service_requests, service_code="garbage")
+    assert len(everything) == 2
+    assert [r["service_request_id"] for r in closed] == [request_id]
+    assert len(open_) == 1 and open_[0]["service_request_id"] != request_id
+    assert other == []
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "field"),
+    [
+        ({"api_key": None}, 403, "api_key"),
+        ({"api_key": "wrong"}, 403, "api_key"),
+        ({"lat": "north"}, 400, "lat"),
+        ({"lat": "35.1796", "long": "129.0756"}, 400, "lat"),  # Busan: outside the service area
+        ({"service_code": "nope"}, 400, "service_code"),
+        ({"description": ""}, 400, "description"),
+        ({"description": "가" * 4001}, 400, "description"),
+        ({"service_code": "flooding"}, 400, "attribute[water_depth]"),
+        ({"media_url": "javascript:alert(1)"}, 400, "media_url"),
+    ],
+)
+async def test_bad_posts_get_open311_errors_naming_the_field(
+    intake_http: str, fresh_stack: Stack, form: dict[str, Any], status: int, field: str
+) -> None:
+    reply = await asyncio.to_thread(post, intake_http, **form)
+    reply_xml = await asyncio.to_thread(post, intake_http, "xml", **form)
+    assert reply.status_code == status
+    assert any(e["description"].startswith(field) for e in reply.json()), reply.text
+    assert reply_xml.status_code == status and "<errors>" in reply_xml.text and field in reply_xml.text
+    rows = await sql(fresh_stack, "SELECT count(*) AS n FROM submissions", schema="intake")
+    assert rows[0]["n"] == 0
+
+
+async def test_bad_queries_are_400_and_unknown_ids_404(intake_http: str) -> None:
+    bad_date = await asyncio.to_thread(requests.get, f"{intake_http}/requests.json?start_date=yesterday", timeout=10)
+    bad_status = await asyncio.to_thread(requests.get, f"{intake_http}/requests.xml?status=pending", timeout=10)
+    unknown = await asyncio.to_thread(requests.get, f"{intake_http}/requests/000000-NOTHERE.json", timeout=10)
+    assert bad_date.status_code == 400 and bad_date.json()[0]["description"].startswith("start_date")
+    assert bad_status.status_code == 400 and "status" in bad_status.text
+    assert unknown.status_code == 404
