@@ -1,0 +1,247 @@
+"""AlertingService on the real stack: refusals with clear errors (bad fields, channel limits, the two-person
+rule, drill permissions, Update without a reference, CAP with an external entity), upstream CAP ingest,
+WatchIncident, and the append-only log."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import grpc
+import pytest
+
+from sotong.alerting.v1 import alerting_dispatch_pb2 as dispatch
+from sotong.alerting.v1 import alerting_service_pb2 as pb
+from sotong.alerting.v1 import alerting_service_pb2_grpc as pb_grpc
+from sotong_common import topics
+from sotong_common.errors import field_violations
+from sotong_localstack.stack import Stack
+from sotong_localstack.testing import channel, eventually, read_all, sql, token
+
+pytestmark = pytest.mark.service
+
+UPSTREAM_CAP = """<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>KMA-2026-0714-01</identifier>
+  <sender>cap@kma.go.kr</sender>
+  <sent>2026-07-14T14:00:00+09:00</sent>
+  <status>Actual</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>
+  <info>
+    <language>ko-KR</language>
+    <category>Met</category>
+    <event>호우</event>
+    <urgency>Immediate</urgency>
+    <severity>Severe</severity>
+    <certainty>Observed</certainty>
+    <headline>서울 동북권 호우경보</headline>
+    <area>
+      <areaDesc>도봉구, 노원구</areaDesc>
+      <polygon>37.69,127.01 37.69,127.06 37.63,127.06 37.63,127.01 37.69,127.01</polygon>
+      <geocode><valueName>SIG_CD</valueName><value>11320</value></geocode>
+      <geocode><valueName>SIG_CD</valueName><value>11350</value></geocode>
+    </area>
+  </info>
+</alert>
+""".encode()
+
+XXE_CAP = b"""<?xml version="1.0"?>
+<!DOCTYPE alert [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>&secret;</identifier></alert>
+"""
+
+
+def alert_texts(
+    short_ko: str = "[서울시] 종로구 화재. 인근 주민은 창문을 닫고 외출을 자제하세요.",
+) -> list[pb.AlertText]:
+    return [
+        pb.AlertText(
+            language="ko",
+            event="화재",
+            headline="종로구 대형 화재",
+            description="종로구 일대에 큰 화재가 발생했습니다.",
+            instruction="창문을 닫고 외출을 자제하세요.",
+            short_text=short_ko,
+        ),
+        pb.AlertText(
+            language="en",
+            event="Fire",
+            headline="Major fire in Jongno-gu",
+            description="A major fire broke out in Jongno-gu.",
+            instruction="Close windows and stay indoors.",
+            short_text="[Seoul] Fire in Jongno-gu. Close windows, stay indoors.",
+        ),
+    ]
+
+
+def draft(incident_id: str, **overrides: object) -> pb.DraftAlertRequest:
+    fields: dict[str, object] = {
+        "incident_id": incident_id,
+        "texts": alert_texts(),
+        "severity": "Severe",
+        "urgency": "Immediate",
+        "certainty": "Observed",
+        "category": "Fire",
+    }
+    fields.update(overrides)
+    return pb.DraftAlertRequest(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture()
+def alerting(fresh_stack: Stack) -> Stack:
+    fresh_stack.start_services(("alerting-api",), say=False)
+    return fresh_stack
+
+
+async def test_bad_input_is_refused_with_the_field_or_rule_named(alerting: Stack) -> None:
+    operator = token(alerting, "operator")
+    approver = token(alerting, "approver")
+    async with channel(alerting, "alerting-api") as ch:
+        api = pb_grpc.AlertingServiceStub(ch)
+
+        with pytest.raises(grpc.aio.AioRpcError) as bad_report:
+            await api.ReportIncident(pb.ReportIncidentRequest(hazard="", area_codes=["99999"]), metadata=operator)
+        assert bad_report.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert {v.field for v in field_violations(bad_report.value)} == {"hazard", "area_codes[0]"}
+
+        with pytest.raises(grpc.aio.AioRpcError) as citizen:
+            await api.ReportIncident(pb.ReportIncidentRequest(hazard="화재"), metadata=token(alerting, "citizen"))
+        assert citizen.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+        incident = (
+            await api.ReportIncident(pb.ReportIncidentRequest(hazard="화재", area_codes=["11110"]), metadata=operator)
+        ).incident
+
+        # Stage 1 goes to the press list: a headline too long for a mail subject (78) is refused before approval.
+        long_headline = alert_texts()
+        long_headline[0].headline = "종로구 대형 화재 " * 8
+        with pytest.raises(grpc.aio.AioRpcError) as too_long:
+            await api.DraftAlert(draft(incident.incident_id, texts=long_headline), metadata=operator)
+        assert too_long.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        violations = field_violations(too_long.value)
+        assert [v.field for v in violations] == ["texts[ko]"]
+        assert "press subject" in violations[0].description and "limit of 78" in violations[0].description
+
+        with pytest.raises(grpc.aio.AioRpcError) as no_english:
+            await api.DraftAlert(
+                draft(incident.incident_id, texts=alert_texts()[:1], severity="Awful"), metadata=operator
+            )
+        fields = {v.field for v in field_violations(no_english.value)}
+        assert fields == {"texts", "severity"}
+
+        # The two-person rule: the drafter cannot approve an Actual alert, whatever their role.
+        drafted = (await api.DraftAlert(draft(incident.incident_id), metadata=approver)).alert
+        with pytest.raises(grpc.aio.AioRpcError) as own:
+            await api.ApproveAlert(pb.ApproveAlertRequest(identifier=drafted.identifier), metadata=approver)
+        assert own.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "second person" in (own.value.details() or "")
+        # An operator may not approve Actual alerts at all.
+        with pytest.raises(grpc.aio.AioRpcError) as operator_approves:
+            await api.ApproveAlert(pb.ApproveAlertRequest(identifier=drafted.identifier), metadata=operator)
+        assert operator_approves.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "alert.approve.actual" in (operator_approves.value.details() or "")
+        # Not approved yet: issuing is refused.
+        with pytest.raises(grpc.aio.AioRpcError) as early:
+            await api.IssueAlert(pb.IssueAlertRequest(identifier=drafted.identifier), metadata=operator)
+        assert early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+        # Updates must say what they update.
+        with pytest.raises(grpc.aio.AioRpcError) as no_reference:
+            await api.UpdateAlert(pb.UpdateAlertRequest(references="", reason="x"), metadata=operator)
+        assert no_reference.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field_violations(no_reference.value)[0].field == "references"
+
+        # Upstream CAP with a DTD and an external entity: refused, naming the problem, before any parsing.
+        with pytest.raises(grpc.aio.AioRpcError) as xxe:
+            await api.IngestCap(pb.IngestCapRequest(cap_xml=XXE_CAP), metadata=token(alerting, "service"))
+        assert xxe.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field_violations(xxe.value)[0].field == "cap_xml"
+        assert "DOCTYPE" in field_violations(xxe.value)[0].description
+
+
+async def test_exercise_alerts_need_the_drill_permission_not_a_second_person(alerting: Stack) -> None:
+    operator = token(alerting, "operator")
+    async with channel(alerting, "alerting-api") as ch:
+        api = pb_grpc.AlertingServiceStub(ch)
+        incident = (
+            await api.ReportIncident(pb.ReportIncidentRequest(hazard="지진", area_codes=["11110"]), metadata=operator)
+        ).incident
+        drafted = (await api.DraftAlert(draft(incident.incident_id, status="Exercise"), metadata=operator)).alert
+        assert "<status>Exercise</status>" in drafted.cap_xml
+        approved = await api.ApproveAlert(pb.ApproveAlertRequest(identifier=drafted.identifier), metadata=operator)
+        assert approved.alert.state == "approved" and approved.alert.approved_by == "test-operator"
+        issued = await api.IssueAlert(pb.IssueAlertRequest(identifier=drafted.identifier), metadata=operator)
+        assert issued.incident.stage == "stage_1"
+
+    async def exercise_dispatches() -> list[dispatch.DispatchRequested] | None:
+        found = [
+            dispatch.DispatchRequested.FromString(r.value)
+            for r in read_all(alerting, topics.DISPATCH_EMERGENCY.removeprefix(topics.PREFIX), timeout_ms=1000)
+        ]
+        mine = [m for m in found if m.message_id == drafted.identifier]
+        return mine if len(mine) == 2 else None
+
+    for message in await eventually(exercise_dispatches, timeout=30):
+        assert message.exercise
+        assert all(
+            r.body.startswith(("[훈련]", "[EXERCISE]")) or r.title.startswith(("[훈련]", "[EXERCISE]"))
+            for r in message.renderings
+        )
+
+
+async def test_upstream_cap_opens_an_incident_once(alerting: Stack) -> None:
+    service = token(alerting, "service")
+    async with channel(alerting, "alerting-api") as ch:
+        api = pb_grpc.AlertingServiceStub(ch)
+        first = await api.IngestCap(pb.IngestCapRequest(cap_xml=UPSTREAM_CAP), metadata=service)
+        again = await api.IngestCap(pb.IngestCapRequest(cap_xml=UPSTREAM_CAP), metadata=service)
+        assert first.created and not again.created
+        assert again.incident.incident_id == first.incident.incident_id
+        assert first.incident.stage == "stage_0" and first.incident.source == "upstream-cap"
+        assert list(first.incident.area_codes) == ["11320", "11350"] and first.incident.hazard == "호우"
+        assert first.incident.reported_by == "upstream:cap@kma.go.kr"
+
+
+async def test_watch_streams_the_timeline_then_new_entries(alerting: Stack) -> None:
+    operator = token(alerting, "operator")
+    async with channel(alerting, "alerting-api") as ch:
+        api = pb_grpc.AlertingServiceStub(ch)
+        incident = (
+            await api.ReportIncident(pb.ReportIncidentRequest(hazard="정전", area_codes=["11680"]), metadata=operator)
+        ).incident
+        stream = api.WatchIncident(pb.WatchIncidentRequest(incident_id=incident.incident_id), metadata=operator)
+        seen: list[pb.TimelineEntry] = []
+
+        async def read() -> None:
+            async for item in stream:
+                seen.append(item.entry)
+                if len(seen) == 3:
+                    return
+
+        reader = asyncio.create_task(read())
+        await eventually(lambda: _ready(len(seen) >= 2), timeout=10)
+        await api.Acknowledge(pb.AcknowledgeRequest(incident_id=incident.incident_id), metadata=operator)
+        await asyncio.wait_for(reader, timeout=10)
+        stream.cancel()
+        assert [e.event_type for e in seen] == [
+            "alerting.incident-reported.v1",
+            "alerting.internal-sharing-opened.v1",
+            "alerting.page-acknowledged.v1",
+        ]
+        assert [e.sequence for e in seen] == [1, 2, 3]
+
+        with pytest.raises(grpc.aio.AioRpcError) as missing:
+            async for _ in api.WatchIncident(pb.WatchIncidentRequest(incident_id="INC-nope"), metadata=operator):
+                pass
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+    # The log is an audit trail: the database itself refuses to change it.
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await sql(alerting, "UPDATE incident_log SET actor = 'someone-else'", schema="alerting")
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await sql(alerting, "DELETE FROM incident_log", schema="alerting")
+
+
+async def _ready(value: bool) -> bool:
+    return value
