@@ -14,8 +14,9 @@ topic, from which `sotong-alerting-replay` re-publishes it; finished targets and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -27,7 +28,7 @@ from sotong_alerting.engine.providers.base import Job, PermanentError, Transient
 from sotong_alerting.engine.providers.chat import room_target
 from sotong_alerting.engine.providers.notice import BOARD
 from sotong_alerting.engine.providers.sns import SnsProvider
-from sotong_alerting.engine.store import DeliveryStore, Finished
+from sotong_alerting.engine.store import Finished
 
 CHANNEL_KINDS: dict[int, str] = {
     pb.CHANNEL_GROUP_CHAT: "chat",
@@ -50,6 +51,18 @@ _OUTCOMES = {
 Report = Callable[[pb.DeliveryReported], Awaitable[None]]
 
 
+class Record(Protocol):
+    """What the dispatcher needs from the durable record (`store.DeliveryStore` in PostgreSQL)."""
+
+    async def finished_targets(self, dispatch_id: str) -> set[str]: ...
+
+    async def record(self, dispatch_id: str, rows: Iterable[Finished]) -> None: ...
+
+    async def finished_batches(self, dispatch_id: str) -> set[int]: ...
+
+    async def record_batch(self, dispatch_id: str, index: int, delivered: int, failed: int, provider: str) -> None: ...
+
+
 class ContractError(ValueError):
     """The dispatch breaks the contract (no channel, no audience): it goes to the dead-letter topic as is."""
 
@@ -67,7 +80,7 @@ class Dispatcher:
     def __init__(
         self,
         route: Route,
-        store: DeliveryStore,
+        store: Record,
         directory_: directory.Directory,
         report: Report,
         concurrency: int = 6,
