@@ -54,6 +54,8 @@ class StackState:
     metrics_ports: dict[str, int] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
     trace_file: str = ""
+    # The provider stand-ins' ports ({"standins": {"http": p, "smtp": q}, "standins-fallback": {...}}).
+    standins_ports: dict[str, dict[str, int]] = field(default_factory=dict)
     topic_prefix: str = ""
     http_ports: dict[str, int] = field(default_factory=dict)
 
@@ -80,12 +82,45 @@ class StackState:
         if self.trace_file:
             env["SOTONG_OTEL_EXPORTER"] = "file"
             env["SOTONG_OTEL_FILE"] = self.trace_file
+        env.update(engine_env(self, process))
         if process:
             env["SOTONG_GRPC_PORT"] = str(self.grpc_ports.get(process, 0))
             env["SOTONG_METRICS_PORT"] = str(self.metrics_ports.get(process, 0))
             if process in self.http_ports:
                 env["SOTONG_HTTP_PORT"] = str(self.http_ports[process])
         return env
+
+
+# The publishing engine and the provider stand-ins it delivers to on this machine: a primary and a fallback
+# instance (same APIs, separate ledgers and fault plans), so the engine's circuit breakers have somewhere to go.
+STANDINS_PROCESSES = ("standins", "standins-fallback")
+PROCESSES.update({name: "sotong-standins" for name in STANDINS_PROCESSES})
+PROCESSES["alerting-dispatch"] = "sotong-alerting-dispatch"
+STANDINS_TOKEN = "standin-token"
+
+
+def engine_env(state: StackState, process: str) -> dict[str, str]:
+    """Stand-in ports for the stand-in processes; provider URLs for the dispatch worker (and any client)."""
+    if not state.standins_ports:
+        return {}
+    from sotong_standins.server import Ports
+
+    if process in state.standins_ports:
+        ports = state.standins_ports[process]
+        return {
+            "SOTONG_STANDINS_PORT": str(ports["http"]),
+            "SOTONG_STANDINS_SMTP_PORT": str(ports["smtp"]),
+            "SOTONG_STANDINS_TOKEN": STANDINS_TOKEN,
+        }
+    urls = {
+        name: Ports(ports["http"], ports["smtp"], "127.0.0.1", STANDINS_TOKEN).as_json()["providers"]
+        for name, ports in state.standins_ports.items()
+    }
+    return {
+        "SOTONG_ALERTING_DISPATCH_PROVIDERS": json.dumps(urls["standins"]),
+        "SOTONG_ALERTING_DISPATCH_FALLBACKS": json.dumps(urls["standins-fallback"]),
+        "SOTONG_ALERTING_DISPATCH_TOKEN": STANDINS_TOKEN,
+    }
 
 
 class Stack:
@@ -137,6 +172,10 @@ class Stack:
             trace_file=str(self.run_dir / "traces.jsonl"),
             http_ports={name: ports[2 * len(PROCESSES) + i] for i, name in enumerate(HTTP_PROCESSES)},
         )
+        standins = free_ports(2 * len(STANDINS_PROCESSES))
+        self.state.standins_ports = {
+            name: {"http": standins[2 * i], "smtp": standins[2 * i + 1]} for i, name in enumerate(STANDINS_PROCESSES)
+        }
         for node in self.kafka.nodes:
             assert node.process is not None
             self.state.pids[f"kafka-{node.node_id}"] = node.process.pid
