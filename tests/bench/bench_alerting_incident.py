@@ -139,7 +139,7 @@ async def baseline(stack: Stack, runs: int, warmup: int) -> list[float]:
 async def measure(stack: Stack, runs: int, warmup: int) -> dict[str, Any]:
     floor = await baseline(stack, runs, warmup)
     end_to_end, rpc = await subject(stack, runs, warmup)
-    result = {
+    result: dict[str, Any] = {
         "a_report_to_stage0_dispatch_on_topic": summary(end_to_end),
         "a_report_rpc": summary(rpc),
         "baseline_kafka_produce_to_consume": summary(floor),

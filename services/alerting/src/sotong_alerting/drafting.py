@@ -119,7 +119,7 @@ def compose(
         texts[language] = text
     for language in REQUIRED_LANGUAGES:
         if language not in texts:
-            problems.append(Problem("texts", f"a {language} text is required (alerts go out in Korean and English)"))
+            problems.append(Problem("texts", f"a text in {language} is required (alerts go out in Korean and English)"))
     severity = _enum(Severity, request.severity or "", "severity", problems)
     urgency = _enum(Urgency, request.urgency or "", "urgency", problems)
     certainty = _enum(Certainty, request.certainty or "", "certainty", problems)
