@@ -49,6 +49,11 @@ _OUTCOMES = {
 }
 
 Report = Callable[[pb.DeliveryReported], Awaitable[None]]
+YieldTo = Callable[[], Awaitable[None]]
+
+
+async def _go() -> None:
+    return None
 
 
 class Record(Protocol):
@@ -94,19 +99,21 @@ class Dispatcher:
         self.concurrency = concurrency
         self.receipt_targets_max = receipt_targets_max
 
-    async def handle(self, dispatch: pb.DispatchRequested) -> DispatchResult:
+    async def handle(self, dispatch: pb.DispatchRequested, yield_to: YieldTo | None = None) -> DispatchResult:
+        """Deliver `dispatch`; `yield_to` is awaited before each batch (the routine lane gives way to alerts)."""
+        go = yield_to or _go
         if not dispatch.dispatch_id:
             raise ContractError("dispatch_id is empty")
         job = Job(dispatch)
         audience = dispatch.audience
         if audience.segment and self.kind in ("push", "sms", "kakao"):
             segment = self.directory.segment(self.kind, audience.segment)
-            result = await self._fan_out(job, segment)
+            result = await self._fan_out(job, segment, go)
             if audience.targets:
-                extra = await self._explicit(job, directory.explicit(audience.targets))
+                extra = await self._explicit(job, directory.explicit(audience.targets), go)
                 _merge(result, extra)
             return result
-        return await self._explicit(job, await self._targets(job))
+        return await self._explicit(job, await self._targets(job), go)
 
     async def _targets(self, job: Job) -> list[str]:
         audience = job.dispatch.audience
@@ -125,7 +132,7 @@ class Dispatcher:
             raise ContractError(f"the {self.kind} dispatch has no targets and no segment this channel resolves")
         return targets
 
-    async def _explicit(self, job: Job, targets: list[str]) -> DispatchResult:
+    async def _explicit(self, job: Job, targets: list[str], go: YieldTo) -> DispatchResult:
         result = DispatchResult()
         done = await self.store.finished_targets(job.dispatch_id)
         pending = [t for t in targets if t not in done]
@@ -136,6 +143,7 @@ class Dispatcher:
 
         async def run(batch: list[str]) -> None:
             async with gate:
+                await go()
                 outcomes = await self.route.deliver(job, batch)
             await self.store.record(
                 job.dispatch_id,
@@ -162,7 +170,7 @@ class Dispatcher:
         await asyncio.gather(*(run(b) for b in batches))
         return result
 
-    async def _fan_out(self, job: Job, segment: directory.Segment) -> DispatchResult:
+    async def _fan_out(self, job: Job, segment: directory.Segment, go: YieldTo) -> DispatchResult:
         result = DispatchResult()
         size = self.route.max_batch
         total = len(segment)
@@ -177,6 +185,7 @@ class Dispatcher:
         async def lane() -> None:
             while not queue.empty():
                 index = queue.get_nowait()
+                await go()
                 targets = segment.slice(index * size, (index + 1) * size)
                 outcomes = await self.route.deliver(job, targets)
                 _count(result, outcomes)

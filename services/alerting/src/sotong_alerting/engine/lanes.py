@@ -1,9 +1,10 @@
-"""A channel's consumer: its own consumer group over both priority lanes, emergency first.
+"""A channel's consumers: one per priority lane, each in the channel's own consumer groups, emergency first.
 
-Each channel has its own group (`...alerting-dispatch-<channel>`), so every channel sees every dispatch and
-skips the ones for other channels: a slow SMS gateway only delays SMS. Within a channel, each poll's
-emergency records are handled before its routine ones, and while emergency records keep arriving the routine
-partitions are paused, so a briefing backlog never stands in front of an alert.
+Each channel has its own groups (`...alerting-dispatch-<channel>-<lane>`), so every channel sees every
+dispatch and skips the ones for other channels: a slow SMS gateway only delays SMS. The two lanes of a channel
+are separate consumers, so an alert never waits behind a routine backlog or a routine fan-out in Kafka; and
+`Precedence` makes the routine lane yield: while any emergency dispatch of the channel is in flight, routine
+work pauses before its next dispatch and before each next batch of a running fan-out.
 
 Offsets are committed after a poll's dispatches finished (deliveries recorded, receipts and dead letters
 acknowledged by the broker), so a crash redelivers rather than loses; the delivery record and the providers'
@@ -28,26 +29,53 @@ from sotong_common.streams import TRANSIENT
 LANES = (topics.DISPATCH_EMERGENCY, topics.DISPATCH_ROUTINE)
 
 
-def group_id(kind: str) -> str:
+def group_id(kind: str, lane: str) -> str:
     prefix = topics.PREFIX.rstrip(".-")
-    return f"sotong-{prefix + '-' if prefix else ''}alerting-dispatch-{kind}"
+    name = "emergency" if lane == topics.DISPATCH_EMERGENCY else "routine"
+    return f"sotong-{prefix + '-' if prefix else ''}alerting-dispatch-{kind}-{name}"
 
 
-class ChannelConsumer:
+class Precedence:
+    """Emergency work in flight on a channel; the routine lane waits for `idle` before each step."""
+
+    def __init__(self) -> None:
+        self.busy = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def enter(self) -> None:
+        self.busy += 1
+        self.idle.clear()
+
+    def leave(self) -> None:
+        self.busy -= 1
+        if self.busy == 0:
+            self.idle.set()
+
+    async def wait(self) -> None:
+        await self.idle.wait()
+
+
+class LaneConsumer:
     def __init__(
         self,
         kind: str,
+        lane: str,
         bootstrap: str,
         dispatcher: Dispatcher,
         producer: AIOKafkaProducer,
+        precedence: Precedence,
     ) -> None:
         self.kind = kind
+        self.lane = lane
+        self.emergency = lane == topics.DISPATCH_EMERGENCY
         self.dispatcher = dispatcher
         self.producer = producer
+        self.precedence = precedence
         self.consumer = AIOKafkaConsumer(
-            *LANES,
+            lane,
             bootstrap_servers=bootstrap,
-            group_id=group_id(kind),
+            group_id=group_id(kind, lane),
             client_id=f"alerting-dispatch-{kind}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -56,9 +84,8 @@ class ChannelConsumer:
             max_poll_interval_ms=900_000,
             isolation_level="read_committed",
         )
-        self._log = logs.get("alerting.dispatch").bind(channel=kind)
+        self._log = logs.get("alerting.dispatch").bind(channel=kind, lane="emergency" if self.emergency else "routine")
         self._stopping = asyncio.Event()
-        self._routine_paused = False
 
     async def start(self) -> None:
         await self.consumer.start()
@@ -71,26 +98,18 @@ class ChannelConsumer:
 
     async def run(self) -> None:
         while not self._stopping.is_set():
-            polled = await self.consumer.getmany(timeout_ms=200, max_records=64)
-            emergency = {tp: recs for tp, recs in polled.items() if tp.topic == topics.DISPATCH_EMERGENCY}
-            routine = {tp: recs for tp, recs in polled.items() if tp.topic != topics.DISPATCH_EMERGENCY}
-            self._prioritise(bool(emergency))
-            for lane in (emergency, routine):
-                if lane:
-                    await asyncio.gather(*(self._partition(recs) for recs in lane.values()))
-            if polled:
-                await self.producer.flush()
-                await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in polled.items()})
-
-    def _prioritise(self, emergency_waiting: bool) -> None:
-        """Pause the routine lane while emergency records arrive; resume once a poll brings none."""
-        routine = [tp for tp in self.consumer.assignment() if tp.topic == topics.DISPATCH_ROUTINE]
-        if emergency_waiting and not self._routine_paused and routine:
-            self.consumer.pause(*routine)
-            self._routine_paused = True
-        elif not emergency_waiting and self._routine_paused:
-            self.consumer.resume(*routine)
-            self._routine_paused = False
+            polled = await self.consumer.getmany(timeout_ms=100, max_records=64)
+            if not polled:
+                continue
+            if self.emergency:
+                self.precedence.enter()
+            try:
+                await asyncio.gather(*(self._partition(recs) for recs in polled.values()))
+            finally:
+                if self.emergency:
+                    self.precedence.leave()
+            await self.producer.flush()
+            await self.consumer.commit({tp: recs[-1].offset + 1 for tp, recs in polled.items()})
 
     async def _partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         for record in records:
@@ -105,7 +124,7 @@ class ChannelConsumer:
         kind = CHANNEL_KINDS.get(dispatch.channel)
         if kind is None:
             # Nobody can deliver it: only the first channel's consumer dead-letters it, the others skip it.
-            if self.kind == "chat":
+            if self.kind == "chat" and self.emergency:
                 await self._dead_letter(record, f"channel {dispatch.channel} is not a known channel", "decode")
             return
         if kind != self.kind:
@@ -115,7 +134,11 @@ class ChannelConsumer:
         while True:
             attempt += 1
             try:
-                result = await self.dispatcher.handle(dispatch)
+                if not self.emergency:
+                    await self.precedence.wait()
+                result = await self.dispatcher.handle(
+                    dispatch, yield_to=None if self.emergency else self.precedence.wait
+                )
                 break
             except (ContractError, AudienceError) as exc:
                 await self._dead_letter(record, f"{type(exc).__name__}: {exc}", "handle")
@@ -128,7 +151,6 @@ class ChannelConsumer:
         self._log.info(
             "dispatch finished",
             dispatch_id=dispatch.dispatch_id,
-            lane=record.topic,
             delivered=result.delivered,
             failed=result.failed,
             dead=result.dead,

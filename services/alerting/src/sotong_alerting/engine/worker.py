@@ -18,7 +18,7 @@ from sotong_alerting.engine import settings
 from sotong_alerting.engine.delivery import Route
 from sotong_alerting.engine.directory import Directory
 from sotong_alerting.engine.dispatch import Dispatcher
-from sotong_alerting.engine.lanes import ChannelConsumer
+from sotong_alerting.engine.lanes import LANES, LaneConsumer, Precedence
 from sotong_alerting.engine.providers.base import Provider, Refs
 from sotong_alerting.engine.providers.chat import ChatProvider
 from sotong_alerting.engine.providers.mail import MailProvider
@@ -106,7 +106,7 @@ async def serve(values: dict[str, Any]) -> None:
             headers=metadata.headers(),
         )
 
-    consumers: list[ChannelConsumer] = []
+    consumers: list[LaneConsumer] = []
     routes: list[Route] = []
     for kind in values["ALERTING_DISPATCH_CHANNELS"]:
         route = build_route(kind, values, store)
@@ -119,14 +119,16 @@ async def serve(values: dict[str, Any]) -> None:
             concurrency=values["ALERTING_DISPATCH_CONCURRENCY"],
             receipt_targets_max=values["ALERTING_DISPATCH_RECEIPT_TARGETS_MAX"],
         )
-        consumers.append(ChannelConsumer(kind, values["KAFKA_BOOTSTRAP"], dispatcher, sink))
+        precedence = Precedence()
+        for lane in LANES:
+            consumers.append(LaneConsumer(kind, lane, values["KAFKA_BOOTSTRAP"], dispatcher, sink, precedence))
     await asyncio.gather(*(c.start() for c in consumers))
     log.info("dispatch worker started", channels=list(values["ALERTING_DISPATCH_CHANNELS"]))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runs = [asyncio.create_task(c.run(), name=f"dispatch-{c.kind}") for c in consumers]
+    runs = [asyncio.create_task(c.run(), name=f"dispatch-{c.kind}-{c.lane}") for c in consumers]
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*runs, stopper], return_when=asyncio.FIRST_COMPLETED)
     for task in done:
