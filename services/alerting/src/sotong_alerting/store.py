@@ -367,23 +367,32 @@ class IncidentStore:
     async def escalate_due(self, now: datetime | None = None, limit: int = 50) -> int:
         """Page the next level for every unacknowledged page whose timer ran out; the number escalated.
 
-        Due times live in PostgreSQL, so a restarted worker picks up exactly where the last one stopped; the
-        row lock (SKIP LOCKED) lets several workers share the scan, and each level's dispatch id is fixed, so a
-        crash between the dispatch and the commit cannot page anyone twice.
+        Due times live in PostgreSQL, so a restarted worker picks up exactly where the last one stopped. Each
+        page is escalated in its own transaction that locks the incident first and the page second (the order
+        Acknowledge uses, so the two never deadlock) and re-checks the timer under the lock, so several workers
+        can share the scan; each level's dispatch id is fixed, so nobody is paged twice for one level.
         """
         now = now or datetime.now(UTC)
         done = 0
-        async with self._pool.acquire() as conn, conn.transaction():
-            due = await conn.fetch(
-                "SELECT p.incident_id FROM pages p WHERE p.acknowledged_at IS NULL AND p.next_due_at <= $1"
-                " ORDER BY p.next_due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-                now,
-                limit,
-            )
-            for item in due:
-                incident_id = item["incident_id"]
+        due = await self._pool.fetch(
+            "SELECT incident_id FROM pages WHERE acknowledged_at IS NULL AND next_due_at <= $1"
+            " ORDER BY next_due_at LIMIT $2",
+            now,
+            limit,
+        )
+        for item in due:
+            incident_id = item["incident_id"]
+            async with self._pool.acquire() as conn, conn.transaction():
                 row = await self._locked(conn, incident_id)
-                level = await conn.fetchval("SELECT level FROM pages WHERE incident_id = $1", incident_id) + 1
+                page = await conn.fetchrow(
+                    "SELECT level FROM pages WHERE incident_id = $1 AND acknowledged_at IS NULL AND next_due_at <= $2"
+                    " FOR UPDATE",
+                    incident_id,
+                    now,
+                )
+                if page is None:
+                    continue  # acknowledged, or another worker escalated it meanwhile
+                level = page["level"] + 1
                 if row["stage"] in TERMINAL or level > len(self.plan.escalation):
                     await conn.execute("UPDATE pages SET next_due_at = NULL WHERE incident_id = $1", incident_id)
                     continue
