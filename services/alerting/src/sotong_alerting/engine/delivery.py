@@ -18,6 +18,7 @@ import enum
 import random
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sotong_alerting.engine.breaker import CircuitBreaker, State
 from sotong_alerting.engine.providers.base import ItemStatus, Job, PermanentError, Provider, TransientError
@@ -32,8 +33,9 @@ class Outcome(enum.Enum):
     DEAD = "dead"
 
 
-@dataclass(frozen=True)
-class TargetOutcome:
+class TargetOutcome(NamedTuple):
+    """How one target ended; a tuple for the same reason as `ItemResult`."""
+
     target: str
     outcome: Outcome
     provider: str
@@ -133,6 +135,10 @@ class Route:
             chosen.breaker.success()
             avoid = None
             retry: list[str] = []
+            name = chosen.provider.name
+            if all(item.status is ItemStatus.DELIVERED for item in results):
+                done.extend([TargetOutcome(item.target, Outcome.DELIVERED, name, attempts) for item in results])
+                return done
             for item in results:
                 if item.status is ItemStatus.DELIVERED:
                     done.append(TargetOutcome(item.target, Outcome.DELIVERED, chosen.provider.name, attempts))

@@ -14,6 +14,7 @@ topic, from which `sotong-alerting-replay` re-publishes it; finished targets and
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -210,8 +211,12 @@ class Dispatcher:
     async def _batch_receipts(self, job: Job, outcomes: Sequence[TargetOutcome]) -> None:
         """One receipt per (outcome, provider) of a batch, with counts."""
         groups: dict[tuple[Outcome, str], list[TargetOutcome]] = {}
-        for o in outcomes:
-            groups.setdefault((o.outcome, o.provider), []).append(o)
+        first = outcomes[0] if outcomes else None
+        if first is not None and all(o.outcome is first.outcome and o.provider == first.provider for o in outcomes):
+            groups[(first.outcome, first.provider)] = list(outcomes)  # the usual case, without a per-item dict
+        else:
+            for o in outcomes:
+                groups.setdefault((o.outcome, o.provider), []).append(o)
         for (outcome, provider), members in groups.items():
             receipt = self._receipt(
                 job, outcome, provider, max(m.attempts for m in members), members[0].error, target=""
@@ -246,15 +251,13 @@ class Dispatcher:
 
 
 def _count(result: DispatchResult, outcomes: Sequence[TargetOutcome]) -> None:
-    for o in outcomes:
-        if o.outcome is Outcome.DELIVERED:
-            result.delivered += 1
-        elif o.outcome is Outcome.FAILED:
-            result.failed += 1
-        else:
-            result.dead += 1
-            if len(result.errors) < 5 and o.error:
-                result.errors.append(o.error)
+    counts = Counter(o.outcome for o in outcomes)
+    result.delivered += counts[Outcome.DELIVERED]
+    result.failed += counts[Outcome.FAILED]
+    result.dead += counts[Outcome.DEAD]
+    if counts[Outcome.DEAD]:
+        result.errors.extend(o.error for o in outcomes if o.outcome is Outcome.DEAD and o.error)
+        del result.errors[5:]
 
 
 def _merge(into: DispatchResult, other: DispatchResult) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import aiohttp
 
@@ -39,8 +39,9 @@ class ItemStatus(enum.Enum):
     RETRY = "retry"  # transient for this target only (a batch item answered UNAVAILABLE)
 
 
-@dataclass(frozen=True)
-class ItemResult:
+class ItemResult(NamedTuple):
+    """One target's answer; a tuple because a million-device fan-out builds a million of them."""
+
     target: str
     status: ItemStatus
     error: str = ""

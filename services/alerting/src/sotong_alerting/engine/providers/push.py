@@ -37,6 +37,9 @@ class PushProvider(HttpProvider):
             base_key(job.dispatch_id),
             {"tokens": targets, "message": message},
         )
+        if answer.get("failureCount") == 0 and len(answer["responses"]) == len(targets):
+            delivered = ItemStatus.DELIVERED
+            return [ItemResult(target, delivered) for target in targets]
         results: list[ItemResult] = []
         for target, item in zip(targets, answer["responses"], strict=True):
             error = item.get("error")
