@@ -51,8 +51,18 @@ __all__ = ["POLICY", "SERVICE", "IntakeService", "main", "submission_from_reques
 
 
 def _tracking_id(value: str) -> str:
-    if not value or len(value) > 64:
-        raise InvalidArgument(FieldViolation("tracking_id", "tracking_id must be 1-64 characters"))
+    if not value or len(value) > 64 or not value.isascii() or not value.isprintable():
+        raise InvalidArgument(FieldViolation("tracking_id", "tracking_id must be 1-64 printable ASCII characters"))
+    return value
+
+
+def _filter_value(name: str, value: str, violations: list[FieldViolation]) -> str | None:
+    """A listing filter is a code, never free text: short printable ASCII (PostgreSQL text refuses NUL too)."""
+    if not value:
+        return None
+    if len(value) > 64 or not value.isascii() or not value.isprintable():
+        violations.append(FieldViolation(name, f"{name} must be a code of at most 64 printable ASCII characters"))
+        return None
     return value
 
 
@@ -133,11 +143,11 @@ class IntakeService(pb_grpc.IntakeServiceServicer):
         if both and request.received_after.ToDatetime() >= request.received_before.ToDatetime():
             violations.append(FieldViolation("received_before", "received_before must be after received_after"))
         filters = Filters(
-            district_code=request.district_code or None,
-            category=request.category or None,
+            district_code=_filter_value("district_code", request.district_code, violations),
+            category=_filter_value("category", request.category, violations),
             kind=status.KIND_FROM_PROTO.get(request.kind) if request.kind else None,
             status=status.FROM_PROTO.get(request.status) if request.status else None,
-            channel=request.channel or None,
+            channel=_filter_value("channel", request.channel, violations),
             received_after=_aware(request.received_after) if request.HasField("received_after") else None,
             received_before=_aware(request.received_before) if request.HasField("received_before") else None,
         )
@@ -166,6 +176,10 @@ class IntakeService(pb_grpc.IntakeServiceServicer):
             violations.append(FieldViolation("status", "status must be one of " + ", ".join(sorted(status.OPERATOR))))
         if len(request.note) > 2000:
             violations.append(FieldViolation("note", "note must be at most 2,000 characters"))
+        if "\x00" in request.note:
+            violations.append(FieldViolation("note", "note must not contain NUL characters"))
+        if request.duplicate_of:
+            _filter_value("duplicate_of", request.duplicate_of, violations)
         if request.duplicate_of and new_status != status.DUPLICATE:
             violations.append(FieldViolation("duplicate_of", "duplicate_of goes only with status duplicate"))
         if violations:

@@ -134,9 +134,21 @@ def _parse_date(raw: str | None, name: str, problems: list[FieldViolation]) -> d
     return moment
 
 
+def _printable_query(request: web.Request, problems: list[FieldViolation]) -> None:
+    """Query values are ids, codes and dates: refuse control characters before they reach SQL."""
+    for name, value in request.query.items():
+        if len(value) > 4096 or not value.isprintable():
+            problems.append(
+                FieldViolation(name[:40], f"{name[:40]} must be printable text of at most 4,096 characters")
+            )
+
+
 async def get_requests(request: web.Request) -> web.Response:
     fmt, q = request.match_info["fmt"], request.query
     problems: list[FieldViolation] = []
+    _printable_query(request, problems)
+    if problems:
+        return _open311_error(fmt, problems)
     ids = [i.strip() for i in q.get("service_request_id", "").split(",") if i.strip()][:OPEN311_LIMIT]
     codes = [c.strip() for c in q.get("service_code", "").split(",") if c.strip()]
     statuses = {s.strip() for s in q.get("status", "").split(",") if s.strip()}
@@ -157,6 +169,9 @@ async def get_requests(request: web.Request) -> web.Response:
 
 async def get_request(request: web.Request) -> web.Response:
     fmt, tracking_id = request.match_info["fmt"], request.match_info["id"]
+    if len(tracking_id) > 64 or not tracking_id.isprintable():
+        violation = FieldViolation("service_request_id", "service_request_id must be at most 64 printable characters")
+        return _open311_error(fmt, [violation])
     rows = await _open311_rows(request.app[RECEPTION].store.pool, [tracking_id], [], set(), None, None)
     if not rows:
         violation = FieldViolation("service_request_id", f"no request {tracking_id[:64]!r}")
