@@ -12,7 +12,6 @@ from the model files.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -115,7 +114,8 @@ class Classifier:
         """Original-text spans of the character n-grams that pushed ``head`` up the most.
 
         Only called when a head fires, so its extra hashing cost is paid rarely.  Spans
-        are merged when they overlap, so the moderator sees words, not fragments.
+        are widened to whole words of the original text and merged when they overlap, so
+        the moderator sees words ("멍청한"), not fragments ("청한").
         """
         if head not in self.heads or not nt.tight.text:
             return []
@@ -134,8 +134,9 @@ class Classifier:
                     cands.append((float(weights[pos]), int(pos), int(pos) + n))
         cands.sort(reverse=True)
         chosen: list[tuple[int, int, float]] = []
+        original = nt.original
         for weight, s, e in cands[: top * 2]:
-            os_, oe = tight.original_span(s, e)
+            os_, oe = _widen_to_words(original, *tight.original_span(s, e))
             for i, (cs, ce, cw) in enumerate(chosen):
                 if os_ < ce and cs < oe:
                     chosen[i] = (min(cs, os_), max(ce, oe), max(cw, weight))
@@ -144,8 +145,22 @@ class Classifier:
                 chosen.append((os_, oe, weight))
             if len(chosen) >= top:
                 break
-        return sorted(chosen)
+        merged: list[tuple[int, int, float]] = []
+        for s, e, w in sorted(chosen):
+            if merged and s < merged[-1][1]:
+                ps, pe, pw = merged[-1]
+                merged[-1] = (ps, max(pe, e), max(pw, w))
+            else:
+                merged.append((s, e, w))
+        return merged
 
 
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
+def _widen_to_words(text: str, start: int, end: int, limit: int = 20) -> tuple[int, int]:
+    """Grow ``[start, end)`` to the surrounding whitespace (at most ``limit`` each way)."""
+    lo = start
+    while lo > 0 and start - lo < limit and not text[lo - 1].isspace():
+        lo -= 1
+    hi = end
+    while hi < len(text) and hi - end < limit and not text[hi].isspace():
+        hi += 1
+    return lo, hi

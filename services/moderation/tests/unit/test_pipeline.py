@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import random
 
@@ -145,3 +146,14 @@ def test_json_shape(pipeline: Pipeline) -> None:
     out = pipeline.decide("c1", "시발 광고 bit.ly/abc", "a").to_json_dict()
     assert set(out) >= {"id", "action", "categories", "evidence", "masked_text", "policy_version", "model_version"}
     assert set(out["evidence"][0]) == {"start", "end", "clause", "rule", "score", "threshold", "text"}
+
+
+def test_model_evidence_quotes_whole_words_without_overlaps(pipeline: Pipeline) -> None:
+    text = "시장 놈은 뭐하냐 한심한 놈"
+    d = pipeline.decide("x", text, "a")
+    spans = sorted((e.start, e.end) for e in d.evidence if e.rule.startswith("model:"))
+    assert spans, d
+    for (_s1, e1), (s2, _e2) in itertools.pairwise(spans):
+        assert e1 <= s2
+    for s, e in spans:
+        assert (s == 0 or text[s - 1] == " ") and (e == len(text) or text[e] == " ")
