@@ -344,11 +344,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 @web.middleware
 async def _no_crash(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """An unexpected error is logged once and answered 500 without internals; HTTP errors pass through."""
+    """Errors answer in JSON (Open311's error list under /open311/); an unexpected one is logged and is a bare 500."""
     try:
         return await handler(request)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        detail = f"{request.method} {request.path[:200]}: {exc.reason}"
+        if request.path.startswith("/open311/"):  # Open311 clients read the standard's error list
+            return _json([{"code": exc.status, "description": detail}], exc.status)
+        return _json({"error": exc.reason.lower().replace(" ", "_"), "detail": detail}, exc.status)
     except Exception:
         logs.get("intake.http").exception("unhandled error in request", path=request.path)
         return _json({"error": "internal", "detail": "internal error"}, 500)
@@ -364,10 +369,10 @@ def build_app(reception: Reception, values: dict[str, Any]) -> web.Application:
     }
     fmt = "{fmt:json|xml}"
     app.router.add_get(f"/open311/v2/services.{fmt}", services)
-    app.router.add_get("/open311/v2/services/{code}." + fmt, service_definition)
+    app.router.add_get("/open311/v2/services/{code:[^/]+}." + fmt, service_definition)
     app.router.add_post(f"/open311/v2/requests.{fmt}", post_request)
     app.router.add_get(f"/open311/v2/requests.{fmt}", get_requests)
-    app.router.add_get("/open311/v2/requests/{id}." + fmt, get_request)
+    app.router.add_get("/open311/v2/requests/{id:[^/]+}." + fmt, get_request)
     app.router.add_post("/kakao/skill", kakao_skill)
     app.router.add_post("/webhooks/sns", signed_webhook)
     app.router.add_post("/webhooks/eungdapso", signed_webhook)
