@@ -5,9 +5,13 @@ and every CAP document checked against the XSD along the way."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from lxml import etree
 
 from sotong.alerting.v1 import alerting_dispatch_pb2 as dispatch
@@ -15,9 +19,11 @@ from sotong.alerting.v1 import alerting_events_pb2 as events_pb
 from sotong.alerting.v1 import alerting_service_pb2 as pb
 from sotong.alerting.v1 import alerting_service_pb2_grpc as pb_grpc
 from sotong_alerting.cap import validate_cap
+from sotong_alerting.engine import localrun
 from sotong_common import topics
 from sotong_localstack.stack import Stack
 from sotong_localstack.testing import channel, eventually, read_all, token
+from sotong_standins.control import StandinControl
 
 pytestmark = pytest.mark.e2e
 
@@ -218,3 +224,79 @@ async def test_a_whole_incident_from_report_to_cancellation(alerting: Stack) -> 
 
 async def _async(value: list[dispatch.DispatchRequested]) -> list[dispatch.DispatchRequested] | None:
     return value if len(value) >= 2 else None
+
+
+PROVIDER_OF = {
+    dispatch.CHANNEL_GROUP_CHAT: "chat",
+    dispatch.CHANNEL_PAGER: "pager",
+    dispatch.CHANNEL_PRESS_MAIL: "mail",
+    dispatch.CHANNEL_PORTAL_NOTICE: "notice",
+    dispatch.CHANNEL_SNS: "sns",
+    dispatch.CHANNEL_NEWS_APP_PUSH: "push",
+    dispatch.CHANNEL_KAKAO_CHANNEL: "kakao",
+    dispatch.CHANNEL_SMS: "sms",
+}
+
+
+@pytest_asyncio.fixture()
+async def delivering(fresh_stack: Stack) -> AsyncIterator[tuple[Stack, StandinControl]]:
+    """The incident service plus the publishing engine delivering to the provider stand-ins."""
+    assert fresh_stack.state is not None
+    run = Path(fresh_stack.state.run_dir)
+    primary_proc, primary = localrun.start_standins(run, "standins")
+    fallback_proc, fallback = localrun.start_standins(run, "standins-fallback")
+    env = localrun.dispatch_env(
+        primary,
+        fallback,
+        alerting_directory_push_devices="1000",
+        alerting_directory_sms_subscribers="100",
+        alerting_directory_kakao_friends="80",
+    )
+    worker = localrun.start_dispatch(run, fresh_stack.state.env(), env)
+    fresh_stack.start_services(("alerting-api", "alerting-worker"), say=False)
+    try:
+        async with StandinControl(primary["base_url"]) as control:
+            yield fresh_stack, control
+    finally:
+        for proc in (worker, fallback_proc, primary_proc):
+            localrun.stop(proc)
+
+
+async def test_every_stage_reaches_the_stand_ins_once_per_target_and_receipts_show_on_the_incident(
+    delivering: tuple[Stack, StandinControl],
+) -> None:
+    stack, standins = delivering
+    operator = token(stack, "operator")
+    approver = token(stack, "approver")
+    async with channel(stack, "alerting-api") as ch:
+        api = pb_grpc.AlertingServiceStub(ch)
+        incident_id = (
+            await api.ReportIncident(pb.ReportIncidentRequest(hazard="호우", area_codes=["11320"]), metadata=operator)
+        ).incident.incident_id
+        for _ in range(2):  # stage 1, then stage 2; each issue is retried once
+            drafted = (await api.DraftAlert(draft_request(incident_id), metadata=operator)).alert
+            await api.ApproveAlert(pb.ApproveAlertRequest(identifier=drafted.identifier), metadata=approver)
+            await api.IssueAlert(pb.IssueAlertRequest(identifier=drafted.identifier), metadata=operator)
+            await api.IssueAlert(pb.IssueAlertRequest(identifier=drafted.identifier), metadata=operator)
+
+        async def all_channels_delivered() -> dict[int, int] | None:
+            shown = await api.GetIncident(pb.GetIncidentRequest(incident_id=incident_id), metadata=operator)
+            counts = {d.channel: d.delivered for d in shown.deliveries}
+            return counts if set(counts) == set(PROVIDER_OF) and all(counts.values()) else None
+
+        await eventually(all_channels_delivered, timeout=90)
+        await asyncio.sleep(2.0)  # a second delivery of anything would have arrived by now
+        shown = await api.GetIncident(pb.GetIncidentRequest(incident_id=incident_id), metadata=operator)
+
+    stats = await standins.stats()
+    delivered = {PROVIDER_OF[d.channel]: d.delivered for d in shown.deliveries}
+    assert all(d.failed == 0 and d.dead_lettered == 0 for d in shown.deliveries)
+    # What the stand-ins recorded is exactly what the receipts told the incident: nothing lost, nothing twice.
+    # (The chat stand-in records opening the room and the message in it as two deliveries of one dispatch.)
+    assert {name: stats[name]["accepted"] for name in PROVIDER_OF.values() if name != "chat"} == {
+        name: count for name, count in delivered.items() if name != "chat"
+    }
+    assert stats["chat"]["accepted"] == 2
+    assert all(stats[name]["repeated_targets"] == 0 and stats[name]["key_conflicts"] == 0 for name in delivered)
+    assert delivered["chat"] == 1 and delivered["pager"] == 2  # one response group, two duty officers
+    assert delivered["mail"] == 1 and delivered["notice"] == 2  # the press list; stage-1 and stage-2 notices

@@ -112,6 +112,8 @@ def renderings(
         if channel == dispatch.CHANNEL_KAKAO_CHANNEL:
             item.template_code = KAKAO_TEMPLATES.get(purpose, "SOTONG_DISASTER_ALERT")
             item.variables.update(ch.kakao_variables(alert, info, language))
+            # The registered templates end with #{link}; Kakao refuses a message with any slot left unfilled.
+            item.variables.setdefault("link", info.web or "")
         found.append(item)
     return found
 
