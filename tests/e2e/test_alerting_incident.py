@@ -281,7 +281,7 @@ async def test_every_stage_reaches_the_stand_ins_once_per_target_and_receipts_sh
 
         async def all_channels_delivered() -> dict[int, int] | None:
             shown = await api.GetIncident(pb.GetIncidentRequest(incident_id=incident_id), metadata=operator)
-            counts = {d.channel: d.delivered for d in shown.deliveries}
+            counts = {int(d.channel): d.delivered for d in shown.deliveries}
             return counts if set(counts) == set(PROVIDER_OF) and all(counts.values()) else None
 
         await eventually(all_channels_delivered, timeout=90)
