@@ -151,7 +151,21 @@ async def _pager_has(engine: Engine, n: int) -> bool:
 
 async def test_poison_and_exhausted_dispatches_are_dead_lettered_and_replayed_once(engine: Engine) -> None:
     produce_raw(engine.stack, EMERGENCY, b"\xff\x00 not a protobuf", key=b"junk")
-    await eventually(lambda: asyncio.to_thread(read_all, engine.stack, EMERGENCY + ".dlq"), timeout=30)
+    # A segment no directory knows, and a channel nobody delivers: contract violations, dead-lettered at once.
+    await engine.publish(EMERGENCY, alert(pb.CHANNEL_NEWS_APP_PUSH, "d-bad-segment", pb.Audience(segment="mars")))
+    await engine.publish(ROUTINE, alert(99, "d-bad-channel", pb.Audience(targets=["x"])))
+
+    async def both_refused() -> list[str] | None:
+        found = await asyncio.to_thread(read_all, engine.stack, EMERGENCY + ".dlq")
+        found += await asyncio.to_thread(read_all, engine.stack, ROUTINE + ".dlq")
+        errors = [dict(r.headers).get("sotong_error", b"").decode() for r in found]
+        return errors if len(found) >= 3 else None
+
+    errors = await eventually(both_refused, timeout=30)
+    await asyncio.sleep(1.0)  # every channel saw them; exactly one consumer dead-letters each
+    assert len(await asyncio.to_thread(read_all, engine.stack, EMERGENCY + ".dlq")) == 2
+    assert any("cannot decode" in e for e in errors)
+    assert any("mars" in e for e in errors) and any("not a known channel" in e for e in errors)
 
     # Both SMS providers down for longer than three attempts last: the dispatch is dead-lettered.
     await engine.primary.inject("sms", fail_status=503, fail_rate=1.0, duration_s=8)
@@ -161,8 +175,12 @@ async def test_poison_and_exhausted_dispatches_are_dead_lettered_and_replayed_on
     async def dead_lettered() -> list[Any]:
         return await asyncio.to_thread(read_all, engine.stack, ROUTINE + ".dlq")
 
-    dead = await eventually(dead_lettered, timeout=60)
-    assert pb.DispatchRequested.FromString(dead[0].value).dispatch_id == "d-sms-dead"
+    async def exhausted() -> list[Any] | None:
+        found = await dead_lettered()
+        return found if len(found) == 2 else None
+
+    dead = await eventually(exhausted, timeout=60)
+    assert pb.DispatchRequested.FromString(dead[-1].value).dispatch_id == "d-sms-dead"
     receipts = [pb.DeliveryReported.FromString(r.value) for r in read_all(engine.stack, RECEIPTS)]
     assert [r.outcome for r in receipts if r.dispatch_id == "d-sms-dead"] == [pb.DELIVERY_OUTCOME_DEAD_LETTERED]
     assert (await engine.accepted())["sms"] == 0
@@ -171,13 +189,13 @@ async def test_poison_and_exhausted_dispatches_are_dead_lettered_and_replayed_on
     replay = Path(sys.executable).parent / "sotong-alerting-replay"
     for _ in range(2):  # replaying twice is harmless
         done = subprocess.run(
-            [str(replay), "--lane", "routine", "--from-beginning"],
+            [str(replay), "--lane", "routine", "--from-beginning", "--dispatch-id", "d-sms-dead"],
             env={**engine.stack.state.env(), "PATH": ""} if engine.stack.state else None,
             capture_output=True,
             text=True,
             check=True,
         )
-        assert '"replayed": 1' in done.stdout
+        assert '"replayed": 1' in done.stdout and '"skipped": 1' in done.stdout  # only the one asked for
     sent = await eventually(lambda: _sms_sent(engine), timeout=60)
     await asyncio.sleep(2)
     assert sent == 1 and (await _sms_sent(engine)) == 1

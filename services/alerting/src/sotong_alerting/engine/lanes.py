@@ -27,6 +27,9 @@ from sotong_common import events, logs, metrics, topics
 from sotong_common.streams import TRANSIENT
 
 LANES = (topics.DISPATCH_EMERGENCY, topics.DISPATCH_ROUTINE)
+# Every channel's consumer reads every record; one of them owns the records no channel can take (undecodable, or
+# for an unknown channel) and dead-letters them, once. Run the chat channel somewhere, or such records are skipped.
+UNROUTABLE_OWNER = "chat"
 
 
 def group_id(kind: str, lane: str) -> str:
@@ -119,12 +122,12 @@ class LaneConsumer:
         try:
             dispatch = pb.DispatchRequested.FromString(record.value or b"")
         except DecodeError as exc:
-            await self._dead_letter(record, f"cannot decode DispatchRequested: {exc}", "decode")
+            if self.kind == UNROUTABLE_OWNER:
+                await self._dead_letter(record, f"cannot decode DispatchRequested: {exc}", "decode")
             return
         kind = CHANNEL_KINDS.get(dispatch.channel)
         if kind is None:
-            # Nobody can deliver it: only the first channel's consumer dead-letters it, the others skip it.
-            if self.kind == "chat" and self.emergency:
+            if self.kind == UNROUTABLE_OWNER:
                 await self._dead_letter(record, f"channel {dispatch.channel} is not a known channel", "decode")
             return
         if kind != self.kind:
