@@ -42,6 +42,8 @@ CHANNEL_KINDS: dict[int, str] = {
     pb.CHANNEL_SMS: "sms",
 }
 KIND_CHANNELS = {kind: channel for channel, kind in CHANNEL_KINDS.items()}
+# Channels where a segment widens the audience beyond named targets (subscribers, every account, the press list).
+SEGMENT_CHANNELS = frozenset({"push", "sms", "kakao", "sns", "mail"})
 
 _OUTCOMES = {
     Outcome.DELIVERED: pb.DELIVERY_OUTCOME_DELIVERED,
@@ -107,6 +109,12 @@ class Dispatcher:
             raise ContractError("dispatch_id is empty")
         job = Job(dispatch)
         audience = dispatch.audience
+        if dispatch.exercise and audience.segment and self.kind in SEGMENT_CHANNELS:
+            # A drill reaching every citizen is exactly the accident to prevent: test audiences are explicit.
+            raise ContractError(
+                f"exercise dispatch {dispatch.dispatch_id} names audience.segment {audience.segment!r};"
+                " Test and Exercise dispatches go only to explicit test targets"
+            )
         if audience.segment and self.kind in ("push", "sms", "kakao"):
             segment = self.directory.segment(self.kind, audience.segment)
             result = await self._fan_out(job, segment, go)
