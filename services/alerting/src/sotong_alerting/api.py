@@ -19,6 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sotong.alerting.v1 import alerting_service_pb2 as pb
 from sotong.alerting.v1 import alerting_service_pb2_grpc as pb_grpc
 from sotong_alerting import settings, timeline
+from sotong_alerting.alerts import AlertDesk
 from sotong_alerting.approval import Person
 from sotong_alerting.cap import parse_cap
 from sotong_alerting.districts import districts
@@ -127,8 +128,9 @@ def validate_report(request: pb.ReportIncidentRequest) -> None:
 
 
 class AlertingService(pb_grpc.AlertingServiceServicer):
-    def __init__(self, store: IncidentStore, feed_url: str) -> None:
+    def __init__(self, store: IncidentStore, alerts: AlertDesk, feed_url: str) -> None:
         self._store = store
+        self._alerts = alerts
         self._feed_url = feed_url.rstrip("/")
         self._log = logs.get("alerting.api")
 
@@ -197,7 +199,7 @@ class AlertingService(pb_grpc.AlertingServiceServicer):
 
     async def DraftAlert(self, request: pb.DraftAlertRequest, context: Any) -> pb.DraftAlertResponse:
         _required(request.incident_id, "incident_id", "the incident the alert is for")
-        drafted = await self._store.draft(request, principal().subject)
+        drafted = await self._alerts.draft(request, principal().subject)
         return pb.DraftAlertResponse(
             alert=alert_message(drafted.row), renderings=drafted.renderings, warnings=drafted.warnings
         )
@@ -205,23 +207,25 @@ class AlertingService(pb_grpc.AlertingServiceServicer):
     async def ApproveAlert(self, request: pb.ApproveAlertRequest, context: Any) -> pb.ApproveAlertResponse:
         identifier = _required(request.identifier, "identifier", "the drafted alert to approve")
         caller = principal()
-        row, warnings = await self._store.approve(identifier, Person(caller.subject, caller.roles))
+        row, warnings = await self._alerts.approve(identifier, Person(caller.subject, caller.roles))
         return pb.ApproveAlertResponse(alert=alert_message(row), warnings=warnings)
 
     async def IssueAlert(self, request: pb.IssueAlertRequest, context: Any) -> pb.IssueAlertResponse:
         identifier = _required(request.identifier, "identifier", "the approved alert to issue")
-        row, dispatch_ids = await self._store.issue(identifier, principal().subject)
+        row, dispatch_ids = await self._alerts.issue(identifier, principal().subject)
         return pb.IssueAlertResponse(
             alert=alert_message(row), incident=await self._incident(row["incident_id"]), dispatch_ids=dispatch_ids
         )
 
     async def UpdateAlert(self, request: pb.UpdateAlertRequest, context: Any) -> pb.UpdateAlertResponse:
-        drafted = await self._store.draft_update(request.references, request.texts, request.reason, principal().subject)
+        drafted = await self._alerts.draft_update(
+            request.references, request.texts, request.reason, principal().subject
+        )
         return pb.UpdateAlertResponse(alert=alert_message(drafted.row), renderings=drafted.renderings)
 
     async def CancelAlert(self, request: pb.CancelAlertRequest, context: Any) -> pb.CancelAlertResponse:
         incident_id = _required(request.incident_id, "incident_id", "the incident to cancel")
-        row = await self._store.cancel(incident_id, request.references, request.reason, principal().subject)
+        row = await self._alerts.cancel(incident_id, request.references, request.reason, principal().subject)
         response = pb.CancelAlertResponse(incident=await self._incident(incident_id))
         if row is not None:
             response.alert.CopyFrom(alert_message(row))
@@ -315,9 +319,10 @@ async def serve(values: dict[str, Any]) -> None:
     relay = outbox.OutboxRelay(pool, kafka, settings.SCHEMA)
     relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
     server = Server("alerting", POLICY, values["JWT_SECRET"], host=values["LISTEN_HOST"], port=values["GRPC_PORT"])
-    store = IncidentStore(pool, plan, values["ALERTING_CAP_SENDER"])
+    store = IncidentStore(pool, plan)
+    alerts = AlertDesk(store, values["ALERTING_CAP_SENDER"])
     server.add(SERVICE, lambda s: pb_grpc.add_AlertingServiceServicer_to_server(
-        AlertingService(store, values["ALERTING_FEED_URL"]), s
+        AlertingService(store, alerts, values["ALERTING_FEED_URL"]), s
     ))  # fmt: skip
     port = await server.start()
     logs.get("alerting.api").info("alerting api serving", grpc_port=port)

@@ -23,6 +23,7 @@ from sotong.intake.v1 import intake_types_pb2 as intake_types
 from sotong.moderation.v1 import moderation_events_pb2 as moderation
 from sotong_alerting import settings
 from sotong_alerting.api import build_plan, check_plan
+from sotong_alerting.citizens import CitizenInput
 from sotong_alerting.store import IncidentStore
 from sotong_common import config, database, logs, metrics, outbox, producer, streams, topics, tracing
 
@@ -65,8 +66,14 @@ def build(values: dict[str, Any]) -> streams.Worker:
                 relay = outbox.OutboxRelay(pool, kafka, settings.SCHEMA)
                 state["relay"] = asyncio.ensure_future(relay.run())
                 state["store"] = IncidentStore(pool, plan)
+                state["citizens"] = CitizenInput(state["store"])
             found: IncidentStore = state["store"]
             return found
+
+    async def citizens() -> CitizenInput:
+        await store()
+        found: CitizenInput = state["citizens"]
+        return found
 
     @worker.handler(topics.SUBMISSION_RECEIVED, intake.SubmissionReceived)
     async def submission(event: streams.Received[intake.SubmissionReceived]) -> None:
@@ -74,7 +81,7 @@ def build(values: dict[str, Any]) -> streams.Worker:
         if not message.district_code:
             return
         received_at = message.received_at.ToDatetime(tzinfo=UTC)
-        incidents = await store()
+        incidents = await citizens()
         if message.kind == intake_types.SUBMISSION_KIND_DISASTER_REPORT and message.category:
             grouped = await incidents.group_report(
                 GROUPING,
@@ -105,7 +112,7 @@ def build(values: dict[str, Any]) -> streams.Worker:
         made = event.message
         if made.content_type != "submission" or made.action == moderation.ACTION_REVIEW:
             return  # a review is not a verdict; the moderator's decision will follow
-        await (await store()).moderated(
+        await (await citizens()).moderated(
             MODERATED,
             event.metadata.event_id,
             made.content_id,

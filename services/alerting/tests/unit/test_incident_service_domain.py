@@ -10,13 +10,14 @@ import pytest
 from sotong.alerting.v1 import alerting_dispatch_pb2 as dispatch
 from sotong.alerting.v1 import alerting_service_pb2 as pb
 from sotong_alerting import publishing, timeline
+from sotong_alerting.alerts import cancel_texts
 from sotong_alerting.approval import derive_update
 from sotong_alerting.cap import MsgType, Status, validate_alert
 from sotong_alerting.channels import check_channels
 from sotong_alerting.drafting import Draft, compose, replaced_texts
 from sotong_alerting.incident import Incident
 from sotong_alerting.response import PlanError, load_plan, parse_plan
-from sotong_alerting.store import cancel_texts, upstream_hazard
+from sotong_alerting.store import upstream_hazard
 from sotong_alerting.worker import receipt_counts
 
 NOW = datetime(2026, 7, 14, 5, 0, tzinfo=UTC)
