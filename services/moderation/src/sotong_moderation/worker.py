@@ -1,9 +1,10 @@
 """Moderation's stream worker: every piece of content through the comment policy pipeline, one decision each.
 
-Run as `sotong-moderation-worker`. It consumes every topic of `content.CONTENT_TOPICS` in micro-batches
-(`sotong_common.batching`): a batch of up to `SOTONG_MODERATION_BATCH_MAX` events that arrived within
-`SOTONG_MODERATION_BATCH_WITHIN_MS` is judged event by event (each in its own trace span), then stored and
-announced in one transaction (decisions + outbox rows). A crash before the commit stores nothing and the events
+Run as `sotong-moderation-worker` (a Faust app). It consumes every topic of `content.CONTENT_TOPICS` in
+micro-batches (`sotong_common.batching.BatchConsumer`): the events of one fetch, up to
+`SOTONG_MODERATION_BATCH_MAX`, waiting at most `SOTONG_MODERATION_BATCH_WITHIN_MS`, are judged one by one (each
+in its own trace span), then stored and announced in one transaction (decisions + outbox rows), and only then
+are their offsets committed. A crash before the commit stores nothing and the events
 come again; after it, redelivered events find their source event id and add nothing: exactly one decision per
 source event. An event that is not content (no id, undecodable) goes to the topic's dead-letter topic.
 
@@ -49,6 +50,14 @@ def build(values: dict[str, Any], pipeline: Pipeline | None = None) -> streams.W
             found: DecisionStore = state["store"]
             return found
 
+    batches = batching.BatchConsumer(
+        worker,
+        values["KAFKA_BOOTSTRAP"],
+        max_batch=values["MODERATION_BATCH_MAX"],
+        within=values["MODERATION_BATCH_WITHIN_MS"] / 1000,
+        trace_events=values["OTEL_EXPORTER"] != "none",
+    )
+
     def consume(source: ContentTopic) -> None:
         history = repetition if source.repetition else None
 
@@ -68,17 +77,11 @@ def build(values: dict[str, Any], pipeline: Pipeline | None = None) -> streams.W
             log.debug("batch decided", topic=source.topic, size=len(items), new=new)
             return rejected
 
-        moderate.__name__ = f"moderate_{source.content_type}"
-        batching.batch_handler(
-            worker,
-            source.topic,
-            source.message_type,
-            max_batch=values["MODERATION_BATCH_MAX"],
-            within=values["MODERATION_BATCH_WITHIN_MS"] / 1000,
-        )(moderate)
+        batches.handler(source.topic, source.message_type)(moderate)
 
     for source in CONTENT_TOPICS:
         consume(source)
+    batches.attach()
 
     @app.task  # type: ignore[untyped-decorator]
     async def warm_up() -> None:
