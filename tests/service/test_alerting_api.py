@@ -202,6 +202,25 @@ async def test_upstream_cap_opens_an_incident_once(alerting: Stack) -> None:
         assert list(first.incident.area_codes) == ["11320", "11350"] and first.incident.hazard == "호우"
         assert first.incident.reported_by == "upstream:cap@kma.go.kr"
 
+        # The agency's Update of that alert is noted on the same incident, not opened as a new one.
+        update = (
+            UPSTREAM_CAP.decode()
+            .replace("<identifier>KMA-2026-0714-01</identifier>", "<identifier>KMA-2026-0714-02</identifier>")
+            .replace("<msgType>Alert</msgType>", "<msgType>Update</msgType>")
+            .replace(
+                "<scope>Public</scope>",
+                "<scope>Public</scope><references>cap@kma.go.kr,KMA-2026-0714-01,2026-07-14T14:00:00+09:00</references>",
+            )
+            .replace("서울 동북권 호우경보", "서울 동북권 호우경보 확대")
+        )
+        noted = await api.IngestCap(pb.IngestCapRequest(cap_xml=update.encode()), metadata=service)
+        assert noted.incident.incident_id == first.incident.incident_id and not noted.created
+        shown = await api.GetIncident(
+            pb.GetIncidentRequest(incident_id=first.incident.incident_id), metadata=token(alerting, "operator")
+        )
+        assert shown.timeline[-1].actor == "upstream:cap@kma.go.kr"
+        assert "KMA-2026-0714-02" in shown.timeline[-1].detail and "확대" in shown.timeline[-1].detail
+
 
 async def test_watch_streams_the_timeline_then_new_entries(alerting: Stack) -> None:
     operator = token(alerting, "operator")

@@ -256,6 +256,10 @@ async def test_feedback_after_stage_two_and_delivery_receipts_show_on_the_incide
             outcome=dispatch.DELIVERY_OUTCOME_DELIVERED, delivered_count=498, failed_count=2,
         )  # fmt: skip
         publish(fresh_stack, topics.DELIVERY_REPORTED, "d-push", batch)
+        # Poison: a receipt naming no channel, and bytes that are not a receipt at all. Both go to the DLQ.
+        publish(fresh_stack, topics.DELIVERY_REPORTED, "d-bad", dispatch.DeliveryReported(incident_id=incident_id))
+        garbage = events.EventMetadata.new(topics.DELIVERY_REPORTED, "test").headers(with_trace=False)
+        produce_raw(fresh_stack, topics.DELIVERY_REPORTED, b"\xff\xfenot protobuf", b"d-junk", garbage)
 
         async def settled() -> pb.GetIncidentResponse | None:
             view = await api.GetIncident(pb.GetIncidentRequest(incident_id=incident_id), metadata=operator)
@@ -273,3 +277,9 @@ async def test_feedback_after_stage_two_and_delivery_receipts_show_on_the_incide
         }
         counts = {d.channel: (d.delivered, d.failed, d.dead_lettered) for d in view.deliveries}
         assert counts == {dispatch.CHANNEL_SMS: (1, 0, 1), dispatch.CHANNEL_NEWS_APP_PUSH: (498, 2, 0)}
+
+    async def dead_lettered() -> list[bytes] | None:
+        found = [r.key for r in read_all(fresh_stack, topics.dlq_name(topics.DELIVERY_REPORTED), timeout_ms=1000)]
+        return found if len(found) >= 2 else None
+
+    assert sorted(await eventually(dead_lettered, timeout=30)) == [b"d-bad", b"d-junk"]
