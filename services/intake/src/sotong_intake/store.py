@@ -7,6 +7,7 @@ Status changes also NOTIFY `intake_status` so WatchSubmission streams wake at on
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from sotong_common.geo import Place
 from sotong_intake import status
 from sotong_intake.contact import KeyRing, RetentionPolicy, purge_cutoffs, seal_contact
 from sotong_intake.duplicates import DuplicateRule, ReportSignature, find_duplicates
-from sotong_intake.submission import Submission
+from sotong_intake.submission import GeoPoint, Submission
 
 SOURCE = "sotong.intake"
 STATUS_CHANNEL = "intake_status"
@@ -64,6 +65,54 @@ class Accepted:
     tracking_id: str
     created: bool
     duplicate_candidate_of: str | None = None
+
+
+@dataclass
+class _Prepared:
+    """A submission ready to store: ids chosen, place resolved, contact sealed, candidate found."""
+
+    id: uuid.UUID
+    tracking_id: str
+    submission: Submission
+    key: str | None
+    point: GeoPoint | None
+    district: str | None
+    neighbourhood: str | None
+    sealed: bytes | None
+    received_at: datetime
+    candidate: tuple[str, float] | None = None
+
+    def signature(self) -> ReportSignature:
+        return ReportSignature.of(
+            str(self.id),
+            self.submission.category,
+            self.received_at,
+            self.submission.text,
+            self.point.lat if self.point else None,
+            self.point.lng if self.point else None,
+            self.neighbourhood or self.district,
+        )
+
+    def event(self) -> ev.SubmissionReceived:
+        submission, location, point = self.submission, self.submission.location, self.point
+        return ev.SubmissionReceived(
+            submission_id=str(self.id),
+            tracking_id=self.tracking_id,
+            kind=status.KIND_TO_PROTO[submission.kind],
+            text=submission.text,
+            category=submission.category or "",
+            point=geo_pb2.GeoPoint(lat=point.lat, lng=point.lng) if point else None,
+            address_text=(location.address or "") if location else "",
+            district_code=self.district or "",
+            neighbourhood_code=self.neighbourhood or "",
+            media_urls=list(submission.media),
+            channel=submission.channel,
+            channel_message_id=self.key or "",
+            contact_ref=f"intake:contact:{self.id}" if self.sealed else "",
+            received_at=_ts(self.received_at),
+            duplicate_candidate_of=self.candidate[0] if self.candidate else "",
+            duplicate_score=self.candidate[1] if self.candidate else 0.0,
+        )
 
 
 @dataclass(frozen=True)
@@ -116,222 +165,203 @@ class SubmissionStore:
 
         `webhook` = (source, webhook-id) records the delivery in the same transaction, so a replay is refused.
         """
-        key = idempotency_key(submission)
-        if key:
-            found = await self._by_channel_message(submission.channel, key)
-            if found is not None:
-                return found
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                accepted = await self._insert(conn, submission, place, key)
-                if webhook is not None:
+        return (await self.accept_many([(submission, place)], webhook))[0]
+
+    async def accept_many(
+        self, items: Sequence[tuple[Submission, Place | None]], webhook: tuple[str, str] | None = None
+    ) -> list[Accepted]:
+        """Store validated submissions in one transaction with a fixed number of round trips, whatever their count.
+
+        One query finds the channel messages already stored, one the near-duplicate candidates of every item, one
+        inserts submissions, history and sealed contacts, one queues the events. A message stored concurrently by
+        another request is answered with that request's tracking id (ON CONFLICT DO NOTHING, then looked up).
+        """
+        now = datetime.now(UTC)
+        prepared = [self._prepare(submission, place, now) for submission, place in items]
+        results: list[Accepted | None] = [None] * len(prepared)
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                keyed = [(p.submission.channel, p.key) for p in prepared if p.key]
+                existing = await self._existing(conn, keyed) if keyed else {}
+                first_of_key: dict[tuple[str, str], int] = {}
+                fresh: list[int] = []
+                for i, item in enumerate(prepared):
+                    key = (item.submission.channel, item.key) if item.key else None
+                    if key and key in existing:
+                        results[i] = existing[key]
+                    elif key and key in first_of_key:
+                        continue  # the same message twice in one batch: answered from the first below
+                    else:
+                        if key:
+                            first_of_key[key] = i
+                        fresh.append(i)
+                await self._link_duplicates(conn, [prepared[i] for i in fresh], now)
+                inserted = await self._insert(conn, [prepared[i] for i in fresh])
+                await outbox.add_many(
+                    conn,
+                    [
+                        (
+                            topics.SUBMISSION_RECEIVED,
+                            str(p.id),
+                            events.encode(p.event()),
+                            events.EventMetadata.new(topics.SUBMISSION_RECEIVED, SOURCE).headers(),
+                        )
+                        for p in (prepared[i] for i in fresh)
+                        if p.id in inserted
+                    ],
+                )
+                if webhook is not None and len(fresh) == 1 and prepared[fresh[0]].id in inserted:
                     await conn.execute(
                         "INSERT INTO webhook_deliveries (source, webhook_id, submission_id) VALUES ($1, $2, $3)",
                         webhook[0],
                         webhook[1],
-                        uuid.UUID(accepted.submission_id),
+                        prepared[fresh[0]].id,
                     )
-        except asyncpg.UniqueViolationError:
-            # Another request with the same channel message won the race: answer with its tracking id.
-            if not key:
-                raise
-            found = await self._by_channel_message(submission.channel, key)
-            if found is None:
-                raise
-            return found
-        return accepted
-
-    async def accept_many(self, items: Sequence[tuple[Submission, Place | None]]) -> list[Accepted]:
-        """Store several validated submissions in one transaction (one commit, one round trip per statement).
-
-        Falls back to one transaction per item when any of them collides with a concurrent duplicate.
-        """
-        results: list[Accepted | None] = [None] * len(items)
-        todo: list[int] = []
-        for i, (submission, _) in enumerate(items):
-            key = idempotency_key(submission)
-            found = await self._by_channel_message(submission.channel, key) if key else None
-            if found is not None:
-                results[i] = found
-            else:
-                todo.append(i)
-        seen_keys: dict[tuple[str, str], int] = {}
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                for i in todo:
-                    submission, place = items[i]
-                    key = idempotency_key(submission)
-                    if key and (submission.channel, key) in seen_keys:
-                        continue  # the same message twice in one batch: answered below from the first
-                    accepted = await self._insert(conn, submission, place, key)
-                    if key:
-                        seen_keys[(submission.channel, key)] = i
-                    results[i] = accepted
-        except asyncpg.UniqueViolationError:
-            return [await self.accept(s, p) for s, p in items]
-        for i, (submission, _) in enumerate(items):
+            for i in fresh:
+                item = prepared[i]
+                if item.id in inserted:
+                    candidate = item.candidate[0] if item.candidate else None
+                    results[i] = Accepted(str(item.id), item.tracking_id, True, candidate)
+            lost = [
+                (p.submission.channel, p.key) for p in (prepared[i] for i in fresh) if p.id not in inserted and p.key
+            ]
+            raced = await self._existing(conn, lost) if lost else {}
+        for i, item in enumerate(prepared):
             if results[i] is None:
-                key = idempotency_key(submission)
-                assert key
-                first = results[seen_keys[(submission.channel, key)]]
-                assert first is not None
-                results[i] = Accepted(first.submission_id, first.tracking_id, False, first.duplicate_candidate_of)
+                assert item.key, "a submission without a channel message id cannot conflict"
+                key = (item.submission.channel, item.key)
+                found = raced.get(key) or (results[first_of_key[key]] if key in first_of_key else None)
+                assert found is not None
+                results[i] = Accepted(found.submission_id, found.tracking_id, False, found.duplicate_candidate_of)
         return [r for r in results if r is not None]
 
-    async def _insert(
-        self, conn: database.Connection, submission: Submission, place: Place | None, key: str | None
-    ) -> Accepted:
+    def _prepare(self, submission: Submission, place: Place | None, now: datetime) -> _Prepared:
         submission_id = uuid.uuid4()
-        now = datetime.now(UTC)
-        tracking_id = new_tracking_id(now)
         location = submission.location
-        point = location.point if location else None
-        district = place.district_code if place else (location.district_code if location else None)
-        neighbourhood = place.neighbourhood_code if place else None
-        candidate = await self._duplicate_candidate(conn, submission, str(submission_id), now, district, neighbourhood)
-        await conn.execute(
-            "INSERT INTO submissions (id, tracking_id, kind, text, category, lat, lng, address_text,"
-            " district_code, neighbourhood_code, media_urls, channel, channel_message_id, status, received_at,"
-            " source, duplicate_candidate_of, duplicate_score)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
-            submission_id,
-            tracking_id,
-            submission.kind,
-            submission.text,
-            submission.category,
-            point.lat if point else None,
-            point.lng if point else None,
-            location.address if location else None,
-            district,
-            neighbourhood,
-            list(submission.media),
-            submission.channel,
-            key,
-            status.RECEIVED,
-            now,
-            submission.source,
-            uuid.UUID(candidate[0]) if candidate else None,
-            candidate[1] if candidate else None,
-        )
-        await conn.execute(
-            "INSERT INTO submission_status_history (submission_id, status, changed_by, changed_at)"
-            " VALUES ($1, $2, $3, $4)",
-            submission_id,
-            status.RECEIVED,
-            submission.channel,
-            now,
-        )
-        contact_ref = ""
+        sealed = None
         if submission.contact is not None and not submission.contact.is_empty and self._keys is not None:
-            sealed = seal_contact(submission.contact, self._keys, str(submission_id))
-            await conn.execute(
-                "INSERT INTO reporter_contacts (submission_id, sealed) VALUES ($1, $2)",
-                submission_id,
-                sealed.to_bytes(),
+            sealed = seal_contact(submission.contact, self._keys, str(submission_id)).to_bytes()
+        return _Prepared(
+            id=submission_id,
+            tracking_id=new_tracking_id(now),
+            submission=submission,
+            key=idempotency_key(submission),
+            point=location.point if location else None,
+            district=place.district_code if place else (location.district_code if location else None),
+            neighbourhood=place.neighbourhood_code if place else None,
+            sealed=sealed,
+            received_at=now,
+        )
+
+    async def _existing(
+        self, conn: database.Connection, keys: Sequence[tuple[str, str | None]]
+    ) -> dict[tuple[str, str], Accepted]:
+        rows = await conn.fetch(
+            "SELECT id, tracking_id, channel, channel_message_id, duplicate_candidate_of FROM submissions"
+            " WHERE (channel, channel_message_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            [c for c, _ in keys],
+            [k for _, k in keys],
+        )
+        found: dict[tuple[str, str], Accepted] = {}
+        for row in rows:
+            candidate = row["duplicate_candidate_of"]
+            found[(row["channel"], row["channel_message_id"])] = Accepted(
+                str(row["id"]), row["tracking_id"], False, str(candidate) if candidate else None
             )
-            contact_ref = f"intake:contact:{submission_id}"
-        event = ev.SubmissionReceived(
-            submission_id=str(submission_id),
-            tracking_id=tracking_id,
-            kind=status.KIND_TO_PROTO[submission.kind],
-            text=submission.text,
-            category=submission.category or "",
-            point=geo_pb2.GeoPoint(lat=point.lat, lng=point.lng) if point else None,
-            address_text=(location.address or "") if location else "",
-            district_code=district or "",
-            neighbourhood_code=neighbourhood or "",
-            media_urls=list(submission.media),
-            channel=submission.channel,
-            channel_message_id=key or "",
-            contact_ref=contact_ref,
-            received_at=_ts(now),
-            duplicate_candidate_of=candidate[0] if candidate else "",
-            duplicate_score=candidate[1] if candidate else 0.0,
-        )
-        await outbox.add(
-            conn,
-            topics.SUBMISSION_RECEIVED,
-            str(submission_id),
-            event,
-            events.EventMetadata.new(topics.SUBMISSION_RECEIVED, SOURCE),
-        )
-        return Accepted(str(submission_id), tracking_id, True, candidate[0] if candidate else None)
+        return found
 
-    async def _duplicate_candidate(
-        self,
-        conn: database.Connection,
-        submission: Submission,
-        submission_id: str,
-        now: datetime,
-        district: str | None,
-        neighbourhood: str | None,
-    ) -> tuple[str, float] | None:
-        """The first report this one probably repeats: SQL narrows by category, place and time, then scoring.
+    async def _insert(self, conn: database.Connection, items: Sequence[_Prepared]) -> set[uuid.UUID]:
+        """Submissions, their first history row and sealed contacts in one statement; returns the ids stored."""
+        if not items:
+            return set()
+        rows = await conn.fetch(
+            "WITH q AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
+            " $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::jsonb[], $12::text[],"
+            " $13::text[], $14::timestamptz[], $15::text[], $16::uuid[], $17::float8[], $18::bytea[])"
+            " AS q(id, tracking_id, kind, text, category, lat, lng, address_text, district_code, neighbourhood_code,"
+            " media, channel, channel_message_id, received_at, source, candidate, score, sealed)),"
+            " s AS (INSERT INTO submissions (id, tracking_id, kind, text, category, lat, lng, address_text,"
+            " district_code, neighbourhood_code, media_urls, channel, channel_message_id, status, received_at,"
+            " updated_at, source, duplicate_candidate_of, duplicate_score)"
+            " SELECT id, tracking_id, kind, text, category, lat, lng, address_text, district_code, neighbourhood_code,"
+            " ARRAY(SELECT jsonb_array_elements_text(media)), channel, channel_message_id, 'received', received_at,"
+            " received_at, source, candidate, score FROM q"
+            " ON CONFLICT (channel, channel_message_id) WHERE channel_message_id IS NOT NULL DO NOTHING"
+            " RETURNING id),"
+            " h AS (INSERT INTO submission_status_history (submission_id, status, changed_by, changed_at)"
+            " SELECT q.id, 'received', q.channel, q.received_at FROM s JOIN q ON q.id = s.id),"
+            " c AS (INSERT INTO reporter_contacts (submission_id, sealed)"
+            " SELECT q.id, q.sealed FROM s JOIN q ON q.id = s.id WHERE q.sealed IS NOT NULL)"
+            " SELECT id FROM s",
+            [p.id for p in items],
+            [p.tracking_id for p in items],
+            [p.submission.kind for p in items],
+            [p.submission.text for p in items],
+            [p.submission.category for p in items],
+            [p.point.lat if p.point else None for p in items],
+            [p.point.lng if p.point else None for p in items],
+            [p.submission.location.address if p.submission.location else None for p in items],
+            [p.district for p in items],
+            [p.neighbourhood for p in items],
+            [json.dumps(list(p.submission.media)) for p in items],
+            [p.submission.channel for p in items],
+            [p.key for p in items],
+            [p.received_at for p in items],
+            [p.submission.source for p in items],
+            [uuid.UUID(p.candidate[0]) if p.candidate else None for p in items],
+            [p.candidate[1] if p.candidate else None for p in items],
+            [p.sealed for p in items],
+        )
+        return {row["id"] for row in rows}
 
-        Only first reports are candidates (not reports already linked to another), so every link points at the
-        report staff will work on.
+    async def _link_duplicates(self, conn: database.Connection, items: Sequence[_Prepared], now: datetime) -> None:
+        """Set each item's near-duplicate candidate: the first report it probably repeats, if any.
+
+        SQL narrows by category, place and time for all items in one query; scoring is `find_duplicates`. Only
+        first reports are candidates (not reports already linked to another), so every link points at the report
+        staff will work on; earlier items of the same batch count too.
         """
-        if not submission.category:
-            return None
-        point = submission.location.point if submission.location else None
-        since = now - self._rule.window
-        base = (
-            "SELECT id, category, received_at, text, lat, lng, coalesce(neighbourhood_code, district_code) AS place"
-            " FROM submissions WHERE category = $1 AND received_at >= $2 AND duplicate_candidate_of IS NULL"
-            " AND duplicate_of IS NULL AND status <> 'removed'"
+        wanted = [p for p in items if p.submission.category and (p.point is not None or p.district)]
+        if not wanted:
+            return
+        dlat = self._rule.radius_m / 111_000
+        dlng = dlat / 0.79  # cos(37.5°): metres per degree of longitude in Seoul
+        rows = await conn.fetch(
+            "SELECT q.i, s.id, s.category, s.received_at, s.text, s.lat, s.lng,"
+            " coalesce(s.neighbourhood_code, s.district_code) AS place"
+            " FROM unnest($1::int[], $2::text[], $3::float8[], $4::float8[], $5::text[])"
+            " AS q(i, category, lat, lng, district)"
+            " CROSS JOIN LATERAL (SELECT * FROM submissions s WHERE s.category = q.category"
+            " AND s.received_at >= $6 AND s.duplicate_candidate_of IS NULL AND s.duplicate_of IS NULL"
+            " AND s.status <> 'removed' AND CASE WHEN q.lat IS NULL"
+            " THEN s.lat IS NULL AND s.district_code = q.district"
+            " ELSE s.lat BETWEEN q.lat - $7 AND q.lat + $7 AND s.lng BETWEEN q.lng - $8 AND q.lng + $8 END"
+            " ORDER BY s.received_at DESC LIMIT $9) AS s",
+            list(range(len(wanted))),
+            [p.submission.category for p in wanted],
+            [p.point.lat if p.point else None for p in wanted],
+            [p.point.lng if p.point else None for p in wanted],
+            [p.district for p in wanted],
+            now - self._rule.window,
+            dlat,
+            dlng,
+            _CANDIDATE_LIMIT,
         )
-        if point is not None:
-            dlat = self._rule.radius_m / 111_000
-            dlng = dlat / 0.79  # cos(37.5°): metres per degree of longitude in Seoul
-            rows = await conn.fetch(
-                base + " AND lat BETWEEN $3 AND $4 AND lng BETWEEN $5 AND $6 ORDER BY received_at DESC LIMIT $7",
-                submission.category,
-                since,
-                point.lat - dlat,
-                point.lat + dlat,
-                point.lng - dlng,
-                point.lng + dlng,
-                _CANDIDATE_LIMIT,
+        stored: dict[int, list[ReportSignature]] = {}
+        for r in rows:
+            stored.setdefault(r["i"], []).append(
+                ReportSignature.of(
+                    str(r["id"]), r["category"], r["received_at"], r["text"], r["lat"], r["lng"], r["place"]
+                )
             )
-        elif district:
-            rows = await conn.fetch(
-                base + " AND lat IS NULL AND district_code = $3 ORDER BY received_at DESC LIMIT $4",
-                submission.category,
-                since,
-                district,
-                _CANDIDATE_LIMIT,
-            )
-        else:
-            return None
-        if not rows:
-            return None
-        me = ReportSignature.of(
-            submission_id,
-            submission.category,
-            now,
-            submission.text,
-            point.lat if point else None,
-            point.lng if point else None,
-            neighbourhood or district,
-        )
-        recent = [
-            ReportSignature.of(str(r["id"]), r["category"], r["received_at"], r["text"], r["lat"], r["lng"], r["place"])
-            for r in rows
-        ]
-        found = find_duplicates(me, recent, self._rule)
-        return (found[0].other_id, found[0].score) if found else None
-
-    async def _by_channel_message(self, channel: str, message_id: str) -> Accepted | None:
-        row = await self._pool.fetchrow(
-            "SELECT id, tracking_id, duplicate_candidate_of FROM submissions"
-            " WHERE channel = $1 AND channel_message_id = $2",
-            channel,
-            message_id,
-        )
-        if row is None:
-            return None
-        candidate = row["duplicate_candidate_of"]
-        return Accepted(str(row["id"]), row["tracking_id"], False, str(candidate) if candidate else None)
+        earlier: list[ReportSignature] = []
+        for i, item in enumerate(wanted):
+            me = item.signature()
+            found = find_duplicates(me, [*stored.get(i, []), *earlier], self._rule)
+            if found:
+                item.candidate = (found[0].other_id, found[0].score)
+            else:
+                earlier.append(me)
 
     async def get(self, tracking_id: str) -> StoredSubmission | None:
         async with self._pool.acquire() as conn:
