@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -23,6 +23,7 @@ from sotong_alerting.alerts import AlertDesk
 from sotong_alerting.approval import Person
 from sotong_alerting.cap import parse_cap
 from sotong_alerting.districts import districts
+from sotong_alerting.drafting import MAX_EXPIRES_HOURS
 from sotong_alerting.feed import active_alerts, render_atom_feed
 from sotong_alerting.response import ResponsePlan, load_plan
 from sotong_alerting.store import IncidentStore, IncidentView, actionable, upstream_hazard
@@ -258,7 +259,7 @@ class AlertingService(pb_grpc.AlertingServiceServicer):
             raise InvalidArgument(FieldViolation("limit", "limit must be between 0 (default 50) and 500"))
         rows = await self._store.listing(request.open_only, request.limit or 50)
         incidents = []
-        for row, _ in rows:
+        for row in rows:
             message = incident_message(row, None)
             if row["page_incident"] is not None:
                 message.page_pending = row["page_next_due_at"] is not None
@@ -283,8 +284,10 @@ class AlertingService(pb_grpc.AlertingServiceServicer):
             await asyncio.sleep(WATCH_POLL_S)
 
     async def GetCapFeed(self, request: pb.GetCapFeedRequest, context: Any) -> pb.GetCapFeedResponse:
-        alerts = await self._store.issued_alerts()
         now = datetime.now(UTC)
+        # Our alerts expire at most MAX_EXPIRES_HOURS after they are sent (updates and cancels keep the original's
+        # expiry), so older ones can never be active: the feed never reads the whole history.
+        alerts = await self._store.issued_alerts(now - timedelta(hours=MAX_EXPIRES_HOURS))
         xml = render_atom_feed(
             alerts,
             feed_id=f"{self._feed_url}/feed",

@@ -31,6 +31,7 @@ from sotong_alerting.districts import district, district_area
 E = TypeVar("E", Severity, Urgency, Certainty, Category)
 
 REQUIRED_LANGUAGES = ("ko", "en")
+MAX_EXPIRES_HOURS = 72
 CAP_LANGUAGE = {"ko": "ko-KR", "en": "en-US"}
 SENDER_NAME = {"ko": "서울특별시", "en": "Seoul Metropolitan Government"}
 DRAFTABLE_STATUSES = {"Actual": Status.ACTUAL, "Exercise": Status.EXERCISE, "Test": Status.TEST}
@@ -129,8 +130,8 @@ def compose(
         problems.append(Problem("status", f"{request.status!r}: use Actual, Exercise or Test"))
         status = Status.ACTUAL
     hours = request.expires_hours or 6
-    if not 1 <= hours <= 72:
-        problems.append(Problem("expires_hours", "expires_hours must be between 1 and 72"))
+    if not 1 <= hours <= MAX_EXPIRES_HOURS:
+        problems.append(Problem("expires_hours", f"expires_hours must be between 1 and {MAX_EXPIRES_HOURS}"))
     if request.web and not request.web.startswith(("https://", "http://")):
         problems.append(Problem("web", "web must be an absolute http(s) URL"))
     infos = []

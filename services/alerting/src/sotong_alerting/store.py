@@ -442,7 +442,8 @@ class IncidentStore:
             raise NotFound(f"no alert {identifier}")
         return row
 
-    async def listing(self, open_only: bool, limit: int) -> list[tuple[asyncpg.Record, asyncpg.Record | None]]:
+    async def listing(self, open_only: bool, limit: int) -> list[asyncpg.Record]:
+        """Incidents newest first, each with its page's columns (page_*; NULL when it has no page)."""
         rows = await self.pool.fetch(
             "SELECT i.*, p.level AS page_level, p.acknowledged_by AS page_acknowledged_by,"
             " p.next_due_at AS page_next_due_at, p.incident_id AS page_incident FROM incidents i"
@@ -451,11 +452,14 @@ class IncidentStore:
             open_only,
             limit,
         )
-        return [(row, None) for row in rows]
+        return list(rows)
 
-    async def issued_alerts(self) -> list[Alert]:
-        """Every issued alert (the feed filters to the active ones)."""
-        rows = await self.pool.fetch("SELECT cap_xml, identifier FROM alerts WHERE state = 'issued' ORDER BY issued_at")
+    async def issued_alerts(self, since: datetime) -> list[Alert]:
+        """Alerts issued since `since` (the feed filters them to the active ones)."""
+        rows = await self.pool.fetch(
+            "SELECT cap_xml, identifier FROM alerts WHERE state = 'issued' AND issued_at >= $1 ORDER BY issued_at",
+            since,
+        )
         return [stored_alert(row) for row in rows]
 
     # --- consumers ----------------------------------------------------------------------------------------
