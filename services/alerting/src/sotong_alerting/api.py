@@ -10,7 +10,7 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 import grpc
@@ -308,10 +308,20 @@ def build_plan(values: dict[str, Any]) -> ResponsePlan:
 def check_plan(values: dict[str, Any]) -> None:
     """Stop at start, with one line naming the variable, when the response plan cannot be used."""
     try:
-        build_plan(values)
-    except (ValueError, OSError) as error:  # PlanError, a missing file, delays not matching the levels
-        print(f"configuration error: {settings.RESPONSE_MAP.env}: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        plan = load_plan(values["ALERTING_RESPONSE_MAP"] or None)
+    except (ValueError, OSError) as error:  # PlanError, a missing or unreadable file
+        _stop(settings.RESPONSE_MAP.env, error)
+    delays = values["ALERTING_ESCALATION_SECONDS"]
+    try:
+        if delays:
+            plan.with_delays(delays)
+    except ValueError as error:
+        _stop(settings.ESCALATION_SECONDS.env, error)
+
+
+def _stop(variable: str, error: Exception) -> NoReturn:
+    print(f"configuration error: {variable}: {error}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 async def serve(values: dict[str, Any]) -> None:
