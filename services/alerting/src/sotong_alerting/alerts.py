@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -18,7 +18,7 @@ from sotong.alerting.v1 import alerting_dispatch_pb2 as dispatch
 from sotong.alerting.v1 import alerting_service_pb2 as pb
 from sotong_alerting import publishing, timeline
 from sotong_alerting.approval import ApprovalRefused, Person, approve, derive_cancel, derive_update, duplicate_warnings
-from sotong_alerting.cap import Alert, MsgType, render_cap, validate_alert
+from sotong_alerting.cap import Alert, Info, MsgType, render_cap, validate_alert
 from sotong_alerting.channels import check_channels
 from sotong_alerting.drafting import Problem, compose, replaced_texts
 from sotong_alerting.incident import Incident, Stage
@@ -41,6 +41,17 @@ def cancel_texts(original: Alert) -> dict[str, str]:
         headline = info.headline or info.event
         found[language] = f"{headline} 안내를 취소합니다." if language == "ko" else f"Withdrawn: {headline}."
     return found
+
+
+def restarted(infos: Sequence[Info], at: datetime) -> tuple[Info, ...]:
+    """An update's info blocks in force from `at` for as long as the original was: a late update of a 6-hour
+    warning is a new 6-hour warning, not one that expired before it was sent."""
+    return tuple(
+        replace(info, effective=at, expires=at + (info.expires - info.effective))
+        if info.effective is not None and info.expires is not None
+        else info
+        for info in infos
+    )
 
 
 @dataclass(frozen=True)
@@ -222,6 +233,7 @@ class AlertDesk:
             if problems:
                 raise _invalid(problems)
             identifier = await self._next_identifier(conn, incident.incident_id)
+            infos = restarted(infos, at)
             alert = derive_update(original, identifier=identifier, sent=at, infos=infos, note=reason or None)
             channels = publishing.channels_for(
                 publishing.UPDATE, await self._issued_channels(conn, incident.incident_id)

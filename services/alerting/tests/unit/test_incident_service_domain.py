@@ -10,7 +10,7 @@ import pytest
 from sotong.alerting.v1 import alerting_dispatch_pb2 as dispatch
 from sotong.alerting.v1 import alerting_service_pb2 as pb
 from sotong_alerting import publishing, timeline
-from sotong_alerting.alerts import cancel_texts
+from sotong_alerting.alerts import cancel_texts, restarted
 from sotong_alerting.approval import derive_update
 from sotong_alerting.cap import MsgType, Status, validate_alert
 from sotong_alerting.channels import check_channels
@@ -159,6 +159,14 @@ def test_an_update_keeps_unchanged_texts_and_replaces_the_rest() -> None:
     assert infos[0] == original.infos[0] and infos[1].headline == "Warning continues"
     update = derive_update(original, identifier="INC-1-A2", sent=NOW + timedelta(hours=1), infos=infos)
     assert validate_alert(update) == [] and update.references == (original.reference,)
+
+
+def test_a_late_update_is_in_force_from_when_it_is_sent_for_as_long_as_the_original() -> None:
+    original = drafted().alert  # effective NOW, expires NOW + 6 h
+    later = NOW + timedelta(hours=8)
+    infos = restarted(original.infos, later)
+    assert all(i.effective == later and i.expires == later + timedelta(hours=6) for i in infos)
+    assert validate_alert(derive_update(original, identifier="INC-1-A2", sent=later, infos=infos)) == []
 
 
 def test_cancel_texts_fit_the_cell_broadcast_limit_with_their_marker() -> None:
