@@ -25,6 +25,7 @@ from sotong_common.geo import Seoul
 from sotong_common.server import Server, principal
 from sotong_intake import settings, status
 from sotong_intake.contract import contract_violations, status_change, submission_from_request, submission_to_proto
+from sotong_intake.group_commit import GroupCommit
 from sotong_intake.reception import Reception, Refused
 from sotong_intake.store import Filters, StatusConflict, SubmissionStore
 from sotong_intake.watch import StatusWatch
@@ -263,12 +264,15 @@ async def serve(values: dict[str, Any]) -> None:
     await watch.start()
     store = SubmissionStore(pool, values["INTAKE_CONTACT_KEYS"], settings.duplicate_rule(values))
     server = Server("intake", POLICY, values["JWT_SECRET"], host=values["LISTEN_HOST"], port=values["GRPC_PORT"])
-    servicer = IntakeService(Reception(store, Seoul.load()), watch)
+    group = GroupCommit(store)
+    group.start()
+    servicer = IntakeService(Reception(store, Seoul.load(), group), watch)
     server.add(SERVICE, lambda s: pb_grpc.add_IntakeServiceServicer_to_server(servicer, s))
     port = await server.start()
     logs.get("intake.api").info("intake api serving", grpc_port=port)
 
     async def close() -> None:
+        await group.stop()
         relay.stop()
         await relay_task
         await watch.stop()

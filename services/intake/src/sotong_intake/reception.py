@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sotong_common.geo import Place, Seoul
+from sotong_intake.group_commit import GroupCommit
 from sotong_intake.store import Accepted, SubmissionStore
 from sotong_intake.submission import FieldViolation, Submission, validate_submission
 
@@ -22,9 +23,12 @@ class Refused(ValueError):
 
 
 class Reception:
-    def __init__(self, store: SubmissionStore, seoul: Seoul) -> None:
+    """`group`, when given, stores submissions without a webhook delivery through group commit."""
+
+    def __init__(self, store: SubmissionStore, seoul: Seoul, group: GroupCommit | None = None) -> None:
         self.store = store
         self.seoul = seoul
+        self.group = group
 
     def check(self, submission: Submission) -> tuple[list[FieldViolation], Place | None]:
         violations = validate_submission(submission, self.seoul)
@@ -45,4 +49,6 @@ class Reception:
         violations, place = self.check(submission)
         if violations:
             raise Refused(violations)
+        if self.group is not None and webhook is None:
+            return await self.group.accept(submission, place)
         return await self.store.accept(submission, place, webhook)

@@ -168,13 +168,18 @@ class SubmissionStore:
         return (await self.accept_many([(submission, place)], webhook))[0]
 
     async def accept_many(
-        self, items: Sequence[tuple[Submission, Place | None]], webhook: tuple[str, str] | None = None
+        self,
+        items: Sequence[tuple[Submission, Place | None]],
+        webhook: tuple[str, str] | None = None,
+        headers: Sequence[events.Headers] | None = None,
     ) -> list[Accepted]:
         """Store validated submissions in one transaction with a fixed number of round trips, whatever their count.
 
-        One query finds the channel messages already stored, one the near-duplicate candidates of every item, one
-        inserts submissions, history and sealed contacts, one queues the events. A message stored concurrently by
-        another request is answered with that request's tracking id (ON CONFLICT DO NOTHING, then looked up).
+        One query finds the channel messages already stored, one the near-duplicate candidates of every item,
+        one inserts submissions, history and sealed contacts, one queues the events. A message stored
+        concurrently by another request is answered with that request's tracking id (ON CONFLICT DO NOTHING,
+        then looked up). `headers`, one per item, are the events' metadata headers when they were made in each
+        caller's context (group commit); by default they are made here.
         """
         now = datetime.now(UTC)
         prepared = [self._prepare(submission, place, now) for submission, place in items]
@@ -202,12 +207,14 @@ class SubmissionStore:
                     [
                         (
                             topics.SUBMISSION_RECEIVED,
-                            str(p.id),
-                            events.encode(p.event()),
-                            events.EventMetadata.new(topics.SUBMISSION_RECEIVED, SOURCE).headers(),
+                            str(prepared[i].id),
+                            events.encode(prepared[i].event()),
+                            headers[i]
+                            if headers
+                            else events.EventMetadata.new(topics.SUBMISSION_RECEIVED, SOURCE).headers(),
                         )
-                        for p in (prepared[i] for i in fresh)
-                        if p.id in inserted
+                        for i in fresh
+                        if prepared[i].id in inserted
                     ],
                 )
                 if webhook is not None and len(fresh) == 1 and prepared[fresh[0]].id in inserted:
