@@ -40,8 +40,9 @@ _SELECT = (
 
 
 def new_tracking_id(now: datetime) -> str:
-    """A public tracking id a citizen can read out: date plus 8 unambiguous characters (40 bits)."""
-    return f"{now:%y%m%d}-" + "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    """A public tracking id a citizen can read out: date plus 8 unambiguous characters (40 random bits)."""
+    bits = int.from_bytes(secrets.token_bytes(5), "big")
+    return f"{now:%y%m%d}-" + "".join(_ALPHABET[(bits >> (5 * i)) & 31] for i in range(8))
 
 
 def _ts(moment: datetime) -> Timestamp:
@@ -83,7 +84,8 @@ class _Prepared:
     candidate: tuple[str, float] | None = None
 
     def signature(self) -> ReportSignature:
-        return ReportSignature.of(
+        """Without precomputed n-grams: most reports meet no candidate, and scoring computes them on demand."""
+        return ReportSignature(
             str(self.id),
             self.submission.category,
             self.received_at,
@@ -338,12 +340,15 @@ class SubmissionStore:
             " coalesce(s.neighbourhood_code, s.district_code) AS place"
             " FROM unnest($1::int[], $2::text[], $3::float8[], $4::float8[], $5::text[])"
             " AS q(i, category, lat, lng, district)"
-            " CROSS JOIN LATERAL (SELECT * FROM submissions s WHERE s.category = q.category"
+            # Two branches rather than one CASE, so each can use its index (near a point / in a district).
+            " CROSS JOIN LATERAL ((SELECT * FROM submissions s WHERE q.lat IS NOT NULL AND s.category = q.category"
+            " AND s.lat BETWEEN q.lat - $7 AND q.lat + $7 AND s.lng BETWEEN q.lng - $8 AND q.lng + $8"
             " AND s.received_at >= $6 AND s.duplicate_candidate_of IS NULL AND s.duplicate_of IS NULL"
-            " AND s.status <> 'removed' AND CASE WHEN q.lat IS NULL"
-            " THEN s.lat IS NULL AND s.district_code = q.district"
-            " ELSE s.lat BETWEEN q.lat - $7 AND q.lat + $7 AND s.lng BETWEEN q.lng - $8 AND q.lng + $8 END"
-            " ORDER BY s.received_at DESC LIMIT $9) AS s",
+            " AND s.status <> 'removed' ORDER BY s.received_at DESC LIMIT $9)"
+            " UNION ALL (SELECT * FROM submissions s WHERE q.lat IS NULL AND s.category = q.category"
+            " AND s.lat IS NULL AND s.district_code = q.district"
+            " AND s.received_at >= $6 AND s.duplicate_candidate_of IS NULL AND s.duplicate_of IS NULL"
+            " AND s.status <> 'removed' ORDER BY s.received_at DESC LIMIT $9)) AS s",
             list(range(len(wanted))),
             [p.submission.category for p in wanted],
             [p.point.lat if p.point else None for p in wanted],
@@ -357,18 +362,19 @@ class SubmissionStore:
         stored: dict[int, list[ReportSignature]] = {}
         for r in rows:
             stored.setdefault(r["i"], []).append(
-                ReportSignature.of(
+                ReportSignature(
                     str(r["id"]), r["category"], r["received_at"], r["text"], r["lat"], r["lng"], r["place"]
                 )
             )
-        earlier: list[ReportSignature] = []
+        earlier: dict[str | None, list[ReportSignature]] = {}  # this batch's first reports, by category
         for i, item in enumerate(wanted):
             me = item.signature()
-            found = find_duplicates(me, [*stored.get(i, []), *earlier], self._rule)
+            recent = [*stored.get(i, []), *earlier.get(item.submission.category, [])]
+            found = find_duplicates(me, recent, self._rule) if recent else []
             if found:
                 item.candidate = (found[0].other_id, found[0].score)
             else:
-                earlier.append(me)
+                earlier.setdefault(item.submission.category, []).append(me)
 
     async def get(self, tracking_id: str) -> StoredSubmission | None:
         async with self._pool.acquire() as conn:
