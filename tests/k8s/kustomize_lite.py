@@ -6,7 +6,7 @@ refuses anything else, so an overlay cannot quietly use a feature that is render
 
 - resources: YAML files and directories that hold a kustomization.yaml (rendered recursively);
 - namespace: set on every namespaced object; a Namespace object is renamed to it (as kustomize does);
-- images: name -> newName/newTag/digest on containers and initContainers of pod templates;
+- images: name -> newName/newTag/digest on containers and initContainers of pod templates (CronJobs' too);
 - replicas: name -> count on Deployments and StatefulSets;
 - patches: `path:` strategic-merge patches that name their target by apiVersion, kind and metadata.name;
   lists merge by the Kubernetes merge keys used here (containers and volumes by name, env by name, ports by
@@ -222,9 +222,12 @@ def _set_image(objects: list[Obj], image: Obj, where: Path) -> None:
     if set(image) - {"name", "newName", "newTag", "digest"}:
         raise KustomizeError(f"{where}: image keys {sorted(image)} are not supported")
     for obj in objects:
-        if obj["kind"] not in POD_TEMPLATE_KINDS:
+        if obj["kind"] == "CronJob":
+            pod_spec = obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        elif obj["kind"] in POD_TEMPLATE_KINDS:
+            pod_spec = obj["spec"]["template"]["spec"]
+        else:
             continue
-        pod_spec = obj["spec"]["template"]["spec"]
         for container in [*pod_spec.get("containers", []), *pod_spec.get("initContainers", [])]:
             name, suffix = split_image(container["image"])
             if name != image["name"]:
