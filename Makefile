@@ -61,6 +61,7 @@ k8s-check: $(STAMP) ## render and validate the Kubernetes manifests offline
 images: ## build the service images (needs a Docker engine)
 	docker build -f services/intake/Dockerfile -t sotong/intake:dev .
 	docker build -f services/moderation/Dockerfile -t sotong/moderation:dev .
+	docker build -f services/alerting/Dockerfile -t sotong/alerting:dev .
 
 eval-moderation: $(STAMP) ## precision/recall/F1 per policy clause on held-out data (needs ../shared/datasets)
 	$(PY) -m sotong_moderation.evaluation --datasets ../shared/datasets --json-out bench-results/moderation-eval.json

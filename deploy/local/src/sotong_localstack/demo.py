@@ -1,13 +1,18 @@
-"""The `make up` demo: a few citizens' submissions sent through intake's gRPC API, watched as they flow.
+"""The `make up` demo: citizens' submissions and a disaster incident, watched as they flow.
 
-It prints each event as it appears on the topics (intake.submission-received.v1, moderation.decision-made.v1,
-intake.submission-status-changed.v1) and then each submission's status as intake reports it.
+Part one sends a few citizens' submissions through intake's gRPC API and prints each event as it appears on the
+topics (intake.submission-received.v1, moderation.decision-made.v1, intake.submission-status-changed.v1), then each
+submission's status as intake reports it. Part two runs the three-stage disaster flow through alerting's gRPC API:
+report (stage 0: response group and pages), a stage-1 and a stage-2 alert each drafted by an operator and approved
+by a second person, and what every channel's provider stand-in received.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -131,4 +136,89 @@ def run(run_dir: Path, wait_s: float = 60.0) -> int:
     print("demo: statuses as intake's GetSubmission reports them", flush=True)
     for tid in tracking:
         print(f"  {tid}: {final.get(tid, 'received (no decision yet)')}", flush=True)
-    return 0 if len(final) == len(tracking) else 1
+    citizens_ok = len(final) == len(tracking)
+    disaster_ok = run_disaster(state, wait_s) if "alerting-api" in state.grpc_ports else True
+    return 0 if citizens_ok and disaster_ok else 1
+
+
+def _standin_accepted(state: StackState) -> dict[str, int]:
+    ports = state.standins_ports.get("standins")
+    if not ports:
+        return {}
+    with urllib.request.urlopen(f"http://127.0.0.1:{ports['http']}/_control/stats", timeout=5) as reply:
+        stats = json.load(reply)
+    return {name: int(s.get("accepted", 0)) for name, s in stats.items() if isinstance(s, dict) and "accepted" in s}
+
+
+def run_disaster(state: StackState, wait_s: float) -> bool:
+    """The disaster flow of MISSION.md through AlertingService, counted at the provider stand-ins."""
+    from sotong.alerting.v1 import alerting_service_pb2 as apb
+    from sotong.alerting.v1 import alerting_service_pb2_grpc as apb_grpc
+
+    operator = (("authorization", "Bearer " + auth.issue(state.jwt_secret, "demo-operator", ["operator"])),)
+    approver = (("authorization", "Bearer " + auth.issue(state.jwt_secret, "demo-approver", ["approver"])),)
+    texts = [
+        apb.AlertText(
+            language="ko",
+            event="호우경보",
+            headline="도봉구 호우경보 발령",
+            description="도봉구에 시간당 50mm 이상의 강한 비가 내리고 있습니다.",
+            instruction="하천변 산책로 이용을 자제하고 저지대 주민은 대피를 준비하세요.",
+            short_text="[서울시] 도봉구 호우경보. 하천변 접근 금지, 저지대 주민 대피 준비 바랍니다.",
+        ),
+        apb.AlertText(
+            language="en",
+            event="Heavy rain warning",
+            headline="Heavy rain warning for Dobong-gu",
+            description="Rain of over 50 mm per hour is falling in Dobong-gu.",
+            instruction="Keep away from streams; residents of low-lying areas prepare to evacuate.",
+            short_text="[Seoul] Heavy rain warning, Dobong-gu. Keep away from streams.",
+        ),
+    ]
+    before = _standin_accepted(state)
+    print("\ndemo: a disaster incident through alerting's gRPC API (MISSION.md's three stages)", flush=True)
+    with grpc.insecure_channel(f"127.0.0.1:{state.grpc_ports['alerting-api']}") as ch:
+        api = apb_grpc.AlertingServiceStub(ch)
+        reported = api.ReportIncident(
+            apb.ReportIncidentRequest(
+                hazard="호우", area_codes=["11320"], summary="도봉구 시간당 50mm", request_id=f"demo-{time.time()}"
+            ),
+            metadata=operator,
+        )
+        incident_id = reported.incident.incident_id
+        print(f"  -> incident {incident_id} reported: {reported.incident.stage} (response group + pages)")
+        for stage in ("stage 1", "stage 2"):
+            drafted = api.DraftAlert(
+                apb.DraftAlertRequest(
+                    incident_id=incident_id, texts=texts, severity="Severe", urgency="Immediate",
+                    certainty="Observed", category="Met", web="https://safecity.seoul.go.kr/",
+                ),
+                metadata=operator,
+            )  # fmt: skip
+            try:
+                api.ApproveAlert(apb.ApproveAlertRequest(identifier=drafted.alert.identifier), metadata=operator)
+            except grpc.RpcError as exc:
+                print(f"  -> {stage}: the drafter may not approve: {exc.code().name}: {exc.details()}")
+            api.ApproveAlert(apb.ApproveAlertRequest(identifier=drafted.alert.identifier), metadata=approver)
+            issued = api.IssueAlert(apb.IssueAlertRequest(identifier=drafted.alert.identifier), metadata=operator)
+            print(f"  -> {stage}: CAP alert {drafted.alert.identifier} approved by a second person, "
+                  f"issued to {len(issued.dispatch_ids)} channels")  # fmt: skip
+        deadline = time.monotonic() + wait_s
+        delivered: dict[int, int] = {}
+        while time.monotonic() < deadline:
+            got = api.GetIncident(apb.GetIncidentRequest(incident_id=incident_id), metadata=operator)
+            delivered = {d.channel: d.delivered for d in got.deliveries if d.delivered}
+            if len(delivered) >= 9 or (len(delivered) >= 8 and time.monotonic() > deadline - wait_s / 2):
+                break
+            time.sleep(0.5)
+        feed = api.GetCapFeed(apb.GetCapFeedRequest(), metadata=operator)
+    from sotong.alerting.v1 import alerting_dispatch_pb2 as dpb
+
+    print("demo: deliveries recorded on the incident (receipts from the publishing engine)", flush=True)
+    for channel, count in sorted(delivered.items()):
+        print(f"  {dpb.Channel.Name(dpb.Channel.ValueType(channel)).removeprefix('CHANNEL_').lower():<16} {count}")
+    after = _standin_accepted(state)
+    received = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
+    print(f"demo: what the provider stand-ins received: {received}")
+    print(f"demo: the CAP feed (Atom) lists {feed.entries} active alert(s)")
+    return bool(delivered)
