@@ -8,7 +8,8 @@ new method fails closed. `admin` may call everything. Health and reflection are 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import jwt
@@ -41,6 +42,11 @@ def issue(secret: str, subject: str, roles: Iterable[str], ttl_s: int = 3600, is
 
 
 def verify(secret: str, token: str) -> Principal:
+    return _verify(secret, token)[0]
+
+
+def _verify(secret: str, token: str) -> tuple[Principal, float]:
+    """The token's principal and its `exp` claim (seconds since the epoch)."""
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
     except jwt.ExpiredSignatureError:
@@ -50,7 +56,40 @@ def verify(secret: str, token: str) -> Principal:
     roles = claims.get("roles", [])
     if not isinstance(roles, list):
         raise AuthError("invalid token: roles must be a list")
-    return Principal(subject=str(claims["sub"]), roles=frozenset(str(r) for r in roles))
+    return Principal(subject=str(claims["sub"]), roles=frozenset(str(r) for r in roles)), float(claims["exp"])
+
+
+class VerifiedTokens:
+    """`verify` for one secret, remembering tokens it already verified until they expire.
+
+    A client sends the same bearer token on every call, and checking its HMAC and claims costs a large share of a
+    small RPC. Only tokens that verified under this cache's secret are remembered (a failure is never cached, so
+    a token signed with another key is checked, and refused, every time), and a remembered token is answered from
+    the cache only while its `exp` lies in the future; after that it goes through `verify` again, which refuses
+    it exactly as before. The size bound keeps a flood of distinct tokens from growing memory.
+    """
+
+    def __init__(self, secret: str, max_size: int = 4096, clock: Callable[[], float] = time.time) -> None:
+        self._secret = secret
+        self._max = max_size
+        self._clock = clock
+        self._known: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+
+    def verify(self, token: str) -> Principal:
+        known = self._known.get(token)
+        if known is not None:
+            if self._clock() < known[1]:
+                self._known.move_to_end(token)
+                return known[0]
+            del self._known[token]
+        found = _verify(self._secret, token)
+        self._known[token] = found
+        if len(self._known) > self._max:
+            self._known.popitem(last=False)
+        return found[0]
+
+    def __len__(self) -> int:
+        return len(self._known)
 
 
 class Policy:

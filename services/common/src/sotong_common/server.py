@@ -46,7 +46,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, service_name: str, policy: auth.Policy, jwt_secret: str) -> None:
         self._service = service_name
         self._policy = policy
-        self._secret = jwt_secret
+        self._tokens = auth.VerifiedTokens(jwt_secret)
         self._tracer = tracing.tracer("sotong.grpc.server")
         self._log = logs.get("grpc")
 
@@ -89,7 +89,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         if not self._policy.requires_auth(method):
             return None
         token = auth.bearer(metadata)
-        found = auth.verify(self._secret, token) if token else None
+        found = self._tokens.verify(token) if token else None
         self._policy.check(method, found)
         return found
 
