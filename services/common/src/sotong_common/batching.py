@@ -36,6 +36,7 @@ from typing import Any, Generic
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from google.protobuf.message import DecodeError
 from opentelemetry import context as otel_context
@@ -196,9 +197,14 @@ class BatchConsumer:
                 await self._topic_batch(route, records, dead_letters, pending)
             if pending:
                 await asyncio.gather(*pending)  # dead letters acknowledged before the offsets move
-            await consumer.commit(
-                {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in fetched.items() if records}
-            )
+            try:
+                await consumer.commit(
+                    {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in fetched.items() if records}
+                )
+            except KafkaError as exc:
+                # The partitions moved (rebalance) or the broker is away: the batch is stored; its events will be
+                # delivered again to whoever owns the partitions and find their decisions already made.
+                self._log.warning("offset commit failed; the batch will be redelivered", error=repr(exc))
             metrics.PROCESSING_LATENCY.labels("batch").observe(time.perf_counter() - started)
 
     async def _topic_batch(

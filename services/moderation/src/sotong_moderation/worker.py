@@ -17,6 +17,7 @@ boundary is not caught, which errs towards publishing; removals for repetition s
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,12 +29,15 @@ from sotong_moderation.content import CONTENT_TOPICS, ContentTopic, NotContent
 from sotong_moderation.decisions import DecisionStore, Judged
 from sotong_moderation.pipeline import Pipeline, RepetitionState
 
+RECENT = 5_000  # judgements kept for retries: more than the batches that can be in flight
+
 
 def build(values: dict[str, Any], pipeline: Pipeline | None = None) -> streams.Worker:
     app = streams.make_app("moderation", values["KAFKA_BOOTSTRAP"], values["TOPIC_REPLICATION"])
     worker = streams.Worker("moderation", app)
     judge = pipeline or Pipeline.default()
     repetition = RepetitionState()
+    recent: OrderedDict[str, Judged] = OrderedDict()  # by source event id, for retried batches
     state: dict[str, Any] = {}
     ready = asyncio.Lock()
     log = logs.get("moderation.worker")
@@ -71,8 +75,15 @@ def build(values: dict[str, Any], pipeline: Pipeline | None = None) -> streams.W
                     except NotContent as exc:
                         rejected.append(batching.Rejected(index, streams.PoisonMessage(str(exc))))
                         continue
-                    decision = judge.decide(content.content_id, content.text, content.author, history)
-                    judged.append(Judged.of(content, decision))
+                    # A batch retried after a failure is not judged again: the repetition history has already
+                    # seen its texts and would take each one for a repeat of itself.
+                    earlier = recent.get(content.source_event_id)
+                    if earlier is None:
+                        decision = judge.decide(content.content_id, content.text, content.author, history)
+                        earlier = recent[content.source_event_id] = Judged.of(content, decision)
+                        if len(recent) > RECENT:
+                            recent.popitem(last=False)
+                    judged.append(earlier)
             new = await (await store()).record_batch(judged)
             log.debug("batch decided", topic=source.topic, size=len(items), new=new)
             return rejected
