@@ -10,7 +10,6 @@ inserted get an outbox row.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -121,7 +120,8 @@ class Judged:
         decision_id = events.derived_event_id(content.source_event_id, "moderation.decision")
         now = datetime.now(UTC)
         event = to_event(decision, decision_id, content.content_type, content.source_event_id, now)
-        metadata = events.EventMetadata.new(topics.DECISION_MADE, SOURCE, event_id=decision_id)
+        event_type = topics.event_type(topics.DECISION_MADE)
+        metadata = events.EventMetadata(decision_id, event_type, SOURCE, now, events.schema_version_of(event_type))
         return cls(content, decision, decision_id, now, events.encode(event), metadata.headers())
 
 
@@ -158,10 +158,10 @@ class DecisionStore:
                 "INSERT INTO decisions (decision_id, content_id, content_type, source_event_id, action, categories,"
                 " evidence, policy_version, model_version, decided_at, masked_text)"
                 " SELECT d, c, t, s, a, string_to_array(cat, ','), e::jsonb, pv, mv, at, mt FROM unnest("
-                "$1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
-                " $9::text[], $10::timestamptz[], $11::text[]) AS u(d, c, t, s, a, cat, e, pv, mv, at, mt)"
+                "$1::text[]::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+                " $8::text[], $9::text[], $10::timestamptz[], $11::text[]) AS u(d, c, t, s, a, cat, e, pv, mv, at, mt)"
                 " ON CONFLICT (source_event_id) DO NOTHING RETURNING source_event_id",
-                [uuid.UUID(j.decision_id) for j in rows],
+                [j.decision_id for j in rows],
                 [j.content.content_id for j in rows],
                 [j.content.content_type for j in rows],
                 [j.content.source_event_id for j in rows],
@@ -180,11 +180,11 @@ class DecisionStore:
                 await conn.execute(
                     "INSERT INTO review_queue (content_id, content_type, decision_id, categories, reason, queued_at)"
                     " SELECT c, t, d, string_to_array(cat, ','), 'pipeline', at FROM unnest("
-                    "$1::text[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[]) AS u(c, t, d, cat, at)"
+                    "$1::text[], $2::text[], $3::text[]::uuid[], $4::text[], $5::timestamptz[]) AS u(c, t, d, cat, at)"
                     " ON CONFLICT (content_id) DO NOTHING",
                     [j.content.content_id for j in reviews],
                     [j.content.content_type for j in reviews],
-                    [uuid.UUID(j.decision_id) for j in reviews],
+                    [j.decision_id for j in reviews],
                     [",".join(j.decision.categories) for j in reviews],
                     [j.decided_at for j in reviews],
                 )
@@ -209,6 +209,8 @@ class DecisionStore:
 
 
 def _evidence_json(decision: Decision) -> str:
+    if not decision.evidence:  # most comments: nothing to explain
+        return "[]"
     items: list[dict[str, Any]] = []
     for e in decision.evidence:
         item = e.to_json_dict()
