@@ -53,12 +53,26 @@ async def add_many(conn: database.Connection, rows: Sequence[tuple[str, str, byt
     await conn.execute(
         "INSERT INTO outbox (topic, key, value, headers)"
         " SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::jsonb[])",
+        *columns(rows),
+    )
+    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+def columns(
+    rows: Sequence[tuple[str, str, bytes, events.Headers]],
+) -> tuple[list[str], list[bytes], list[bytes], list[str]]:
+    """The outbox columns (topic, key, value, headers) of `rows` as arrays for `unnest($1::text[], $2::bytea[],
+    $3::bytea[], $4::jsonb[])`.
+
+    For a store that folds its outbox rows into the statement that writes its own rows (one round trip instead
+    of a transaction of several); that statement must also call `pg_notify(NOTIFY_CHANNEL, '')`.
+    """
+    return (
         [r[0] for r in rows],
         [r[1].encode() for r in rows],
         [r[2] for r in rows],
         [_json([[k, v.decode("latin-1")] for k, v in r[3]]) for r in rows],
     )
-    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
 def _json(value: object) -> str:

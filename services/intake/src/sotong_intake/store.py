@@ -175,10 +175,13 @@ class SubmissionStore:
         webhook: tuple[str, str] | None = None,
         headers: Sequence[events.Headers] | None = None,
     ) -> list[Accepted]:
-        """Store validated submissions in one transaction with a fixed number of round trips, whatever their count.
+        """Store validated submissions atomically with a fixed number of round trips, whatever their count.
 
-        One query finds the channel messages already stored, one the near-duplicate candidates of every item,
-        one inserts submissions, history and sealed contacts, one queues the events. A message stored
+        One query finds the channel messages already stored, one the near-duplicate candidates of every item, and
+        one statement inserts submissions, history, sealed contacts, their outbox events (with the relay's
+        NOTIFY) and the webhook delivery. That single statement is the transaction: PostgreSQL commits it whole or
+        not at all, so an explicit BEGIN/COMMIT around it would only add round trips (the two reads before it see
+        committed data either way, as each statement of a READ COMMITTED transaction does). A message stored
         concurrently by another request is answered with that request's tracking id (ON CONFLICT DO NOTHING,
         then looked up). `headers`, one per item, are the events' metadata headers when they were made in each
         caller's context (group commit); by default they are made here.
@@ -187,45 +190,33 @@ class SubmissionStore:
         prepared = [self._prepare(submission, place, now) for submission, place in items]
         results: list[Accepted | None] = [None] * len(prepared)
         async with self._pool.acquire() as conn:
-            async with conn.transaction():
-                keyed = [(p.submission.channel, p.key) for p in prepared if p.key]
-                existing = await self._existing(conn, keyed) if keyed else {}
-                first_of_key: dict[tuple[str, str], int] = {}
-                fresh: list[int] = []
-                for i, item in enumerate(prepared):
-                    key = (item.submission.channel, item.key) if item.key else None
-                    if key and key in existing:
-                        results[i] = existing[key]
-                    elif key and key in first_of_key:
-                        continue  # the same message twice in one batch: answered from the first below
-                    else:
-                        if key:
-                            first_of_key[key] = i
-                        fresh.append(i)
-                await self._link_duplicates(conn, [prepared[i] for i in fresh], now)
-                inserted = await self._insert(conn, [prepared[i] for i in fresh])
-                await outbox.add_many(
-                    conn,
-                    [
-                        (
-                            topics.SUBMISSION_RECEIVED,
-                            str(prepared[i].id),
-                            events.encode(prepared[i].event()),
-                            headers[i]
-                            if headers
-                            else events.EventMetadata.new(topics.SUBMISSION_RECEIVED, SOURCE).headers(),
-                        )
-                        for i in fresh
-                        if prepared[i].id in inserted
-                    ],
+            keyed = [(p.submission.channel, p.key) for p in prepared if p.key]
+            existing = await self._existing(conn, keyed) if keyed else {}
+            first_of_key: dict[tuple[str, str], int] = {}
+            fresh: list[int] = []
+            for i, item in enumerate(prepared):
+                key = (item.submission.channel, item.key) if item.key else None
+                if key and key in existing:
+                    results[i] = existing[key]
+                elif key and key in first_of_key:
+                    continue  # the same message twice in one batch: answered from the first below
+                else:
+                    if key:
+                        first_of_key[key] = i
+                    fresh.append(i)
+            await self._link_duplicates(conn, [prepared[i] for i in fresh], now)
+            events_out = [
+                (
+                    topics.SUBMISSION_RECEIVED,
+                    str(prepared[i].id),
+                    events.encode(prepared[i].event()),
+                    headers[i] if headers else events.EventMetadata.new(topics.SUBMISSION_RECEIVED, SOURCE).headers(),
                 )
-                if webhook is not None and len(fresh) == 1 and prepared[fresh[0]].id in inserted:
-                    await conn.execute(
-                        "INSERT INTO webhook_deliveries (source, webhook_id, submission_id) VALUES ($1, $2, $3)",
-                        webhook[0],
-                        webhook[1],
-                        prepared[fresh[0]].id,
-                    )
+                for i in fresh
+            ]
+            inserted = await self._insert(
+                conn, [prepared[i] for i in fresh], events_out, webhook if len(fresh) == 1 else None
+            )
             for i in fresh:
                 item = prepared[i]
                 if item.id in inserted:
@@ -279,16 +270,25 @@ class SubmissionStore:
             )
         return found
 
-    async def _insert(self, conn: database.Connection, items: Sequence[_Prepared]) -> set[uuid.UUID]:
-        """Submissions, their first history row and sealed contacts in one statement; returns the ids stored."""
+    async def _insert(
+        self,
+        conn: database.Connection,
+        items: Sequence[_Prepared],
+        events_out: Sequence[tuple[str, str, bytes, events.Headers]],
+        webhook: tuple[str, str] | None,
+    ) -> set[uuid.UUID]:
+        """Submissions, their first history rows, sealed contacts, outbox events and the webhook delivery in one
+        statement (so one implicit transaction); returns the ids stored. Only stored submissions get an event."""
         if not items:
             return set()
         rows = await conn.fetch(
             "WITH q AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
             " $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::jsonb[], $12::text[],"
-            " $13::text[], $14::timestamptz[], $15::text[], $16::uuid[], $17::float8[], $18::bytea[])"
+            " $13::text[], $14::timestamptz[], $15::text[], $16::uuid[], $17::float8[], $18::bytea[],"
+            " $19::text[], $20::bytea[], $21::bytea[], $22::jsonb[]) WITH ORDINALITY"
             " AS q(id, tracking_id, kind, text, category, lat, lng, address_text, district_code, neighbourhood_code,"
-            " media, channel, channel_message_id, received_at, source, candidate, score, sealed)),"
+            " media, channel, channel_message_id, received_at, source, candidate, score, sealed,"
+            " ev_topic, ev_key, ev_value, ev_headers, n)),"
             " s AS (INSERT INTO submissions (id, tracking_id, kind, text, category, lat, lng, address_text,"
             " district_code, neighbourhood_code, media_urls, channel, channel_message_id, status, received_at,"
             " updated_at, source, duplicate_candidate_of, duplicate_score)"
@@ -300,8 +300,12 @@ class SubmissionStore:
             " h AS (INSERT INTO submission_status_history (submission_id, status, changed_by, changed_at)"
             " SELECT q.id, 'received', q.channel, q.received_at FROM s JOIN q ON q.id = s.id),"
             " c AS (INSERT INTO reporter_contacts (submission_id, sealed)"
-            " SELECT q.id, q.sealed FROM s JOIN q ON q.id = s.id WHERE q.sealed IS NOT NULL)"
-            " SELECT id FROM s",
+            " SELECT q.id, q.sealed FROM s JOIN q ON q.id = s.id WHERE q.sealed IS NOT NULL),"
+            " o AS (INSERT INTO outbox (topic, key, value, headers)"
+            " SELECT q.ev_topic, q.ev_key, q.ev_value, q.ev_headers FROM s JOIN q ON q.id = s.id ORDER BY q.n),"
+            " w AS (INSERT INTO webhook_deliveries (source, webhook_id, submission_id)"
+            " SELECT $23::text, $24::text, s.id FROM s WHERE $23::text IS NOT NULL)"
+            " SELECT s.id, (SELECT pg_notify($25, '')) AS notified FROM s",
             [p.id for p in items],
             [p.tracking_id for p in items],
             [p.submission.kind for p in items],
@@ -320,6 +324,10 @@ class SubmissionStore:
             [uuid.UUID(p.candidate[0]) if p.candidate else None for p in items],
             [p.candidate[1] if p.candidate else None for p in items],
             [p.sealed for p in items],
+            *outbox.columns(events_out),
+            webhook[0] if webhook else None,
+            webhook[1] if webhook else None,
+            outbox.NOTIFY_CHANNEL,
         )
         return {row["id"] for row in rows}
 
