@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -241,45 +242,57 @@ class Stack:
         return next(n for n in self.kafka.nodes if n.node_id == node_id)
 
 
-def wait_serving(port: int, proc: subprocess.Popen[bytes] | None, timeout: float, run_dir: Path, name: str) -> None:
-    """Wait until the process answers grpc.health.v1 with SERVING (not merely listening)."""
+def _grpc_serving(port: int) -> bool:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+    except grpc.RpcError:
+        return False
+
+
+def _http_healthy(port: int) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as reply:
+            return bool(reply.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _wait_until(
+    probe: Callable[[int], bool],
+    port: int,
+    proc: subprocess.Popen[bytes] | None,
+    timeout: float,
+    run_dir: Path,
+    name: str,
+) -> None:
+    """Wait until `probe(port)` holds; fail at once, with the log's tail, if the process exits meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             log = (run_dir / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log}")
-        try:
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-        except grpc.RpcError:
-            pass
+        if probe(port):
+            return
         time.sleep(0.2)
     raise TimeoutError(f"{name} is not serving on port {port} after {timeout:.0f}s")
+
+
+def wait_serving(port: int, proc: subprocess.Popen[bytes] | None, timeout: float, run_dir: Path, name: str) -> None:
+    """Wait until the process answers grpc.health.v1 with SERVING (not merely listening)."""
+    _wait_until(_grpc_serving, port, proc, timeout, run_dir, name)
 
 
 def wait_http(port: int, proc: subprocess.Popen[bytes] | None, timeout: float, run_dir: Path, name: str) -> None:
     """Wait until the process answers GET /healthz with 200."""
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            log = (run_dir / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as reply:
-                if reply.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{name} is not serving on port {port} after {timeout:.0f}s")
+    _wait_until(_http_healthy, port, proc, timeout, run_dir, name)
 
 
 def stop_from_state(run_dir: Path, say: bool = True) -> bool:

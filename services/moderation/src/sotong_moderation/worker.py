@@ -17,7 +17,6 @@ boundary is not caught, which errs towards publishing; removals for repetition s
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -95,14 +94,8 @@ def build(values: dict[str, Any], pipeline: Pipeline | None = None) -> streams.W
         consume(source)
     batches.attach()
 
-    root_level = logging.getLogger().level
-
     @app.task  # type: ignore[untyped-decorator]
     async def warm_up() -> None:
-        # Faust's terminal spinner sets the root logger to DEBUG, which makes every library's debug call (one per
-        # record produced, in aiokafka) build a log record: about a tenth of this worker's CPU. Put back the
-        # level `logs.configure` chose.
-        logging.getLogger().setLevel(root_level)
         await store()
 
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
