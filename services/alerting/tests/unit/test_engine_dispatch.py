@@ -91,3 +91,19 @@ async def test_a_fan_out_resumes_after_its_last_checkpoint_and_reports_per_batch
     assert all(not r.target for r in receipts) and sum(r.delivered_count for r in receipts) == 55
     again = await dispatcher(provider, memory).handle(push("d"))  # a redelivery: nothing left to send
     assert again.delivered == 0 and len(provider.sent) == 55
+
+
+def test_a_receipt_reported_again_keeps_its_event_id_and_batches_differ() -> None:
+    from sotong.alerting.v1 import alerting_dispatch_pb2 as pb
+    from sotong_alerting.engine.worker import receipt_event_id
+
+    first = pb.DeliveryReported(dispatch_id="d1", provider="push", delivered_count=500, batch="index:3")
+    first.reported_at.FromSeconds(1)
+    again = pb.DeliveryReported()
+    again.CopyFrom(first)
+    again.reported_at.FromSeconds(99)  # reported again later, after a crash
+    other_batch = pb.DeliveryReported()
+    other_batch.CopyFrom(first)
+    other_batch.batch = "index:4"
+    assert receipt_event_id(first) == receipt_event_id(again)
+    assert receipt_event_id(first) != receipt_event_id(other_batch)

@@ -174,7 +174,7 @@ class Dispatcher:
                 for o in outcomes:
                     await self.report(self._receipt(job, o.outcome, o.provider, o.attempts, o.error, target=o.target))
             else:
-                await self._batch_receipts(job, outcomes)
+                await self._batch_receipts(job, outcomes, batch=f"first:{batch[0]}:{len(batch)}")
 
         await asyncio.gather(*(run(b) for b in batches))
         return result
@@ -211,13 +211,13 @@ class Dispatcher:
                             self._receipt(job, o.outcome, o.provider, o.attempts, o.error, target=o.target)
                         )
                 else:
-                    await self._batch_receipts(job, outcomes)
+                    await self._batch_receipts(job, outcomes, batch=f"index:{index}")
 
         await asyncio.gather(*(lane() for _ in range(min(self.concurrency, max(1, len(indices))))))
         return result
 
-    async def _batch_receipts(self, job: Job, outcomes: Sequence[TargetOutcome]) -> None:
-        """One receipt per (outcome, provider) of a batch, with counts."""
+    async def _batch_receipts(self, job: Job, outcomes: Sequence[TargetOutcome], batch: str) -> None:
+        """One receipt per (outcome, provider) of a batch, with counts; `batch` names the batch stably."""
         groups: dict[tuple[Outcome, str], list[TargetOutcome]] = {}
         first = outcomes[0] if outcomes else None
         if first is not None and all(o.outcome is first.outcome and o.provider == first.provider for o in outcomes):
@@ -229,6 +229,7 @@ class Dispatcher:
             receipt = self._receipt(
                 job, outcome, provider, max(m.attempts for m in members), members[0].error, target=""
             )
+            receipt.batch = batch
             if outcome is Outcome.DELIVERED:
                 receipt.delivered_count = len(members)
             else:

@@ -80,6 +80,18 @@ def build_route(kind: str, values: dict[str, Any], refs: Refs) -> Route:
     )
 
 
+def receipt_event_id(receipt: pb.DeliveryReported) -> str:
+    """The same receipt gets the same event id when it is reported again after a crash, so consumers count it once.
+
+    Nothing that changes between the two reports (the time) takes part; a batch receipt is told apart by its batch.
+    """
+    return events.derived_event_id(
+        receipt.dispatch_id,
+        f"receipt:{receipt.target}:{receipt.outcome}:{receipt.provider}:{receipt.delivered_count}:"
+        f"{receipt.failed_count}:{receipt.batch}",
+    )
+
+
 async def serve(values: dict[str, Any]) -> None:
     log = logs.get("alerting.dispatch")
     pool = await database.connect(values["DATABASE_URL"], settings.SCHEMA, settings.MIGRATIONS, max_size=12)
@@ -93,11 +105,7 @@ async def serve(values: dict[str, Any]) -> None:
     )
 
     async def report(receipt: pb.DeliveryReported) -> None:
-        event_id = events.derived_event_id(
-            receipt.dispatch_id,
-            f"receipt:{receipt.target}:{receipt.outcome}:{receipt.provider}:{receipt.delivered_count}:"
-            f"{receipt.failed_count}:{receipt.reported_at.ToNanoseconds() if not receipt.target else ''}",
-        )
+        event_id = receipt_event_id(receipt)
         metadata = events.EventMetadata.new(topics.DELIVERY_REPORTED, "sotong-alerting-dispatch", event_id=event_id)
         await sink.send(
             topics.DELIVERY_REPORTED,

@@ -253,6 +253,7 @@ class DeliveryReported(_message.Message):
     DELIVERED_COUNT_FIELD_NUMBER: _builtins.int
     FAILED_COUNT_FIELD_NUMBER: _builtins.int
     REPORTED_AT_FIELD_NUMBER: _builtins.int
+    BATCH_FIELD_NUMBER: _builtins.int
     dispatch_id: _builtins.str
     message_id: _builtins.str
     incident_id: _builtins.str
@@ -267,6 +268,11 @@ class DeliveryReported(_message.Message):
     error: _builtins.str
     delivered_count: _builtins.int
     failed_count: _builtins.int
+    batch: _builtins.str
+    """For a batch receipt: which batch it counts (the fan-out batch index, or the first target of an explicit
+    chunk). With the dispatch id, outcome and provider it makes the receipt's event id, so a batch reported again
+    after a crash is recognised as the same receipt.
+    """
     @_builtins.property
     def reported_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -285,10 +291,11 @@ class DeliveryReported(_message.Message):
         delivered_count: _builtins.int = ...,
         failed_count: _builtins.int = ...,
         reported_at: _timestamp_pb2.Timestamp | None = ...,
+        batch: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["reported_at", b"reported_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "channel", b"channel", "delivered_count", b"delivered_count", "dispatch_id", b"dispatch_id", "error", b"error", "failed_count", b"failed_count", "idempotency_key", b"idempotency_key", "incident_id", b"incident_id", "message_id", b"message_id", "outcome", b"outcome", "provider", b"provider", "reported_at", b"reported_at", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "batch", b"batch", "channel", b"channel", "delivered_count", b"delivered_count", "dispatch_id", b"dispatch_id", "error", b"error", "failed_count", b"failed_count", "idempotency_key", b"idempotency_key", "incident_id", b"incident_id", "message_id", b"message_id", "outcome", b"outcome", "provider", b"provider", "reported_at", b"reported_at", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
