@@ -1,6 +1,6 @@
-"""A provider answering 503 for a while (SOTONG_TEST_OUTAGE_S, 15 s by default): the circuit opens, the fallback
-provider carries the traffic, nothing is lost or sent twice, and once the outage is over the half-open probe
-closes the circuit and traffic returns to the primary."""
+"""A provider answering 503 for a minute (as the issue asks; SOTONG_TEST_OUTAGE_S changes it): the circuit opens,
+the fallback provider carries the traffic, nothing is lost or sent twice, and once the outage is over the half-open
+probe closes the circuit and traffic returns to the primary."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sotong_standins.control import StandinControl
 
 pytestmark = pytest.mark.reliability
 
-OUTAGE_S = float(os.environ.get("SOTONG_TEST_OUTAGE_S", "15"))
+OUTAGE_S = float(os.environ.get("SOTONG_TEST_OUTAGE_S", "60"))
 SUBSCRIBERS = 2_000
 DEVICES = 20_000
 
