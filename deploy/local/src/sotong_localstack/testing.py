@@ -61,7 +61,16 @@ def read_all(stack: Stack, topic: str, timeout_ms: int = 3000) -> list[Any]:
     consumer = KafkaConsumer(
         bootstrap_servers=stack.state.kafka_bootstrap, group_id=None, consumer_timeout_ms=timeout_ms
     )
-    partitions = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or []]
+    # A new consumer may not have the topic's metadata yet (None or empty at first): ask again briefly.
+    deadline = time.monotonic() + 15
+    found = consumer.partitions_for_topic(name)
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.1)
+        found = consumer.partitions_for_topic(name)
+    if not found:
+        consumer.close()
+        raise LookupError(f"topic {name} has no partitions (is it in the catalog?)")
+    partitions = [TopicPartition(name, p) for p in found]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
     records = list(consumer)

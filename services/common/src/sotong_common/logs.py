@@ -11,7 +11,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 from opentelemetry import trace
@@ -47,6 +47,20 @@ def _add_trace(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMappi
     return event
 
 
+class _Stderr:
+    """Whatever sys.stderr is when a line is written, not when logging was configured.
+
+    Loggers are cached on first use; binding the stream object at configure time would keep writing to a stream
+    that was replaced and closed since (a test runner's capture, a daemonised process).
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(service: str, level: str = "info") -> None:
     """Set up structlog (and the stdlib loggers of our dependencies) to write one JSON object per line."""
     numeric = logging.getLevelName(level.upper())
@@ -64,7 +78,7 @@ def configure(service: str, level: str = "info") -> None:
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _Stderr())),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
