@@ -377,7 +377,17 @@ class SubmissionStore:
         earlier: dict[str | None, list[ReportSignature]] = {}  # this batch's first reports, by category
         for i, item in enumerate(wanted):
             me = item.signature()
-            recent = [*stored.get(i, []), *earlier.get(item.submission.category, [])]
+            same = earlier.get(item.submission.category, [])
+            if me.lat is not None and me.lng is not None:
+                # The box SQL applied to stored reports, applied to this batch's own: a batch spread over the city
+                # otherwise costs a haversine per same-category pair (a quarter of SubmitBatch's CPU).
+                lat, lng = me.lat, me.lng
+                same = [
+                    o
+                    for o in same
+                    if o.lat is None or o.lng is None or (abs(o.lat - lat) <= dlat and abs(o.lng - lng) <= dlng)
+                ]
+            recent = [*stored.get(i, []), *same]
             found = find_duplicates(me, recent, self._rule) if recent else []
             if found:
                 item.candidate = (found[0].other_id, found[0].score)
