@@ -74,3 +74,19 @@ async def test_a_moderators_removal_changes_the_submission_in_intake(fresh_stack
             schema="intake",
         )  # fmt: skip
         assert str(applied[0]["moderation_decision_id"]) == decided.decision.decision_id
+
+        # The author appeals; a moderator reinstates it, and intake follows.
+        await moderation.Appeal(
+            mpb.AppealRequest(content_id=submission_id, reason="정책 제안일 뿐 선거운동이 아닙니다"), metadata=citizen
+        )
+        reinstated = await moderation.Decide(
+            mpb.DecideRequest(content_id=submission_id, action=epb.ACTION_PUBLISH, reason="이의신청 인용"),
+            metadata=moderator,
+        )
+        published = await eventually(lambda: status(types.SUBMISSION_STATUS_PUBLISHED))
+        assert published.history[-1].status == types.SUBMISSION_STATUS_PUBLISHED
+        applied = await sql(
+            fresh_stack, "SELECT moderation_decision_id FROM submissions WHERE id = $1::uuid", submission_id,
+            schema="intake",
+        )  # fmt: skip
+        assert str(applied[0]["moderation_decision_id"]) == reinstated.decision.decision_id

@@ -580,8 +580,10 @@ class SubmissionStore:
     ) -> bool:
         """Record a moderation decision once (dedup by event id); False when it was seen before.
 
-        Only a submission still waiting for moderation (received, or in review for a moderator's later decision)
-        takes the status; an operator's later workflow status is not overwritten by a late redelivery.
+        Only a submission whose status moderation owns (received, in review, published or removed: a moderator may
+        reinstate a removed submission after an appeal) takes the status; an operator's workflow status
+        (acknowledged, in progress, resolved, ...) is never overwritten by a moderation decision. Decisions about
+        one submission arrive in order (the topic is keyed by content id), so a later one always wins.
         """
         async with self._pool.acquire() as conn, conn.transaction():
             if not await dedup.first_time(conn, consumer, event_id):
@@ -590,7 +592,7 @@ class SubmissionStore:
             row = await conn.fetchrow(
                 "UPDATE submissions SET status = $2, moderation_categories = $3, moderation_decision_id = $4,"
                 " updated_at = $5::timestamptz, closed_at = CASE WHEN $2 = 'removed' THEN $5::timestamptz END"
-                " WHERE id = $1 AND status IN ('received', 'in_review')"
+                " WHERE id = $1 AND status IN ('received', 'in_review', 'published', 'removed')"
                 " AND moderation_decision_id IS DISTINCT FROM $4"
                 " RETURNING id, tracking_id, channel, channel_message_id",
                 uuid.UUID(submission_id),
