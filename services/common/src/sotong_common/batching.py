@@ -295,14 +295,7 @@ class BatchConsumer:
     ) -> asyncio.Future[Any]:
         """The same dead letter `Worker.handler` writes: original key, value and headers plus the error."""
         reason = f"{type(error).__name__}: {error}"[:1000]
-        out = [h for h in headers if not h[0].startswith("sotong_")]
-        out += [
-            (events.H_ERROR, reason.encode()),
-            (events.H_ERROR_STAGE, stage.encode()),
-            (events.H_ORIGINAL_TOPIC, topic.encode()),
-            (events.H_ORIGINAL_PARTITION, str(record.partition).encode()),
-            (events.H_ORIGINAL_OFFSET, str(record.offset).encode()),
-        ]
+        out = events.dead_letter_headers(headers, topic, record.partition, record.offset, reason, stage)
         sent: asyncio.Future[Any] = await dead_letters.send(
             dlq_name(topic), value=record.value or b"", key=record.key, headers=out
         )

@@ -99,6 +99,24 @@ class EventMetadata:
         )
 
 
+def dead_letter_headers(
+    headers: Iterable[tuple[str, bytes]] | None, topic: str, partition: int, offset: int, reason: str, stage: str
+) -> Headers:
+    """Headers of a dead-lettered copy: the original's (minus earlier error headers) plus why and where from.
+
+    Every consumer writes dead letters the same way, so one replay tool and one dashboard read them all.
+    """
+    out = [(k, v) for k, v in (headers or ()) if not k.startswith("sotong_")]
+    out += [
+        (H_ERROR, reason[:1000].encode()),
+        (H_ERROR_STAGE, stage.encode()),
+        (H_ORIGINAL_TOPIC, topic.encode()),
+        (H_ORIGINAL_PARTITION, str(partition).encode()),
+        (H_ORIGINAL_OFFSET, str(offset).encode()),
+    ]
+    return out
+
+
 def schema_version_of(event_type: str) -> int:
     """`intake.submission-received.v1` -> 1: the version is part of the topic and type name."""
     tail = event_type.rsplit(".", 1)[-1]

@@ -192,14 +192,7 @@ class Worker:
         stage: str,
     ) -> None:
         reason = f"{type(error).__name__}: {error}"[:1000]
-        out = [h for h in headers if not h[0].startswith("sotong_")]
-        out += [
-            (events.H_ERROR, reason.encode()),
-            (events.H_ERROR_STAGE, stage.encode()),
-            (events.H_ORIGINAL_TOPIC, topic.encode()),
-            (events.H_ORIGINAL_PARTITION, str(event.message.partition).encode()),
-            (events.H_ORIGINAL_OFFSET, str(event.message.offset).encode()),
-        ]
+        out = events.dead_letter_headers(headers, topic, event.message.partition, event.message.offset, reason, stage)
         value = event.value if isinstance(event.value, bytes | bytearray) else repr(event.value).encode()
         key = event.key if isinstance(event.key, bytes | bytearray) else None
         await dlq.send(key=key, value=bytes(value), headers=out)

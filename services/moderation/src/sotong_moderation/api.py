@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -21,7 +21,7 @@ from sotong_common import auth, config, database, logs, metrics, tracing
 from sotong_common.errors import FieldViolation, InvalidArgument, NotFound
 from sotong_common.server import Server, principal
 from sotong_moderation import export, settings
-from sotong_moderation.decisions import ACTION_NAMES, ACTIONS, DecisionStore, row_to_event
+from sotong_moderation.decisions import ACTION_NAMES, ACTIONS, DecisionStore, row_to_event, to_event
 from sotong_moderation.pipeline import Pipeline
 from sotong_moderation.review import (
     DEFAULT_PAGE,
@@ -164,26 +164,8 @@ class ModerationService(pb_grpc.ModerationServiceServicer):
         if len(request.text) > MAX_CHECK_CHARS:
             raise InvalidArgument(FieldViolation("text", f"text must be at most {MAX_CHECK_CHARS} characters"))
         decision = self._pipeline.decide("check", request.text, request.author or "anonymous")
-        out = events_pb.DecisionMade(
-            content_id="check",
-            action=ACTIONS[decision.action],
-            categories=list(decision.categories),
-            evidence=[
-                events_pb.Evidence(
-                    start=e.start,
-                    end=e.end,
-                    clause=e.clause,
-                    rule=e.rule,
-                    score=e.score,
-                    threshold=e.threshold,
-                    text=e.text,
-                )
-                for e in decision.evidence
-            ],
-            policy_version=decision.policy_version,
-            model_version=decision.model_version,
-            masked_text=decision.masked_text,
-        )
+        # The same shape as a published decision, but nothing is stored: no decision id, no source event.
+        out = to_event(decision, decision_id="", content_type="", source_event_id="", decided_at=datetime.now(UTC))
         return pb.CheckTextResponse(decision=out)
 
 

@@ -167,14 +167,9 @@ class LaneConsumer:
             )
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str, stage: str) -> None:
-        headers = [(k, v) for k, v in (record.headers or ()) if not k.startswith("sotong_")]
-        headers += [
-            (events.H_ERROR, reason[:1000].encode()),
-            (events.H_ERROR_STAGE, stage.encode()),
-            (events.H_ORIGINAL_TOPIC, record.topic.encode()),
-            (events.H_ORIGINAL_PARTITION, str(record.partition).encode()),
-            (events.H_ORIGINAL_OFFSET, str(record.offset).encode()),
-        ]
+        headers = events.dead_letter_headers(
+            record.headers, record.topic, record.partition, record.offset, reason, stage
+        )
         await self.producer.send_and_wait(
             topics.dlq_name(record.topic), value=record.value, key=record.key, headers=headers
         )
