@@ -40,8 +40,10 @@ def dispatch(channel: int, dispatch_id: str, **audience: object) -> pb.DispatchR
 async def test_outage_opens_the_circuit_and_the_fallback_carries_the_traffic(fresh_stack: Stack) -> None:
     assert fresh_stack.state is not None
     run = Path(fresh_stack.state.run_dir)
-    primary_proc, primary = localrun.start_standins(run, "standins")
-    fallback_proc, fallback = localrun.start_standins(run, "standins-fallback")
+    # Keep every SMS delivery's record: the ledger check below reads the first dispatch back after a minute of traffic.
+    keep = ("--keep-recent", "100000")
+    primary_proc, primary = localrun.start_standins(run, "standins", keep)
+    fallback_proc, fallback = localrun.start_standins(run, "standins-fallback", keep)
     env = localrun.dispatch_env(
         primary,
         fallback,
