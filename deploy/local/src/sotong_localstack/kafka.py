@@ -154,8 +154,7 @@ class KafkaCluster:
                         cp,
                         "kafka.tools.StorageTool",
                         "format",
-                        "-t",
-                        self.cluster_id,
+                        f"--cluster-id={self.cluster_id}",
                         "-c",
                         str(config),
                         "--ignore-formatted",
@@ -231,7 +230,13 @@ class KafkaCluster:
 
 
 def _cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (what `random-uuid` prints)."""
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (what `random-uuid` prints).
+
+    Like Kafka's own Uuid.randomUuid, never one that starts with "-": a command line would read it as an option.
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
