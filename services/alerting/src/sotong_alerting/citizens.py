@@ -100,6 +100,7 @@ class CitizenInput:
         """Tag a submission with the incident whose second message reached its district, if any; shown once
         moderation publishes it (maybe already, when the decision came first). The tagged incident id or None."""
         async with self._log.pool.acquire() as conn, conn.transaction():
+            await _serialize_submission(conn, submission_id)
             if not await dedup.first_time(conn, consumer, event_id):
                 return None
             incident_id = await conn.fetchval(
@@ -128,6 +129,7 @@ class CitizenInput:
     ) -> bool:
         """Remember moderation's verdict; a published submission tagged with an incident joins its timeline."""
         async with self._log.pool.acquire() as conn, conn.transaction():
+            await _serialize_submission(conn, submission_id)
             if not await dedup.first_time(conn, consumer, event_id):
                 return False
             await conn.execute(
@@ -159,3 +161,13 @@ class CitizenInput:
             )
         await self._log.append(conn, incident, row, [timeline.from_event(e) for e in decided])
         await conn.execute("UPDATE feedback SET shown_at = $2 WHERE submission_id = $1", submission_id, now)
+
+
+async def _serialize_submission(conn: database.Connection, submission_id: str) -> None:
+    """Take a transaction lock on one submission before tagging it or recording its moderation.
+
+    The submission and its decision arrive on different topics, handled concurrently. Without the lock, each
+    transaction can miss the other's uncommitted row (the feedback row, the moderation outcome) and neither shows
+    the feedback; with it the second one waits, then sees the first one's committed row.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('alerting.feedback:' || $1))", submission_id)
