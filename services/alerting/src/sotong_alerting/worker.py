@@ -25,7 +25,7 @@ from sotong_alerting import settings
 from sotong_alerting.api import build_plan, check_plan
 from sotong_alerting.citizens import CitizenInput
 from sotong_alerting.store import IncidentStore
-from sotong_common import config, database, logs, metrics, outbox, producer, streams, topics, tracing
+from sotong_common import config, database, logs, metrics, outbox, streams, topics, tracing
 
 GROUPING = "alerting.group-reports"
 FEEDBACK = "alerting.tag-feedback"
@@ -61,10 +61,9 @@ def build(values: dict[str, Any]) -> streams.Worker:
                 pool: asyncpg.Pool = await database.connect(
                     values["DATABASE_URL"], settings.SCHEMA, settings.MIGRATIONS
                 )
-                kafka = producer.durable(values["KAFKA_BOOTSTRAP"], "sotong-alerting-worker")
-                await kafka.start()
-                relay = outbox.OutboxRelay(pool, kafka, settings.SCHEMA)
-                state["relay"] = asyncio.ensure_future(relay.run())
+                state["relay"] = await outbox.start_relay(
+                    pool, values["KAFKA_BOOTSTRAP"], "sotong-alerting-worker", settings.SCHEMA
+                )
                 state["store"] = IncidentStore(pool, plan)
                 state["citizens"] = CitizenInput(state["store"])
             found: IncidentStore = state["store"]

@@ -160,6 +160,15 @@ class OutboxRelay:
         self._wake.set()
 
 
+async def start_relay(pool: asyncpg.Pool, bootstrap: str, client_id: str, schema: str) -> asyncio.Task[None]:
+    """Start a durable producer and this schema's relay in the background (what every writing process runs)."""
+    from sotong_common import producer
+
+    kafka = producer.durable(bootstrap, client_id)
+    await kafka.start()
+    return asyncio.ensure_future(OutboxRelay(pool, kafka, schema).run())
+
+
 def _loads(raw: str | list[list[str]]) -> list[list[str]]:
     import json
 

@@ -17,7 +17,7 @@ import asyncpg
 
 from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.moderation.v1 import moderation_events_pb2 as moderation
-from sotong_common import config, database, logs, metrics, outbox, producer, streams, topics, tracing
+from sotong_common import config, database, logs, metrics, outbox, streams, topics, tracing
 from sotong_common.geo import Seoul
 from sotong_intake import settings, status
 from sotong_intake.contract import contract_violations, submission_from_request
@@ -40,10 +40,9 @@ def build(values: dict[str, Any]) -> streams.Worker:
                 pool: asyncpg.Pool = await database.connect(
                     values["DATABASE_URL"], settings.SCHEMA, settings.MIGRATIONS
                 )
-                kafka = producer.durable(values["KAFKA_BOOTSTRAP"], "sotong-intake-worker")
-                await kafka.start()
-                relay = outbox.OutboxRelay(pool, kafka, settings.SCHEMA)
-                state["relay"] = asyncio.ensure_future(relay.run())
+                state["relay"] = await outbox.start_relay(
+                    pool, values["KAFKA_BOOTSTRAP"], "sotong-intake-worker", settings.SCHEMA
+                )
                 state["store"] = SubmissionStore(pool, values["INTAKE_CONTACT_KEYS"], settings.duplicate_rule(values))
                 state["reception"] = Reception(state["store"], Seoul.load())
             found: SubmissionStore = state["store"]

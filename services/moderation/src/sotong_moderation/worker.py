@@ -23,7 +23,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from sotong_common import batching, config, database, logs, metrics, outbox, producer, streams, tracing
+from sotong_common import batching, config, database, logs, metrics, outbox, streams, tracing
 from sotong_moderation import settings
 from sotong_moderation.content import CONTENT_TOPICS, ContentTopic, NotContent
 from sotong_moderation.decisions import DecisionStore, Judged
@@ -46,10 +46,9 @@ def build(values: dict[str, Any], pipeline: Pipeline | None = None) -> streams.W
         async with ready:
             if "store" not in state:
                 pool = await database.connect(values["DATABASE_URL"], settings.SCHEMA, settings.MIGRATIONS)
-                kafka = producer.durable(values["KAFKA_BOOTSTRAP"], "sotong-moderation-worker")
-                await kafka.start()
-                relay = outbox.OutboxRelay(pool, kafka, settings.SCHEMA)
-                state["relay"] = asyncio.ensure_future(relay.run())
+                state["relay"] = await outbox.start_relay(
+                    pool, values["KAFKA_BOOTSTRAP"], "sotong-moderation-worker", settings.SCHEMA
+                )
                 state["store"] = DecisionStore(pool)
             found: DecisionStore = state["store"]
             return found
