@@ -6,8 +6,14 @@ What "accepted" means here: a submission counts as accepted when its `intake.sub
 readable by a Kafka consumer. That happens only after the API committed it to PostgreSQL with its outbox row,
 the outbox relay produced it with acks=all (idempotent producer), and the broker acknowledged it (a consumer sees
 records only up to the high watermark, i.e. replicated to every in-sync replica). Latency is measured per
-submission from the client's send to this process's consumer receiving the event (one clock). The time until
-the RPC answered (committed to PostgreSQL, which is already durable) is printed too.
+submission from the client's send to the bench's consumer receiving the event. That consumer runs in a child
+process, so decoding events never takes the GIL from the asyncio load generator during the intake phases only;
+both processes read `time.perf_counter()`, which on Linux is CLOCK_MONOTONIC, one system-wide clock (checked at
+start). The time until the RPC answered (committed to PostgreSQL, which is already durable) is printed too.
+
+CPU per request (diagnostic): each phase charges the CPU time of the intake API, this run's PostgreSQL (server and
+backends), the Kafka broker, the load generator and the arrivals child from /proc to its requests, counted until
+the phase's events are on Kafka; the bare phases charge the bare server and the load generator.
 
 1. Baseline: a bare `grpc.aio` server in its own process with the same IntakeService contract, answering
    SubmitReport with a fixed tracking id and SubmitBatch with one result per item (no auth, no validation, no
@@ -27,15 +33,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing as mp
 import os
 import random
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -113,36 +120,131 @@ async def serve_bare(port: int) -> None:
 # -- Kafka arrivals --------------------------------------------------------------------------------------------
 
 
-class Arrivals(threading.Thread):
-    """Tails intake.submission-received.v1 and notes when each channel message id's event became readable."""
+def _tail_arrivals(bootstrap: str, topic: str, conn: Connection) -> None:
+    """Child process: tail `topic` and answer "when did each of these keys arrive" over `conn`.
+
+    Runs in its own process so that decoding a few thousand events a second never takes the GIL from the asyncio
+    load generator (a thread did, during the intake phases only, which skewed the comparison with the bare server).
+    """
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, fetch_max_wait_ms=10)
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+    consumer.assign(partitions)
+    consumer.seek_to_end(*partitions)
+    for p in partitions:
+        consumer.position(p)
+    conn.send("ready")
+    arrived: dict[str, float] = {}
+    waiting: tuple[list[str], float] | None = None
+    while True:
+        for records in consumer.poll(timeout_ms=20).values():
+            now = time.perf_counter()
+            for record in records:
+                event = ev.SubmissionReceived.FromString(record.value)
+                arrived.setdefault(event.channel_message_id, now)
+        if waiting is None and conn.poll():
+            request = conn.recv()
+            if request[0] == "stop":
+                break
+            waiting = (request[1], time.monotonic() + request[2])
+        if waiting is not None:
+            keys, deadline = waiting
+            if time.monotonic() >= deadline or all(k in arrived for k in keys):
+                conn.send({k: arrived[k] for k in keys if k in arrived})
+                waiting = None
+    consumer.close()
+
+
+class Arrivals:
+    """Notes when each channel message id's event became readable on intake.submission-received.v1.
+
+    The consumer runs in a child process. Its arrival times are `time.perf_counter()` readings, which on Linux are
+    CLOCK_MONOTONIC: one system-wide clock, so they compare directly with this process's send times.
+    """
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        super().__init__(daemon=True)
+        assert time.get_clock_info("perf_counter").implementation == "clock_gettime(CLOCK_MONOTONIC)", (
+            "arrival times from another process need a system-wide perf_counter clock"
+        )
         self.arrived: dict[str, float] = {}
-        self._halt = threading.Event()
-        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, fetch_max_wait_ms=10)
-        partitions = [TopicPartition(topic, p) for p in self._consumer.partitions_for_topic(topic) or []]
-        self._consumer.assign(partitions)
-        self._consumer.seek_to_end(*partitions)
-        for p in partitions:
-            self._consumer.position(p)
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            for records in self._consumer.poll(timeout_ms=50).values():
-                now = time.perf_counter()
-                for record in records:
-                    event = ev.SubmissionReceived.FromString(record.value)
-                    self.arrived.setdefault(event.channel_message_id, now)
-        self._consumer.close()
-
-    def stop(self) -> None:
-        self._halt.set()
+        self._conn, child_conn = mp.get_context("spawn").Pipe()
+        self.process = mp.get_context("spawn").Process(
+            target=_tail_arrivals, args=(bootstrap, topic, child_conn), daemon=True
+        )
+        self.process.start()
+        if self._conn.recv() != "ready":
+            raise RuntimeError("arrivals consumer did not start")
 
     def wait_for(self, keys: list[str], timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(k not in self.arrived for k in keys):
-            time.sleep(0.02)
+        self._conn.send(("wait", keys, timeout))
+        self.arrived.update(self._conn.recv())
+
+    def stop(self) -> None:
+        self._conn.send(("stop",))
+        self.process.join(timeout=20)
+
+
+# -- CPU accounting (diagnostic) -------------------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_table() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds incl. reaped children) for every process we can read."""
+    table: dict[int, tuple[int, float]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(name)] = (int(fields[1]), sum(int(x) for x in fields[11:15]) / _TICK)
+    return table
+
+
+def _tree_cpu(table: dict[int, tuple[int, float]], roots: list[int]) -> float:
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0.0, list(roots)
+    while todo:
+        pid = todo.pop()
+        total += table.get(pid, (0, 0.0))[1]
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def _postmaster(data_dir: Path) -> list[int]:
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                cmd = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if str(data_dir) in cmd and "postgres" in cmd and "pg_ctl" not in cmd:
+                return [int(name)]
+    return []
+
+
+class CpuMeter:
+    """CPU seconds spent by each process of the run, so a phase can be charged per request.
+
+    api = the intake API process, postgres = this run's server and backends, kafka = the broker JVM(s), client =
+    this load generator (all its threads), arrivals = the Kafka tail child, bare = the bare server.
+    """
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self._groups = {name: pids for name, pids in groups.items() if pids}
+
+    def snapshot(self) -> dict[str, float]:
+        table = _proc_table()
+        out = {name: _tree_cpu(table, pids) for name, pids in self._groups.items() if name != "client"}
+        out["client"] = time.process_time()
+        return out
+
+    @staticmethod
+    def per_request_ms(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+        return {name: round((after[name] - before.get(name, 0.0)) * 1000 / n, 3) for name in after}
 
 
 # -- load ------------------------------------------------------------------------------------------------------
@@ -264,6 +366,14 @@ def summarize_streaming(
     return out
 
 
+def cpu_line(cpu: dict[str, dict[str, float]]) -> str:
+    bare, intake = cpu["bare"], cpu["intake"]
+    parts = [
+        f"{name} {intake[name]:.3f}" for name in ("api", "postgres", "kafka", "client", "arrivals") if name in intake
+    ]
+    return f"intake phase: {', '.join(parts)} | bare phase: bare {bare.get('bare', 0):.3f}, client {bare['client']:.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json-out", type=Path, default=Path("bench-results/intake.json"))
@@ -290,35 +400,62 @@ def main() -> None:
         target = f"127.0.0.1:{state.grpc_ports['intake-api']}"
         bare_target = f"127.0.0.1:{bare_port}"
         arrivals = Arrivals(state.kafka_bootstrap, "intake.submission-received.v1")
-        arrivals.start()
+        assert stack.postgres is not None or stack.external_database
+        meter = CpuMeter(
+            {
+                "api": [stack.processes["intake-api"].pid],
+                "postgres": _postmaster(stack.postgres.data_dir) if stack.postgres else [],
+                "kafka": [pid for name, pid in state.pids.items() if name.startswith("kafka-")],
+                "client": [os.getpid()],
+                "arrivals": [arrivals.process.pid or 0],
+                "bare": [bare.pid],
+            }
+        )
 
-        def phase(name: str, fn: Callable[[], Any]) -> Any:
+        def phase(name: str, n: int, fn: Callable[[], Any], keys: list[str] | None = None) -> tuple[Any, Any]:
+            """Run one load phase; CPU per request counts until its events are on Kafka (when `keys` are given)."""
             print(f"[bench intake] {name} ...", flush=True)
-            return fn()
+            before = meter.snapshot()
+            result = fn()
+            if keys is not None:
+                arrivals.wait_for(keys)
+            return result, CpuMeter.per_request_ms(before, meter.snapshot(), n)
 
         # Warm both servers (connections, pools, JIT-free but cache-warm paths).
-        asyncio.run(unary(target, meta, requests_for(200, "warm"), 16))
+        warm = requests_for(200, "warm")
+        asyncio.run(unary(target, meta, warm, 16))
         asyncio.run(unary(bare_target, meta, requests_for(200, "warmb"), 16))
+        arrivals.wait_for([r.channel_message_id for r in warm])
 
         items = requests_for(args.unary, "u")
-        bare_unary = phase("bare unary", lambda: asyncio.run(unary(bare_target, meta, items, args.concurrency)))
-        intake_unary = phase("intake unary", lambda: asyncio.run(unary(target, meta, items, args.concurrency)))
-        arrivals.wait_for([r.channel_message_id for r in items])
+        keys = [r.channel_message_id for r in items]
+        bare_unary, bare_cpu = phase(
+            "bare unary", len(items), lambda: asyncio.run(unary(bare_target, meta, items, args.concurrency))
+        )
+        intake_unary, intake_cpu = phase(
+            "intake unary", len(items), lambda: asyncio.run(unary(target, meta, items, args.concurrency)), keys
+        )
         results["unary"] = {
             "concurrency": args.concurrency,
             "bare": summarize_unary(bare_unary, None),
             "intake": summarize_unary(intake_unary, arrivals.arrived),
+            "cpu_ms_per_request": {"bare": bare_cpu, "intake": intake_cpu},
         }
 
         flat = requests_for(args.batches * args.batch_size, "s")
         batches = [flat[i : i + args.batch_size] for i in range(0, len(flat), args.batch_size)]
-        bare_stream = phase("bare streaming", lambda: asyncio.run(streaming(bare_target, meta, batches, args.streams)))
-        intake_stream = phase("intake streaming", lambda: asyncio.run(streaming(target, meta, batches, args.streams)))
-        arrivals.wait_for([r.channel_message_id for r in flat])
+        keys = [r.channel_message_id for r in flat]
+        bare_stream, bare_cpu = phase(
+            "bare streaming", len(flat), lambda: asyncio.run(streaming(bare_target, meta, batches, args.streams))
+        )
+        intake_stream, intake_cpu = phase(
+            "intake streaming", len(flat), lambda: asyncio.run(streaming(target, meta, batches, args.streams)), keys
+        )
         results["streaming"] = {
             "concurrent_streams": args.streams,
             "bare": summarize_streaming(bare_stream, batches, None),
             "intake": summarize_streaming(intake_stream, batches, arrivals.arrived),
+            "cpu_ms_per_item": {"bare": bare_cpu, "intake": intake_cpu},
         }
         arrivals.stop()
     finally:
@@ -339,6 +476,7 @@ def main() -> None:
     print(f"  intake (on Kafka): {u['intake']['accepted_per_s']:8.0f} /s   p50 {u['intake']['accepted_p50_ms']:7.1f} ms"
           f"   p99 {u['intake']['accepted_p99_ms']:7.1f} ms   (acks=all, readable by consumers)")  # fmt: skip
     print(f"  ratio accepted/bare: {u['ratio']:.3f} (goal {GOAL})")
+    print("  CPU ms per call   : " + cpu_line(u["cpu_ms_per_request"]))
     print(f"client-streaming SubmitBatch, {s['intake']['batches']} streams x {s['intake']['batch_size']} items,"
           f" {s['concurrent_streams']} at a time")  # fmt: skip
     print(f"  bare grpcio      : {s['bare']['rpc_items_per_s']:8.0f} items/s   batch p50"
@@ -349,6 +487,9 @@ def main() -> None:
     print(f"  intake (on Kafka): {si['accepted_items_per_s']:8.0f} items/s   batch p50"
           f" {si['accepted_batch_p50_ms']:7.1f} ms   p99 {si['accepted_batch_p99_ms']:7.1f} ms")  # fmt: skip
     print(f"  ratio accepted/bare: {s['ratio']:.3f} (goal {GOAL})")
+    print("  CPU ms per item   : " + cpu_line(s["cpu_ms_per_item"]))
+    results["load_average"] = os.getloadavg()
+    print(f"load average at the end: {', '.join(f'{x:.2f}' for x in results['load_average'])}")
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(results, indent=2))
     print(f"results in {args.json_out}")
