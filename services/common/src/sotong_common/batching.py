@@ -1,53 +1,82 @@
-"""Micro-batched stream handlers: the event contract of `streams.Worker.handler`, one handler call per batch.
+"""Micro-batched, exactly-once stream handlers on librdkafka: consume a batch, handle it, publish and commit atomically.
 
 A handler that writes to PostgreSQL per event pays a round trip and a commit per event; at thousands of events a
 second that, not the work, is the limit. `BatchConsumer` hands each handler the decoded events of one fetch (up
 to `max_batch`, waiting at most `within` seconds for them), so it can store them with one statement and one
-commit.
+commit, and returns the events to publish in answer (`Handled.output`).
 
-It runs inside a service's Faust worker process (`attach(worker)`: started and stopped with the app) but reads
-with its own aiokafka consumer in the consumer group `<app id>-batch`, with manual offset commits. Measured on
-the moderation worker, Faust's per-event stream machinery (`Stream.take_events`) delivered small batches and
-capped the worker well below the pipeline's own speed; a plain `getmany` delivers the whole fetch at once.
+Kafka work runs in librdkafka (confluent-kafka): fetching, batching, compression and acknowledgements happen on
+its own threads, outside the GIL, so the Python thread spends its time on the handler. Measured on the
+moderation worker, the pure-Python aiokafka path plus an outbox round trip per decision (insert, relay SELECT,
+produce, DELETE) cost more CPU than the moderation pipeline itself.
 
-The guarantees stay those of `Worker.handler`:
+Guarantees (the event contract of `streams.Worker.handler`, plus exactly-once output):
 - an event that cannot be decoded (payload or metadata headers) is dead-lettered before the handler sees it;
 - the handler returns the events it refuses (`Rejected`), which are dead-lettered; the rest count as done;
-- a transient failure (database or broker unavailable) retries the whole batch with backoff, holding the
-  partitions, so the handler must be idempotent per event (deduplicated by event id);
+- a transient failure (database unavailable) retries the whole batch with backoff, holding the partitions, so
+  the handler must be idempotent per event (deduplicated by event id) and must return the same output for an
+  event it has already handled (e.g. the stored decision, not a new one);
 - any other failure retries the batch, then splits it into single events so only the one that keeps failing
   goes to the dead-letter topic;
-- offsets are committed only after the batch (and its dead letters, acknowledged by the broker) is done. A crash
-  or SIGKILL redelivers everything after the last commit, which the idempotent handler turns into no-ops; on a
-  rebalance the consumer finishes its batch and commits before it gives partitions up.
+- the batch's output events, its dead letters and its consumer offsets are committed in one Kafka transaction
+  (KIP-447: fenced by the consumer group generation). A crash or SIGKILL before that commit aborts them all and
+  the events come again; consumers reading `read_committed` never see a half-handled batch, and consumers that
+  do not still receive each output with a stable event id to deduplicate on.
 
 Tracing: `Item.span()` opens the per-event CONSUMER span (continuing the producer's trace), so whatever the
 handler produces for one event carries that event's trace, exactly as with `Worker.handler`.
+
+It runs inside a service's Faust worker process (`attach()`: started and stopped with the app) with its own
+consumer group `<app id>-batch`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
-from aiokafka.structs import OffsetAndMetadata
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from google.protobuf.message import DecodeError
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from sotong_common import events, logs, metrics, producer, tracing
+from sotong_common import events, logs, metrics, tracing
 from sotong_common.streams import TRANSIENT, M, PoisonMessage, Received, Worker
 from sotong_common.topics import dlq_name
 
 _tracer = tracing.tracer("sotong.kafka.consumer")
+
+# How long a transaction left open by a killed process may hold back read_committed consumers of its output.
+TRANSACTION_TIMEOUT_MS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed Kafka record (the fields a handler and a dead letter need)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """An event to publish in the batch's transaction."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
 
 
 @dataclass(frozen=True)
@@ -95,7 +124,15 @@ class Rejected:
     error: PoisonMessage
 
 
-BatchHandler = Callable[[Sequence[Item[Any]]], Awaitable[Sequence[Rejected]]]
+@dataclass(frozen=True)
+class Handled:
+    """What a handler did with a batch: the events it refuses and the events to publish in answer."""
+
+    rejected: Sequence[Rejected] = ()
+    output: Sequence[Output] = ()
+
+
+BatchHandler = Callable[[Sequence[Item[Any]]], Awaitable[Handled]]
 
 
 @dataclass
@@ -103,6 +140,15 @@ class _Route:
     topic: str
     message_type: type[Any]
     fn: BatchHandler
+
+
+@dataclass
+class _Outcome:
+    """Everything one batch commits: outputs, dead letters (as outputs) and the offsets after it."""
+
+    output: list[Output] = field(default_factory=list)
+    dead_letters: int = 0
+    processed: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -117,6 +163,9 @@ class BatchConsumer:
     # False when spans go nowhere (SOTONG_OTEL_EXPORTER=none): building one per event costs more than the
     # batch's database write; trace context still flows through (see `Item.span`).
     trace_events: bool = True
+    # Unique per running process (a restarted process takes a new one; its predecessor's open transaction is
+    # aborted by the broker after TRANSACTION_TIMEOUT_MS). Default: group, host name and process id.
+    transactional_id: str = ""
     _routes: dict[str, _Route] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _stopping: bool = False
@@ -125,6 +174,10 @@ class BatchConsumer:
         if self.max_batch < 1 or self.within <= 0:
             raise ValueError("max_batch must be >= 1 and within > 0")
         self._log = logs.get("worker")
+
+    @property
+    def group(self) -> str:
+        return f"{self.worker.app.conf.id}-batch"
 
     def handler(self, topic: str, message_type: type[M]) -> Callable[[BatchHandler], BatchHandler]:
         """Register `fn` for the events of `topic` (at most one handler per topic)."""
@@ -145,108 +198,167 @@ class BatchConsumer:
         async def batch_consumer() -> None:
             await self.run()
 
-    async def run(self) -> None:
-        group = f"{self.worker.app.conf.id}-batch"
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=group,
-            client_id=f"{group}-consumer",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=self.max_batch,
-            fetch_max_wait_ms=max(1, int(self.within * 1000)),
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=2_000,
+    def _clients(self) -> tuple[Consumer, Producer]:
+        group = self.group
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": group,
+                "client.id": f"{group}-consumer",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 2_000,
+                "fetch.wait.max.ms": max(1, int(self.within * 1000)),
+                "logger": _KafkaLog(self._log),
+            }
         )
-        dead_letters = producer.durable(self.bootstrap, f"{group}-dlq")
-        consumer.subscribe(list(self._routes), listener=_FinishBeforeRevoke(self, consumer))
-        await dead_letters.start()
-        await consumer.start()
+        producer = Producer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "client.id": f"{group}-producer",
+                "transactional.id": self.transactional_id or f"{group}-{socket.gethostname()}-{os.getpid()}",
+                "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+                "linger.ms": 2,
+                "logger": _KafkaLog(self._log),
+            }
+        )
+        return consumer, producer
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        consumer, producer = self._clients()
+        fetching: asyncio.Future[list[Any]] | None = None
         try:
+            await loop.run_in_executor(None, producer.init_transactions, 60)
+            consumer.subscribe(list(self._routes))
             while not self._stopping:
-                fetched = await consumer.getmany(timeout_ms=int(self.within * 1000), max_records=self.max_batch)
-                if not fetched:
-                    continue
-                # Shielded: a stop in the middle of a batch lets it finish and commit rather than half-happen.
-                await asyncio.shield(self._batch(consumer, dead_letters, fetched))
+                fetching = loop.run_in_executor(None, consumer.consume, self.max_batch, self.within)
+                messages = await fetching
+                fetching = None
+                records = self._records(messages)
+                if records:
+                    # Shielded: a stop in the middle of a batch lets it finish and commit rather than half-happen.
+                    await asyncio.shield(self._batch(consumer, producer, records))
         except asyncio.CancelledError:
             self._stopping = True
             async with self._lock:  # the shielded batch, if any, finishes first
                 pass
             raise
         finally:
+            if fetching is not None:  # the consumer is not thread-safe: let the fetch in flight end first
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(fetching), timeout=self.within + 5)
             with contextlib.suppress(Exception):
-                await consumer.stop()
+                await loop.run_in_executor(None, consumer.close)
             with contextlib.suppress(Exception):
-                await dead_letters.stop()
+                await loop.run_in_executor(None, producer.flush, 5)
 
-    async def _batch(
-        self,
-        consumer: AIOKafkaConsumer,
-        dead_letters: AIOKafkaProducer,
-        fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-    ) -> None:
+    def _records(self, messages: list[Any]) -> list[Record]:
+        out: list[Record] = []
+        for m in messages:
+            err = m.error()
+            if err is not None:
+                if err.fatal():
+                    raise KafkaException(err)
+                self._log.warning("consumer error", error=str(err))
+                continue
+            headers = [(k, bytes(v) if v is not None else b"") for k, v in m.headers() or ()]
+            out.append(Record(m.topic(), m.partition(), m.offset(), m.key(), m.value(), headers))
+        return out
+
+    async def _batch(self, consumer: Consumer, producer: Producer, records: list[Record]) -> None:
         async with self._lock:
             started = time.perf_counter()
-            by_topic: dict[str, list[ConsumerRecord[bytes, bytes]]] = {}
-            for tp, records in fetched.items():
-                by_topic.setdefault(tp.topic, []).extend(records)
-            pending: list[asyncio.Future[Any]] = []
-            for topic, records in by_topic.items():
-                route = self._routes[topic]
-                await self._topic_batch(route, records, dead_letters, pending)
-            if pending:
-                await asyncio.gather(*pending)  # dead letters acknowledged before the offsets move
-            try:
-                await consumer.commit(
-                    {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in fetched.items() if records}
-                )
-            except KafkaError as exc:
-                # The partitions moved (rebalance) or the broker is away: the batch is stored; its events will be
-                # delivered again to whoever owns the partitions and find their decisions already made.
-                self._log.warning("offset commit failed; the batch will be redelivered", error=repr(exc))
+            by_topic: dict[str, list[Record]] = {}
+            for r in records:
+                by_topic.setdefault(r.topic, []).append(r)
+            outcome = _Outcome()
+            for topic, batch in by_topic.items():
+                await self._topic_batch(self._routes[topic], batch, outcome)
+            positions: dict[tuple[str, int], int] = {}
+            firsts: dict[tuple[str, int], int] = {}
+            for r in records:
+                positions[(r.topic, r.partition)] = r.offset + 1
+                firsts.setdefault((r.topic, r.partition), r.offset)
+            offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
+            if await self._commit(consumer, producer, outcome.output, offsets):
+                for topic, n in outcome.processed.items():
+                    metrics.EVENTS_PROCESSED.labels(topic, "ok").inc(n)
+            else:
+                # Nothing of this batch is visible; read it again (what is still ours) and handle it again.
+                for (t, p), o in firsts.items():
+                    with contextlib.suppress(KafkaException):
+                        consumer.seek(TopicPartition(t, p, o))
             metrics.PROCESSING_LATENCY.labels("batch").observe(time.perf_counter() - started)
 
-    async def _topic_batch(
-        self,
-        route: _Route,
-        records: list[ConsumerRecord[bytes, bytes]],
-        dead_letters: AIOKafkaProducer,
-        pending: list[asyncio.Future[Any]],
-    ) -> None:
-        items: list[Item[Any]] = []
-        sources: list[ConsumerRecord[bytes, bytes]] = []
-        for record in records:
-            headers = [(k, bytes(v) if v is not None else b"") for k, v in record.headers or ()]
+    async def _commit(
+        self, consumer: Consumer, producer: Producer, output: list[Output], offsets: list[TopicPartition]
+    ) -> bool:
+        """Publish `output` and move the offsets in one transaction; False if it had to be aborted."""
+        loop = asyncio.get_running_loop()
+        for attempt in range(1, 6):
             try:
-                received = decode(record, route.topic, route.message_type, headers)
+                producer.begin_transaction()
+                for o in output:
+                    self._produce(producer, o)
+                group = consumer.consumer_group_metadata()
+                await loop.run_in_executor(None, producer.send_offsets_to_transaction, offsets, group, 30)
+                await loop.run_in_executor(None, producer.commit_transaction, 30)
+                return True
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.fatal():  # fenced by a newer incarnation, or the broker refuses this producer for good
+                    self._log.error("transactional producer failed fatally; stopping", error=str(error))
+                    raise
+                self._log.warning("batch transaction failed", attempt=attempt, error=str(error),
+                                  abort=error.txn_requires_abort(), retriable=error.retriable())  # fmt: skip
+                if error.txn_requires_abort():
+                    with contextlib.suppress(KafkaException):
+                        await loop.run_in_executor(None, producer.abort_transaction, 30)
+                    return False
+                await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
+        with contextlib.suppress(KafkaException):
+            await loop.run_in_executor(None, producer.abort_transaction, 30)
+        return False
+
+    @staticmethod
+    def _produce(producer: Producer, o: Output) -> None:
+        headers: list[tuple[str, str | bytes | None]] = list(o.headers)
+        while True:
+            try:
+                producer.produce(o.topic, value=o.value, key=o.key, headers=headers)
+                return
+            except BufferError:  # the local queue is full: let deliveries drain it
+                producer.poll(0.05)
+
+    async def _topic_batch(self, route: _Route, records: list[Record], outcome: _Outcome) -> None:
+        items: list[Item[Any]] = []
+        sources: list[Record] = []
+        for record in records:
+            try:
+                received = decode(record, route.topic, route.message_type, record.headers)
             except PoisonMessage as exc:
-                pending.append(await self._dead_letter(dead_letters, record, headers, route.topic, exc, "decode"))
+                self._dead_letter(outcome, record, record.headers, route.topic, exc, "decode")
                 continue
-            items.append(Item(received, headers, self.trace_events))
+            items.append(Item(received, record.headers, self.trace_events))
             sources.append(record)
         if items:
-            await self._attempt(route, items, sources, dead_letters, pending)
+            await self._attempt(route, items, sources, outcome)
 
-    async def _attempt(
-        self,
-        route: _Route,
-        items: list[Item[Any]],
-        sources: list[ConsumerRecord[bytes, bytes]],
-        dead_letters: AIOKafkaProducer,
-        pending: list[asyncio.Future[Any]],
-    ) -> None:
+    async def _attempt(self, route: _Route, items: list[Item[Any]], sources: list[Record], outcome: _Outcome) -> None:
         attempt = 0
         while True:
             attempt += 1
             try:
-                rejected = await route.fn(items)
+                handled = await route.fn(items)
             except PoisonMessage as exc:
                 if len(items) == 1:
-                    pending.append(await self._reject(dead_letters, sources[0], items[0], route.topic, exc))
+                    self._reject(outcome, sources[0], items[0], route.topic, exc)
                     return
                 for one, source in zip(items, sources, strict=True):
-                    await self._attempt(route, [one], [source], dead_letters, pending)
+                    await self._attempt(route, [one], [source], outcome)
                 return
             except TRANSIENT as exc:
                 delay = min(30.0, 0.2 * 2 ** min(attempt, 8))
@@ -259,55 +371,45 @@ class BatchConsumer:
                     await asyncio.sleep(0.05 * attempt)
                     continue
                 if len(items) == 1:
-                    pending.append(await self._reject(dead_letters, sources[0], items[0], route.topic, exc))
+                    self._reject(outcome, sources[0], items[0], route.topic, exc)
                     return
                 self._log.warning("batch keeps failing; handling its events one by one", topic=route.topic,
                                   size=len(items), error=repr(exc))  # fmt: skip
                 for one, source in zip(items, sources, strict=True):
-                    await self._attempt(route, [one], [source], dead_letters, pending)
+                    await self._attempt(route, [one], [source], outcome)
                 return
-            refused = {r.index: r.error for r in rejected if 0 <= r.index < len(items)}
+            refused = {r.index: r.error for r in handled.rejected if 0 <= r.index < len(items)}
             for index, error in refused.items():
-                pending.append(await self._reject(dead_letters, sources[index], items[index], route.topic, error))
-            if len(items) > len(refused):
-                metrics.EVENTS_PROCESSED.labels(route.topic, "ok").inc(len(items) - len(refused))
+                self._reject(outcome, sources[index], items[index], route.topic, error)
+            outcome.output.extend(handled.output)
+            outcome.processed[route.topic] = outcome.processed.get(route.topic, 0) + len(items) - len(refused)
             return
 
-    async def _reject(
-        self,
-        dead_letters: AIOKafkaProducer,
-        record: ConsumerRecord[bytes, bytes],
-        item: Item[Any],
-        topic: str,
-        error: BaseException,
-    ) -> asyncio.Future[Any]:
+    def _reject(self, outcome: _Outcome, record: Record, item: Item[Any], topic: str, error: BaseException) -> None:
         with item.span():
-            return await self._dead_letter(dead_letters, record, item.headers, topic, error, "handle")
+            self._dead_letter(outcome, record, item.headers, topic, error, "handle")
 
-    async def _dead_letter(
+    def _dead_letter(
         self,
-        dead_letters: AIOKafkaProducer,
-        record: ConsumerRecord[bytes, bytes],
+        outcome: _Outcome,
+        record: Record,
         headers: list[tuple[str, bytes]],
         topic: str,
         error: BaseException,
         stage: str,
-    ) -> asyncio.Future[Any]:
-        """The same dead letter `Worker.handler` writes: original key, value and headers plus the error."""
+    ) -> None:
+        """The same dead letter `Worker.handler` writes (original key, value and headers plus the error), published
+        in the batch's transaction."""
         reason = f"{type(error).__name__}: {error}"[:1000]
         out = events.dead_letter_headers(headers, topic, record.partition, record.offset, reason, stage)
-        sent: asyncio.Future[Any] = await dead_letters.send(
-            dlq_name(topic), value=record.value or b"", key=record.key, headers=out
-        )
+        outcome.output.append(Output(dlq_name(topic), record.key, record.value or b"", out))
+        outcome.dead_letters += 1
         metrics.DEAD_LETTERS.labels(topic).inc()
         self._log.warning("message dead-lettered", topic=topic, partition=record.partition, offset=record.offset,
                           error=reason)  # fmt: skip
-        return sent
 
 
-def decode(
-    record: ConsumerRecord[bytes, bytes], topic: str, message_type: type[M], headers: list[tuple[str, bytes]]
-) -> Received[M]:
+def decode(record: Record, topic: str, message_type: type[M], headers: list[tuple[str, bytes]]) -> Received[M]:
     """Payload and metadata of one record, or PoisonMessage saying why it can never be processed."""
     try:
         metadata = events.EventMetadata.from_headers(headers)
@@ -321,16 +423,17 @@ def decode(
     return Received(message, metadata, key, topic, record.partition, record.offset)
 
 
-class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Partitions leave only between batches, so the next owner starts after what this one committed."""
+class _KafkaLog:
+    """librdkafka's log lines through the service's structured log (it otherwise writes to stderr itself)."""
 
-    def __init__(self, owner: BatchConsumer, consumer: AIOKafkaConsumer) -> None:
-        self._owner = owner
-        self._consumer = consumer
+    def __init__(self, log: Any) -> None:
+        self._log = log
 
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        async with self._owner._lock:
-            pass
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        return None
+    def log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
+        text = msg % args if args else msg
+        if level >= 40:
+            self._log.error("librdkafka", message=text)
+        elif level >= 30:
+            self._log.warning("librdkafka", message=text)
+        else:
+            self._log.debug("librdkafka", message=text)

@@ -1,10 +1,11 @@
 """Decisions as stored and as announced: the pipeline's `Decision` to rows and `moderation.decision-made.v1`.
 
 The worker stores decisions a batch at a time (`DecisionStore.record_batch`): one transaction writes the texts,
-the decisions, the review-queue entries and the outbox rows of up to a few hundred events, with one statement
-each. Exactly one decision per source event still holds: the decision id derives from the source event id, the
-unique `source_event_id` turns a redelivered event into a no-op, and only the decisions that were really
-inserted get an outbox row.
+the decisions and the review-queue entries of up to a few hundred events, with one statement each, and hands
+back the `moderation.decision-made.v1` events, which the worker publishes in the batch's Kafka transaction with
+its offsets. Exactly one decision per source event still holds: the decision id derives from the source event
+id, and the unique `source_event_id` turns a redelivered event into a no-op whose event is the *stored*
+decision (a redelivery re-judged with a different repetition history must not announce a different outcome).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import asyncpg
 
 from sotong.moderation.v1 import moderation_events_pb2 as pb
-from sotong_common import events, outbox, topics
+from sotong_common import events, topics
 from sotong_moderation.content import Content
 from sotong_moderation.pipeline import Decision
 
@@ -125,6 +126,31 @@ class Judged:
         return cls(content, decision, decision_id, now, events.encode(event), metadata.headers())
 
 
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """A `moderation.decision-made.v1` event ready to publish: key (content id), payload, headers."""
+
+    key: str
+    payload: bytes
+    headers: events.Headers
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    new: int
+    announcements: list[Announcement]
+
+
+def stored_announcement(row: asyncpg.Record) -> Announcement:
+    """The event of a decision already stored, with the metadata it was first announced with."""
+    decision_id = str(row["decision_id"])
+    event_type = topics.event_type(topics.DECISION_MADE)
+    metadata = events.EventMetadata(
+        decision_id, event_type, SOURCE, row["decided_at"], events.schema_version_of(event_type)
+    )
+    return Announcement(row["content_id"], events.encode(row_to_event(row)), metadata.headers())
+
+
 class DecisionStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -133,18 +159,19 @@ class DecisionStore:
     def pool(self) -> asyncpg.Pool:
         return self._pool
 
-    async def record_batch(self, batch: Sequence[Judged]) -> int:
-        """Store a batch of pipeline decisions and queue their events; returns how many were new.
+    async def record_batch(self, batch: Sequence[Judged]) -> Recorded:
+        """Store a batch of pipeline decisions; returns how many were new and the event of every one to publish.
 
         One transaction: a crash before the commit stores nothing (the events are redelivered and judged
-        again); after it, redelivered events find their source_event_id and add nothing.
+        again); after it, redelivered events find their source_event_id, add nothing, and are announced with the
+        decision stored the first time.
         """
         unique: dict[str, Judged] = {}
         for j in batch:
             unique.setdefault(j.content.source_event_id, j)
         rows = list(unique.values())
         if not rows:
-            return 0
+            return Recorded(0, [])
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO contents (content_id, content_type, author, text)"
@@ -188,10 +215,21 @@ class DecisionStore:
                     [",".join(j.decision.categories) for j in reviews],
                     [j.decided_at for j in reviews],
                 )
-            await outbox.add_many(
-                conn, [(topics.DECISION_MADE, j.content.content_id, j.payload, j.headers) for j in fresh]
-            )
-            return len(fresh)
+            stored: dict[str, asyncpg.Record] = {}
+            if len(fresh) < len(rows):
+                found = await conn.fetch(
+                    "SELECT * FROM decisions WHERE source_event_id = ANY($1::text[])",
+                    [j.content.source_event_id for j in rows if j.content.source_event_id not in new],
+                )
+                stored = {r["source_event_id"]: r for r in found}
+        announced: list[Announcement] = []
+        for j in rows:
+            earlier = stored.get(j.content.source_event_id)
+            if earlier is None:
+                announced.append(Announcement(j.content.content_id, j.payload, j.headers))
+            else:
+                announced.append(stored_announcement(earlier))
+        return Recorded(len(fresh), announced)
 
     async def latest(self, content_id: str) -> asyncpg.Record | None:
         row: asyncpg.Record | None = await self._pool.fetchrow(

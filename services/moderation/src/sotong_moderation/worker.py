@@ -1,12 +1,17 @@
 """Moderation's stream worker: every piece of content through the comment policy pipeline, one decision each.
 
 Run as `sotong-moderation-worker` (a Faust app). It consumes every topic of `content.CONTENT_TOPICS` in
-micro-batches (`sotong_common.batching.BatchConsumer`): the events of one fetch, up to
+micro-batches (`sotong_common.batching.BatchConsumer`, on librdkafka): the events of one fetch, up to
 `SOTONG_MODERATION_BATCH_MAX`, waiting at most `SOTONG_MODERATION_BATCH_WITHIN_MS`, are judged one by one (each
-in its own trace span), then stored and announced in one transaction (decisions + outbox rows), and only then
-are their offsets committed. A crash before the commit stores nothing and the events
-come again; after it, redelivered events find their source event id and add nothing: exactly one decision per
-source event. An event that is not content (no id, undecodable) goes to the topic's dead-letter topic.
+in its own trace span) and stored in one PostgreSQL transaction; then their `moderation.decision-made.v1` events
+and the batch's offsets are committed in one Kafka transaction. A crash before the PostgreSQL commit stores
+nothing and the events come again; a crash between the two commits leaves the decisions stored, and the
+redelivered events find their source event id, add nothing, and announce the stored decision: exactly one
+decision per source event, announced with one event id. An event that is not content (no id, undecodable) goes
+to the topic's dead-letter topic, in the same transaction.
+
+The process also runs the outbox relay of the moderation schema, which publishes what the API writes through the
+outbox (moderators' decisions, appeals).
 
 Repetition history (`RepetitionState`) lives in this process, shared by the partitions it owns. Kafka keys
 content by its id, so one author's posts spread over partitions and workers: the per-process window sees the
@@ -23,7 +28,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from sotong_common import batching, config, database, logs, metrics, outbox, streams, tracing
+from sotong_common import batching, config, database, logs, metrics, outbox, streams, topics, tracing
 from sotong_moderation import settings
 from sotong_moderation.content import CONTENT_TOPICS, ContentTopic, NotContent
 from sotong_moderation.decisions import DecisionStore, Judged
@@ -61,10 +66,12 @@ def build(values: dict[str, Any], pipeline: Pipeline | None = None) -> streams.W
         trace_events=values["OTEL_EXPORTER"] != "none",
     )
 
+    decided = topics.DECISION_MADE
+
     def consume(source: ContentTopic) -> None:
         history = repetition if source.repetition else None
 
-        async def moderate(items: Sequence[batching.Item[Message]]) -> list[batching.Rejected]:
+        async def moderate(items: Sequence[batching.Item[Message]]) -> batching.Handled:
             judged: list[Judged] = []
             rejected: list[batching.Rejected] = []
             for index, item in enumerate(items):
@@ -83,9 +90,10 @@ def build(values: dict[str, Any], pipeline: Pipeline | None = None) -> streams.W
                         if len(recent) > RECENT:
                             recent.popitem(last=False)
                     judged.append(earlier)
-            new = await (await store()).record_batch(judged)
-            log.debug("batch decided", topic=source.topic, size=len(items), new=new)
-            return rejected
+            recorded = await (await store()).record_batch(judged)
+            log.debug("batch decided", topic=source.topic, size=len(items), new=recorded.new)
+            out = [batching.Output(decided, a.key.encode(), a.payload, a.headers) for a in recorded.announcements]
+            return batching.Handled(rejected, out)
 
         batches.handler(source.topic, source.message_type)(moderate)
 
