@@ -32,7 +32,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from confluent_kafka import Consumer
+from kafka import KafkaProducer
 
 from sotong.intake.v1 import intake_events_pb2
 from sotong.moderation.v1 import moderation_events_pb2
@@ -70,29 +71,42 @@ def submission(text: str) -> tuple[str, bytes, list[tuple[str, bytes]]]:
 
 
 class Decisions(threading.Thread):
-    """Reads moderation.decision-made.v1 from the beginning and notes when each content id's decision arrived."""
+    """Reads moderation.decision-made.v1 from the beginning and notes when each content id's decision arrived.
+
+    On librdkafka (confluent-kafka), read_committed: the reader shares the machine with the worker, and a
+    pure-Python client would take CPU the worker needs; read_committed is what a downstream consumer of the
+    worker's transactions sees.
+    """
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         super().__init__(daemon=True)
         self.arrived: dict[str, float] = {}
         self.created_ms: dict[str, int] = {}
         self._halt = threading.Event()
-        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, fetch_max_wait_ms=20)
-        parts = [TopicPartition(topic, p) for p in self._consumer.partitions_for_topic(topic) or []]
-        self._consumer.assign(parts)
-        self._consumer.seek_to_beginning(*parts)
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "fetch.wait.max.ms": 20,
+            }
+        )
+        self._consumer.subscribe([topic])
 
     def run(self) -> None:
         while not self._halt.is_set():
-            batch = self._consumer.poll(timeout_ms=50, max_records=5000)
+            batch = self._consumer.consume(5000, 0.05)
             now = time.perf_counter()
-            for records in batch.values():
-                for r in records:
-                    key = r.key.decode()
-                    if key not in self.arrived:
-                        self.arrived[key] = now
-                        self.created_ms[key] = r.timestamp
-                        moderation_events_pb2.DecisionMade.FromString(r.value)  # it is a decision
+            for r in batch:
+                if r.error() is not None:
+                    continue
+                key = (r.key() or b"").decode()
+                if key not in self.arrived:
+                    self.arrived[key] = now
+                    self.created_ms[key] = r.timestamp()[1]
+                    moderation_events_pb2.DecisionMade.FromString(r.value() or b"")  # it is a decision
 
     def stop(self) -> None:
         self._halt.set()

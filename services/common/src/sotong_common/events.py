@@ -8,6 +8,7 @@ are W3C Trace Context.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ Headers = list[tuple[str, bytes]]
 # A namespace for deterministic event ids: an event derived from another gets the same id on every retry,
 # so a consumer's dedup recognises the copy a crash-and-redeliver produced.
 _DERIVED = uuid.UUID("3f0c3b8e-6a0e-4f5b-9a57-5e0b1b1f6d21")
+_DERIVED_BYTES = _DERIVED.bytes
 
 
 class MissingMetadata(ValueError):
@@ -124,8 +126,16 @@ def schema_version_of(event_type: str) -> int:
 
 
 def derived_event_id(source_event_id: str, purpose: str) -> str:
-    """A deterministic id for the event produced in answer to `source_event_id`."""
-    return str(uuid.uuid5(_DERIVED, f"{purpose}:{source_event_id}"))
+    """A deterministic id for the event produced in answer to `source_event_id`: `uuid5(_DERIVED, purpose:id)`.
+
+    Computed directly from SHA-1 (the same value as `uuid.uuid5`, tested) because hot consumers call it per event
+    and `uuid.UUID` construction and formatting cost more than the hash.
+    """
+    b = bytearray(hashlib.sha1(_DERIVED_BYTES + f"{purpose}:{source_event_id}".encode()).digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x50
+    b[8] = (b[8] & 0x3F) | 0x80
+    x = b.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def encode(message: Message) -> bytes:

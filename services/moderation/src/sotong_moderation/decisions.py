@@ -24,6 +24,8 @@ from sotong_moderation.content import Content
 from sotong_moderation.pipeline import Decision
 
 SOURCE = "sotong.moderation"
+_EVENT_TYPE = topics.event_type(topics.DECISION_MADE)
+_SCHEMA_VERSION = events.schema_version_of(_EVENT_TYPE)
 PIPELINE = "pipeline"
 
 ACTIONS: dict[str, pb.Action.ValueType] = {
@@ -66,7 +68,9 @@ def to_event(
         masked_text=decision.masked_text,
         decided_by=PIPELINE,
     )
-    event.decided_at.FromDatetime(decided_at)
+    stamp = decided_at.timestamp()  # what Timestamp.FromDatetime computes, without its pure-Python detour
+    event.decided_at.seconds = int(stamp // 1)
+    event.decided_at.nanos = decided_at.microsecond * 1000
     return event
 
 
@@ -121,8 +125,7 @@ class Judged:
         decision_id = events.derived_event_id(content.source_event_id, "moderation.decision")
         now = datetime.now(UTC)
         event = to_event(decision, decision_id, content.content_type, content.source_event_id, now)
-        event_type = topics.event_type(topics.DECISION_MADE)
-        metadata = events.EventMetadata(decision_id, event_type, SOURCE, now, events.schema_version_of(event_type))
+        metadata = events.EventMetadata(decision_id, _EVENT_TYPE, SOURCE, now, _SCHEMA_VERSION)
         return cls(content, decision, decision_id, now, events.encode(event), metadata.headers())
 
 
@@ -144,10 +147,7 @@ class Recorded:
 def stored_announcement(row: asyncpg.Record) -> Announcement:
     """The event of a decision already stored, with the metadata it was first announced with."""
     decision_id = str(row["decision_id"])
-    event_type = topics.event_type(topics.DECISION_MADE)
-    metadata = events.EventMetadata(
-        decision_id, event_type, SOURCE, row["decided_at"], events.schema_version_of(event_type)
-    )
+    metadata = events.EventMetadata(decision_id, _EVENT_TYPE, SOURCE, row["decided_at"], _SCHEMA_VERSION)
     return Announcement(row["content_id"], events.encode(row_to_event(row)), metadata.headers())
 
 
