@@ -97,8 +97,11 @@ class Decisions(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.is_set():
-            batch = self._consumer.consume(5000, 0.05)
+            first = self._consumer.poll(0.05)  # returns as soon as a decision is readable ...
+            if first is None:
+                continue
             now = time.perf_counter()
+            batch = [first, *self._consumer.consume(5000, 0)]  # ... then whatever else already is
             for r in batch:
                 if r.error() is not None:
                     continue
