@@ -32,8 +32,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer
-from kafka import KafkaProducer
+from confluent_kafka import Consumer, Producer
 
 from sotong.intake.v1 import intake_events_pb2
 from sotong.moderation.v1 import moderation_events_pb2
@@ -123,6 +122,16 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+def send(producer: Producer, topic: str, sid: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    while True:
+        try:
+            producer.produce(topic, key=sid.encode(), value=value, headers=list(headers))
+            producer.poll(0)
+            return
+        except BufferError:  # local queue full during the pre-load: let it drain
+            producer.poll(0.05)
+
+
 def wait_for(check: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -156,14 +165,15 @@ def main() -> int:
         stack_topics.create_all(state.kafka_bootstrap, state.replication, 1, prefix=state.topic_prefix)
         source = state.topic_prefix + topics.SUBMISSION_RECEIVED
         out = state.topic_prefix + topics.DECISION_MADE
-        producer = KafkaProducer(
-            bootstrap_servers=state.kafka_bootstrap, acks="all", linger_ms=5, batch_size=256 * 1024
+        # librdkafka for the load too: a pure-Python producer would take CPU from the worker it feeds.
+        producer = Producer(
+            {"bootstrap.servers": state.kafka_bootstrap, "acks": "all", "linger.ms": 5, "batch.size": 256 * 1024}
         )
 
         print(f"pre-loading {args.n} submissions ...", flush=True)
         for i in range(args.n):
             sid, value, headers = submission(sample[i % len(sample)])
-            producer.send(source, key=sid.encode(), value=value, headers=headers)
+            send(producer, source, sid, value, headers)
         producer.flush()
 
         decisions = Decisions(state.kafka_bootstrap, out)
@@ -210,9 +220,10 @@ def main() -> int:
                 time.sleep(delay)
             sid, value, headers = submission(sample[i % len(sample)])
             sent[sid] = time.perf_counter()
-            producer.send(source, key=sid.encode(), value=value, headers=headers)
+            send(producer, source, sid, value, headers)
         producer.flush()
         offered = total / (time.perf_counter() - t0)
+        del producer  # closes its connections before the broker stops
         wait_for(lambda: all(s in decisions.arrived for s in sent), 120, "every latency-run decision")
         latencies = sorted((decisions.arrived[s] - t) * 1000 for s, t in sent.items())
 
@@ -232,7 +243,6 @@ def main() -> int:
             f"  offered {offered:,.0f}/s: p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms, "
             f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms"
         )
-        producer.close()
     finally:
         if decisions is not None:
             decisions.stop()
