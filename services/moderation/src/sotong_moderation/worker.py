@@ -22,6 +22,7 @@ boundary is not caught, which errs towards publishing; removals for repetition s
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -104,6 +105,9 @@ def build(values: dict[str, Any], pipeline: Pipeline | None = None) -> streams.W
     @app.task  # type: ignore[untyped-decorator]
     async def warm_up() -> None:
         await store()
+        # Everything loaded so far (Faust, the model, the policy) lives as long as the process: keep it out of
+        # the collector's full passes, which otherwise pause the worker ~60 ms now and then (measured).
+        gc.freeze()
 
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def reload_policy() -> None:
