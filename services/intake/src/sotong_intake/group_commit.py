@@ -15,7 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from sotong_common import events, logs, topics
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from sotong_common import database, events, logs, topics
 from sotong_common.geo import Place
 from sotong_intake.store import SOURCE, Accepted, SubmissionStore
 from sotong_intake.submission import Submission
@@ -53,19 +56,31 @@ class GroupCommit:
         return await future
 
     async def _flush_forever(self) -> None:
-        while True:
-            await self._wake.wait()
-            batch = self._pending[: self._max_batch]
-            del self._pending[: self._max_batch]
-            if not self._pending:
-                self._wake.clear()
-            if batch:
-                await self._flush(batch)
+        """Each flusher keeps one connection: taking it from the pool per batch costs a reset round trip."""
+        conn: PoolConnectionProxy[asyncpg.Record] | None = None
+        try:
+            while True:
+                await self._wake.wait()
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                if not self._pending:
+                    self._wake.clear()
+                if not batch:
+                    continue
+                if conn is None:
+                    conn = await self._store.pool.acquire()
+                await self._flush(batch, conn)
+                if conn.is_closed():  # PostgreSQL went away: the next batch takes a fresh connection
+                    await self._store.pool.release(conn)
+                    conn = None
+        finally:
+            if conn is not None:
+                await self._store.pool.release(conn)
 
-    async def _flush(self, batch: list[_Waiting]) -> None:
+    async def _flush(self, batch: list[_Waiting], conn: database.Connection) -> None:
         try:
             results = await self._store.accept_many(
-                [(s, p) for s, p, _, _ in batch], headers=[h for _, _, h, _ in batch]
+                [(s, p) for s, p, _, _ in batch], headers=[h for _, _, h, _ in batch], conn=conn
             )
         except Exception:
             self._log.warning("group commit failed; storing one by one", size=len(batch))

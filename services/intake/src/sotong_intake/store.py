@@ -174,6 +174,7 @@ class SubmissionStore:
         items: Sequence[tuple[Submission, Place | None]],
         webhook: tuple[str, str] | None = None,
         headers: Sequence[events.Headers] | None = None,
+        conn: database.Connection | None = None,
     ) -> list[Accepted]:
         """Store validated submissions atomically with a fixed number of round trips, whatever their count.
 
@@ -184,48 +185,50 @@ class SubmissionStore:
         committed data either way, as each statement of a READ COMMITTED transaction does). A message stored
         concurrently by another request is answered with that request's tracking id (ON CONFLICT DO NOTHING,
         then looked up). `headers`, one per item, are the events' metadata headers when they were made in each
-        caller's context (group commit); by default they are made here.
+        caller's context (group commit); by default they are made here. `conn` is a connection the caller holds
+        (a group-commit flusher keeps one, saving the pool's reset round trip per batch); by default one is taken
+        from the pool for the call.
         """
+        if conn is None:
+            async with self._pool.acquire() as held:
+                return await self.accept_many(items, webhook, headers, held)
         now = datetime.now(UTC)
         prepared = [self._prepare(submission, place, now) for submission, place in items]
         results: list[Accepted | None] = [None] * len(prepared)
-        async with self._pool.acquire() as conn:
-            keyed = [(p.submission.channel, p.key) for p in prepared if p.key]
-            existing = await self._existing(conn, keyed) if keyed else {}
-            first_of_key: dict[tuple[str, str], int] = {}
-            fresh: list[int] = []
-            for i, item in enumerate(prepared):
-                key = (item.submission.channel, item.key) if item.key else None
-                if key and key in existing:
-                    results[i] = existing[key]
-                elif key and key in first_of_key:
-                    continue  # the same message twice in one batch: answered from the first below
-                else:
-                    if key:
-                        first_of_key[key] = i
-                    fresh.append(i)
-            await self._link_duplicates(conn, [prepared[i] for i in fresh], now)
-            events_out = [
-                (
-                    topics.SUBMISSION_RECEIVED,
-                    str(prepared[i].id),
-                    events.encode(prepared[i].event()),
-                    headers[i] if headers else events.EventMetadata.new(topics.SUBMISSION_RECEIVED, SOURCE).headers(),
-                )
-                for i in fresh
-            ]
-            inserted = await self._insert(
-                conn, [prepared[i] for i in fresh], events_out, webhook if len(fresh) == 1 else None
+        keyed = [(p.submission.channel, p.key) for p in prepared if p.key]
+        existing = await self._existing(conn, keyed) if keyed else {}
+        first_of_key: dict[tuple[str, str], int] = {}
+        fresh: list[int] = []
+        for i, item in enumerate(prepared):
+            key = (item.submission.channel, item.key) if item.key else None
+            if key and key in existing:
+                results[i] = existing[key]
+            elif key and key in first_of_key:
+                continue  # the same message twice in one batch: answered from the first below
+            else:
+                if key:
+                    first_of_key[key] = i
+                fresh.append(i)
+        await self._link_duplicates(conn, [prepared[i] for i in fresh], now)
+        events_out = [
+            (
+                topics.SUBMISSION_RECEIVED,
+                str(prepared[i].id),
+                events.encode(prepared[i].event()),
+                headers[i] if headers else events.EventMetadata.new(topics.SUBMISSION_RECEIVED, SOURCE).headers(),
             )
-            for i in fresh:
-                item = prepared[i]
-                if item.id in inserted:
-                    candidate = item.candidate[0] if item.candidate else None
-                    results[i] = Accepted(str(item.id), item.tracking_id, True, candidate)
-            lost = [
-                (p.submission.channel, p.key) for p in (prepared[i] for i in fresh) if p.id not in inserted and p.key
-            ]
-            raced = await self._existing(conn, lost) if lost else {}
+            for i in fresh
+        ]
+        inserted = await self._insert(
+            conn, [prepared[i] for i in fresh], events_out, webhook if len(fresh) == 1 else None
+        )
+        for i in fresh:
+            item = prepared[i]
+            if item.id in inserted:
+                candidate = item.candidate[0] if item.candidate else None
+                results[i] = Accepted(str(item.id), item.tracking_id, True, candidate)
+        lost = [(p.submission.channel, p.key) for p in (prepared[i] for i in fresh) if p.id not in inserted and p.key]
+        raced = await self._existing(conn, lost) if lost else {}
         for i, item in enumerate(prepared):
             if results[i] is None:
                 assert item.key, "a submission without a channel message id cannot conflict"
@@ -316,7 +319,7 @@ class SubmissionStore:
             [p.submission.location.address if p.submission.location else None for p in items],
             [p.district for p in items],
             [p.neighbourhood for p in items],
-            [json.dumps(list(p.submission.media)) for p in items],
+            [json.dumps(list(p.submission.media)) if p.submission.media else "[]" for p in items],
             [p.submission.channel for p in items],
             [p.key for p in items],
             [p.received_at for p in items],
