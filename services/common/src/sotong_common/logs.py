@@ -28,12 +28,18 @@ def mask_text(text: str) -> str:
     return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
 
 
+_PLATFORM_KEYS = frozenset({"event", "level", "timestamp", "trace_id", "span_id", "logger_name", "service"})
+"""Keys the logging set-up itself fills (or, for `event`, masks below): never personal data, never scanned."""
+
+
 def _mask_personal(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in list(event):
-        if key in PERSONAL_KEYS and event[key] not in (None, ""):
+    for key, value in event.items():
+        if key in _PLATFORM_KEYS:
+            continue
+        if key in PERSONAL_KEYS and value not in (None, ""):
             event[key] = "***"
-        elif isinstance(event[key], str) and key != "event":
-            event[key] = mask_text(event[key])
+        elif isinstance(value, str):
+            event[key] = mask_text(value)
     if isinstance(event.get("event"), str):
         event["event"] = mask_text(event["event"])
     return event

@@ -13,6 +13,7 @@ Only one relay per schema publishes at a time (an advisory lock), which keeps pe
 from __future__ import annotations
 
 import asyncio
+import json
 import zlib
 from collections.abc import Sequence
 
@@ -75,8 +76,6 @@ def columns(
 
 
 def _json(value: object) -> str:
-    import json
-
     return json.dumps(value)
 
 
@@ -217,6 +216,4 @@ async def start_relay(pool: asyncpg.Pool, bootstrap: str, client_id: str, schema
 
 
 def _loads(raw: str | list[list[str]]) -> list[list[str]]:
-    import json
-
     return json.loads(raw) if isinstance(raw, str) else raw
