@@ -171,6 +171,7 @@ class Arrivals:
             target=_tail_arrivals, args=(bootstrap, topic, child_conn), daemon=True
         )
         self.process.start()
+        child_conn.close()  # so that a child that died gives EOFError here instead of a hang
         if self._conn.recv() != "ready":
             raise RuntimeError("arrivals consumer did not start")
 
