@@ -82,3 +82,50 @@ def test_one_handler_per_topic() -> None:
         owner.handler("t", intake_events_pb2.SubmissionReceived)(handle)
     with pytest.raises(ValueError):
         batching.BatchConsumer(worker=object(), bootstrap="x:1", max_batch=0)  # type: ignore[arg-type]
+
+
+class Seeks:
+    """The consumer calls `_batch` makes around a transaction: where it was told to read from again."""
+
+    def __init__(self) -> None:
+        self.seeks: dict[tuple[str, int], int] = {}
+
+    def seek(self, tp: Any) -> None:
+        self.seeks[(tp.topic, tp.partition)] = tp.offset
+
+
+async def test_an_aborted_transaction_rewinds_its_batch_and_the_one_handled_meanwhile() -> None:
+    """Batch N+1 is handled while N's transaction runs; if N's aborts, N+1 must not commit and both come again."""
+    owner = consumer()
+
+    async def handle(items: Sequence[batching.Item[Any]]) -> batching.Handled:
+        return batching.Handled((), [batching.Output("answers", None, b"", []) for _ in items])
+
+    owner.handler(topics.SUBMISSION_RECEIVED, intake_events_pb2.SubmissionReceived)(handle)
+    committed: list[list[tuple[str, int, int]]] = []
+    outcomes = iter([False, True])
+
+    async def commit(_c: Any, _p: Any, output: list[batching.Output], offsets: list[Any]) -> bool:
+        ok = next(outcomes)
+        if ok:
+            committed.append(sorted((o.topic, o.partition, o.offset) for o in offsets))
+        return ok
+
+    owner._commit = commit  # type: ignore[method-assign]
+    seeks = Seeks()
+    topic = topics.SUBMISSION_RECEIVED
+
+    def at(partition: int, offset: int) -> batching.Record:
+        r = submission(offset, "x")
+        return batching.Record(topic, partition, offset, r.key, r.value, r.headers)
+
+    await owner._batch(seeks, None, [at(0, 0), at(0, 1), at(0, 2)])  # type: ignore[arg-type]
+    await owner._batch(seeks, None, [at(0, 3), at(1, 0), at(1, 1)])  # type: ignore[arg-type]
+    await owner._settle(seeks)  # type: ignore[arg-type]
+    assert committed == []  # the second batch did not commit on top of the aborted first
+    assert seeks.seeks == {(topic, 0): 0, (topic, 1): 0}  # both are read again from the first batch's start
+    assert owner._idle.is_set()  # a rebalance is no longer held back
+
+    await owner._batch(seeks, None, [at(0, 0), at(0, 1), at(0, 2), at(0, 3), at(1, 0), at(1, 1)])  # type: ignore[arg-type]
+    await owner._settle(seeks)  # type: ignore[arg-type]
+    assert committed == [[(topic, 0, 4), (topic, 1, 2)]]  # offsets after the last record of each partition
