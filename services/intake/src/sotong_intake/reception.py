@@ -31,25 +31,16 @@ class Reception:
         self.group = group
 
     def check(self, submission: Submission) -> tuple[list[FieldViolation], Place | None]:
-        places: dict[tuple[float, float], Place | None] = {}
-        violations = validate_submission(submission, self.seoul, places)
-        return violations, (None if violations else self.resolve(submission, places))
+        violations = validate_submission(submission, self.seoul)
+        return violations, (None if violations else self.resolve(submission))
 
-    def resolve(
-        self, submission: Submission, places: dict[tuple[float, float], Place | None] | None = None
-    ) -> Place | None:
-        """District and neighbourhood of a point; of address text where it can be told (else left unresolved).
-
-        `places` holds points validation already resolved.
-        """
+    def resolve(self, submission: Submission) -> Place | None:
+        """District and neighbourhood of a point; of address text where it can be told (else left unresolved)."""
         location = submission.location
         if location is None:
             return None
         if location.point is not None:
-            point = (location.point.lat, location.point.lng)
-            if places is not None and point in places:
-                return places[point]
-            return self.seoul.resolve_point(*point)
+            return self.seoul.resolve_point(location.point.lat, location.point.lng)
         if location.address:
             return self.seoul.resolve_address(location.address)
         return None

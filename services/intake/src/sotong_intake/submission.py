@@ -28,7 +28,7 @@ from datetime import datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from sotong_common.geo import Place, Seoul
+from sotong_common.geo import Seoul
 from sotong_intake.category import Attribute
 from sotong_intake.category import category as find_category
 
@@ -160,14 +160,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^(?:\+82|0)\d{8,11}$")
 
 
-def validate_submission(
-    submission: Submission, seoul: Seoul | None = None, places: dict[tuple[float, float], Place | None] | None = None
-) -> list[FieldViolation]:
-    """Every rule the submission breaks, in field order; an empty list means it can be accepted.
-
-    `places`, when given, receives the place the service-area check resolved for the point, so a caller that
-    stores the submission does not resolve the same point again (a point-in-polygon search per call).
-    """
+def validate_submission(submission: Submission, seoul: Seoul | None = None) -> list[FieldViolation]:
+    """Every rule the submission breaks, in field order; an empty list means it can be accepted."""
     seoul = seoul or Seoul.load()
     violations: list[FieldViolation] = []
 
@@ -212,7 +206,7 @@ def validate_submission(
     elif submission.attributes:
         fail("attributes", "attributes are only accepted together with a category")
 
-    _validate_location(submission, seoul, fail, places)
+    _validate_location(submission, seoul, fail)
     _validate_media(submission.media, fail)
     if submission.contact is not None:
         _validate_contact(submission.contact, fail)
@@ -236,9 +230,7 @@ def _validate_attributes(submission: Submission, attributes: tuple[Attribute, ..
             fail(f"attributes.{code}", f"attribute {code} is required for category {submission.category}")
 
 
-def _validate_location(
-    submission: Submission, seoul: Seoul, fail: _Fail, places: dict[tuple[float, float], Place | None] | None
-) -> None:
+def _validate_location(submission: Submission, seoul: Seoul, fail: _Fail) -> None:
     location = submission.location
     if location is None or location.is_empty:
         if submission.kind == SubmissionKind.REPORT:
@@ -252,10 +244,7 @@ def _validate_location(
             fail("location.lat", "latitude must be a number between -90 and 90")
         if not lng_ok:
             fail("location.lng", "longitude must be a number between -180 and 180")
-        place = seoul.resolve_point(point.lat, point.lng) if lat_ok and lng_ok else None
-        if places is not None and lat_ok and lng_ok:
-            places[(point.lat, point.lng)] = place
-        if lat_ok and lng_ok and place is None:  # what Seoul.in_service_area tells
+        if lat_ok and lng_ok and not seoul.in_service_area(point.lat, point.lng):
             fail("location", f"point ({point.lat}, {point.lng}) is outside Seoul, the service area")
     if location.address is not None and len(location.address) > MAX_ADDRESS_CHARS:
         fail("location.address", f"address must be at most {MAX_ADDRESS_CHARS} characters")

@@ -167,6 +167,7 @@ class Seoul:
         from sotong_common.geo.address import AddressResolver
 
         self._addresses = AddressResolver(self._districts, self._neighbourhoods)
+        self._last_point: tuple[float, float, Place | None] | None = None
 
     @staticmethod
     def load() -> Seoul:
@@ -201,7 +202,19 @@ class Seoul:
         District and neighbourhood polygons were simplified separately, so they disagree by a few metres along
         borders; the neighbourhood is always chosen among the district's own neighbourhoods so the answer is
         consistent (never 마포구 with a neighbourhood of 서대문구).
+
+        The last answer is remembered: accepting a report asks about its point twice (the service-area check
+        while validating, then the place to store), and the polygon search was a few per cent of intake's
+        event loop. One entry, replaced whole (a tuple), so threads sharing the gazetteer never see half of one.
         """
+        last = self._last_point
+        if last is not None and last[0] == lat and last[1] == lng:
+            return last[2]
+        place = self._resolve_point(lat, lng)
+        self._last_point = (lat, lng, place)
+        return place
+
+    def _resolve_point(self, lat: float, lng: float) -> Place | None:
         if not self.bbox.contains(lat, lng, 0.001):
             return None
         d_index = self._district_index.containing(lat, lng)
