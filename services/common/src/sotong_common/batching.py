@@ -145,7 +145,7 @@ class _Route:
 
 @dataclass
 class _Outcome:
-    """Everything one batch commits: outputs, dead letters (as outputs) and the offsets after it."""
+    """What handling one batch produced: outputs (dead letters among them) and how many events each topic had done."""
 
     output: list[Output] = field(default_factory=list)
     dead_letters: int = 0
@@ -164,9 +164,6 @@ class BatchConsumer:
     # False when spans go nowhere (SOTONG_OTEL_EXPORTER=none): building one per event costs more than the
     # batch's database write; trace context still flows through (see `Item.span`).
     trace_events: bool = True
-    # Unique per running process (a restarted process takes a new one; its predecessor's open transaction is
-    # aborted by the broker after TRANSACTION_TIMEOUT_MS). Default: group, host name and process id.
-    transactional_id: str = ""
     _routes: dict[str, _Route] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _stopping: bool = False
@@ -222,7 +219,9 @@ class BatchConsumer:
             {
                 "bootstrap.servers": self.bootstrap,
                 "client.id": f"{group}-producer",
-                "transactional.id": self.transactional_id or f"{group}-{socket.gethostname()}-{os.getpid()}",
+                # Unique per running process: a restarted process takes a new one, and the broker aborts its
+                # predecessor's open transaction after TRANSACTION_TIMEOUT_MS.
+                "transactional.id": f"{group}-{socket.gethostname()}-{os.getpid()}",
                 "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
                 "linger.ms": 2,
                 # A transaction begun right after the previous commit waits (CONCURRENT_TRANSACTIONS) until the
