@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-PACKAGES := services/common services/intake services/moderation services/alerting deploy/local deploy/local/standins
+PACKAGES := services/common services/intake services/moderation services/alerting services/publishing deploy/local deploy/local/standins
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
@@ -40,7 +40,7 @@ test: $(STAMP) lint proto-check ## lint, contracts, then unit, service, e2e and 
 lint: $(STAMP) ## ruff (lint and format), mypy --strict on every package, buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy -p sotong_common -p sotong_localstack -p sotong_intake -p sotong_moderation -p sotong_alerting -p sotong_standins
+	$(BIN)/mypy -p sotong_common -p sotong_localstack -p sotong_intake -p sotong_moderation -p sotong_alerting -p sotong_publishing -p sotong_standins
 	cd protos && ../$(BIN)/buf lint
 
 proto: $(STAMP) ## regenerate Python code and typing stubs from protos/
@@ -62,6 +62,7 @@ images: ## build the service images (needs a Docker engine)
 	docker build -f services/intake/Dockerfile -t sotong/intake:dev .
 	docker build -f services/moderation/Dockerfile -t sotong/moderation:dev .
 	docker build -f services/alerting/Dockerfile -t sotong/alerting:dev .
+	docker build -f services/publishing/Dockerfile -t sotong/publishing:dev .
 
 eval-moderation: $(STAMP) ## precision/recall/F1 per policy clause on held-out data (needs ../shared/datasets)
 	$(PY) -m sotong_moderation.evaluation --datasets ../shared/datasets --json-out bench-results/moderation-eval.json

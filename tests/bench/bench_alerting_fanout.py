@@ -29,13 +29,13 @@ from typing import Any
 
 import aiohttp
 
-from sotong.alerting.v1 import alerting_dispatch_pb2 as pb
-from sotong_alerting.engine import directory, localrun, settings
-from sotong_alerting.engine.dispatch import Dispatcher
-from sotong_alerting.engine.providers.base import MemoryRefs
-from sotong_alerting.engine.store import Finished
-from sotong_alerting.engine.worker import build_route
+from sotong.publishing.v1 import publishing_events_pb2 as pb
 from sotong_localstack.stack import Stack
+from sotong_publishing import directory, localrun, settings
+from sotong_publishing.dispatch import Dispatcher
+from sotong_publishing.providers.base import MemoryRefs
+from sotong_publishing.store import Finished
+from sotong_publishing.worker import build_route
 from sotong_standins.control import StandinControl
 
 LANE = "alerting.dispatch-emergency.v1"
@@ -62,7 +62,7 @@ def push_alert(dispatch_id: str, segment: str) -> pb.DispatchRequested:
     return pb.DispatchRequested(
         dispatch_id=dispatch_id,
         message_id="BENCH",
-        incident_id="INC-BENCH",
+        thread_id="INC-BENCH",
         channel=pb.CHANNEL_NEWS_APP_PUSH,
         priority=pb.PRIORITY_EMERGENCY,
         purpose="stage2",
@@ -285,9 +285,9 @@ def main() -> int:
     def worker(devices: int, name: str) -> subprocess.Popen[bytes]:
         env = localrun.dispatch_env(
             ports,
-            alerting_directory_push_devices=str(devices),
-            alerting_directory_kakao_friends=str(KAKAO_FRIENDS),
-            alerting_dispatch_concurrency=str(CONCURRENCY),
+            publishing_directory_push_devices=str(devices),
+            publishing_directory_kakao_friends=str(KAKAO_FRIENDS),
+            publishing_concurrency=str(CONCURRENCY),
             log_level="warning",
         )
         assert stack.state is not None

@@ -6,7 +6,7 @@ its audited log entries, the outbox rows, the relay and the broker's acks=all wr
 p50/p99 over --runs sequential incidents (after --warmup), plus the RPC's own latency.
 
 Then, with the publishing engine (`sotong-alerting-dispatch`) delivering to the provider stand-ins: ReportIncident
-until the receipts on alerting.delivery-reported.v1 say the response group (chat) and both duty officers (pager)
+until the receipts on publishing.delivery-reported.v1 say the response group (chat) and both duty officers (pager)
 were delivered at the stand-ins — stage 0 notified, end to end.
 
 Baseline in the same run, on the same broker: one event produced with the platform's durable producer
@@ -31,16 +31,16 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from sotong.alerting.v1 import alerting_dispatch_pb2 as dispatch
 from sotong.alerting.v1 import alerting_service_pb2 as pb
 from sotong.alerting.v1 import alerting_service_pb2_grpc as pb_grpc
-from sotong_alerting.engine import localrun
+from sotong.publishing.v1 import publishing_events_pb2 as dispatch
 from sotong_common import auth, producer
+from sotong_localstack import publishing as localrun
 from sotong_localstack.stack import Stack
 from sotong_localstack.testing import channel
 
 LANE = "alerting.dispatch-emergency.v1"
-RECEIPTS = "alerting.delivery-reported.v1"
+RECEIPTS = "publishing.delivery-reported.v1"
 BASELINE_TOPIC = "alerting.incident-changed.v1"  # any catalog topic; the baseline writes its own keys
 DISTRICTS = ["11110", "11140", "11170", "11200", "11215", "11230", "11260", "11290", "11305", "11320"]
 
@@ -82,9 +82,9 @@ async def subject(stack: Stack, runs: int, warmup: int) -> tuple[list[float], li
     async def read() -> None:
         async for record in consumer:
             message = dispatch.DispatchRequested.FromString(record.value)
-            seen.setdefault(message.incident_id, set()).add(message.channel)
-            if {dispatch.CHANNEL_GROUP_CHAT, dispatch.CHANNEL_PAGER} <= seen[message.incident_id]:
-                done.setdefault(message.incident_id, asyncio.Event()).set()
+            seen.setdefault(message.thread_id, set()).add(message.channel)
+            if {dispatch.CHANNEL_GROUP_CHAT, dispatch.CHANNEL_PAGER} <= seen[message.thread_id]:
+                done.setdefault(message.thread_id, asyncio.Event()).set()
 
     reader = asyncio.create_task(read())
     end_to_end: list[float] = []
@@ -157,9 +157,9 @@ async def delivered(stack: Stack, runs: int, warmup: int) -> list[float]:
             if receipt.outcome != dispatch.DELIVERY_OUTCOME_DELIVERED:
                 continue
             if receipt.channel in (dispatch.CHANNEL_GROUP_CHAT, dispatch.CHANNEL_PAGER):
-                counts[receipt.incident_id] = counts.get(receipt.incident_id, 0) + max(1, receipt.delivered_count)
-                if counts[receipt.incident_id] >= 3:
-                    done.setdefault(receipt.incident_id, asyncio.Event()).set()
+                counts[receipt.thread_id] = counts.get(receipt.thread_id, 0) + max(1, receipt.delivered_count)
+                if counts[receipt.thread_id] >= 3:
+                    done.setdefault(receipt.thread_id, asyncio.Event()).set()
 
     reader = asyncio.create_task(read())
     latencies: list[float] = []

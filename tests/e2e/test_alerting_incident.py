@@ -14,13 +14,13 @@ import pytest
 import pytest_asyncio
 from lxml import etree
 
-from sotong.alerting.v1 import alerting_dispatch_pb2 as dispatch
 from sotong.alerting.v1 import alerting_events_pb2 as events_pb
 from sotong.alerting.v1 import alerting_service_pb2 as pb
 from sotong.alerting.v1 import alerting_service_pb2_grpc as pb_grpc
+from sotong.publishing.v1 import publishing_events_pb2 as dispatch
 from sotong_alerting.cap import validate_cap
-from sotong_alerting.engine import localrun
 from sotong_common import topics
+from sotong_localstack import publishing as localrun
 from sotong_localstack.stack import Stack
 from sotong_localstack.testing import channel, eventually, read_all, token
 from sotong_standins.control import StandinControl
@@ -69,7 +69,7 @@ def dispatches(stack: Stack, incident_id: str) -> list[dispatch.DispatchRequeste
     found = []
     for record in read_all(stack, topics.DISPATCH_EMERGENCY.removeprefix(topics.PREFIX), timeout_ms=1500):
         message = dispatch.DispatchRequested.FromString(record.value)
-        if message.incident_id == incident_id:
+        if message.thread_id == incident_id:
             found.append(message)
     return found
 
@@ -248,9 +248,9 @@ async def delivering(fresh_stack: Stack) -> AsyncIterator[tuple[Stack, StandinCo
     env = localrun.dispatch_env(
         primary,
         fallback,
-        alerting_directory_push_devices="1000",
-        alerting_directory_sms_subscribers="100",
-        alerting_directory_kakao_friends="80",
+        publishing_directory_push_devices="1000",
+        publishing_directory_sms_subscribers="100",
+        publishing_directory_kakao_friends="80",
     )
     worker = localrun.start_dispatch(run, fresh_stack.state.env(), env)
     fresh_stack.start_services(("alerting-api", "alerting-worker"), say=False)

@@ -84,7 +84,7 @@ SECRETS_READ: dict[str, set[str]] = {
 # Secrets with a safe default in the code (unset = that door stays closed), which a Secret may leave out.
 OPTIONAL_SECRETS = {WEBHOOK_SECRETS, OPEN311_KEYS, KAKAO_TOKEN}
 SECRET_ENV = set().union(*SECRETS_READ.values())
-# The publishing engine's consumer groups: one per channel and lane (sotong_alerting.engine.lanes.group_id).
+# The publishing engine's consumer groups: one per channel and lane (sotong_publishing.lanes.group_id).
 DISPATCH_CHANNELS = ("chat", "pager", "mail", "notice", "sns", "push", "kakao", "sms")
 DISPATCH_LANES = {"emergency": "alerting.dispatch-emergency.v1", "routine": "alerting.dispatch-routine.v1"}
 DEV_SECRET_MARKER = "dev-only"
@@ -1129,7 +1129,7 @@ SETTINGS_LISTS = {
     "moderation-worker": ("sotong_moderation.settings", "WORKER"),
     "alerting-api": ("sotong_alerting.settings", "API"),
     "alerting-worker": ("sotong_alerting.settings", "WORKER"),
-    "alerting-dispatch": ("sotong_alerting.engine.settings", "WORKER"),
+    "alerting-dispatch": ("sotong_publishing.settings", "WORKER"),
 }
 
 
@@ -1222,8 +1222,8 @@ def test_console_scripts_and_consumer_groups_are_the_codes() -> None:
         f"sotong-{s}-{j}" for s, jobs in JOBS.items() for j in jobs
     }
     assert wanted - scripts == set()
-    engine_settings = pytest.importorskip("sotong_alerting.engine.settings")
-    lanes = pytest.importorskip("sotong_alerting.engine.lanes")
+    engine_settings = pytest.importorskip("sotong_publishing.settings")
+    lanes = pytest.importorskip("sotong_publishing.lanes")
     topics = pytest.importorskip("sotong_common.topics")
     assert set(engine_settings.CHANNELS) == set(DISPATCH_CHANNELS)
     if topics.PREFIX:

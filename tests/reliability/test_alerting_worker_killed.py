@@ -11,9 +11,9 @@ import asyncpg
 import pytest
 from kafka import KafkaProducer
 
-from sotong.alerting.v1 import alerting_dispatch_pb2 as dispatch
 from sotong.intake.v1 import intake_events_pb2 as intake
 from sotong.intake.v1 import intake_types_pb2 as intake_types
+from sotong.publishing.v1 import publishing_events_pb2 as dispatch
 from sotong_common import events, topics
 from sotong_localstack.stack import Stack
 from sotong_localstack.testing import eventually, sql, topic_name
@@ -41,7 +41,8 @@ async def test_killed_alerting_worker_counts_every_receipt_and_groups_every_repo
     for n in range(RECEIPTS):
         receipt = dispatch.DeliveryReported(
             dispatch_id=f"d-{n % 7}",
-            incident_id="INC-RELIABILITY",
+            thread_id="INC-RELIABILITY",
+            requester="alerting",
             channel=dispatch.CHANNEL_SMS,
             outcome=dispatch.DELIVERY_OUTCOME_DELIVERED,
             target=f"0100000{n:04d}",

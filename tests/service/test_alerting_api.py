@@ -10,9 +10,9 @@ import asyncpg
 import grpc
 import pytest
 
-from sotong.alerting.v1 import alerting_dispatch_pb2 as dispatch
 from sotong.alerting.v1 import alerting_service_pb2 as pb
 from sotong.alerting.v1 import alerting_service_pb2_grpc as pb_grpc
+from sotong.publishing.v1 import publishing_events_pb2 as dispatch
 from sotong_common import topics
 from sotong_common.errors import field_violations
 from sotong_localstack.stack import Stack

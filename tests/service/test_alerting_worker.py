@@ -11,12 +11,12 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
-from sotong.alerting.v1 import alerting_dispatch_pb2 as dispatch
 from sotong.alerting.v1 import alerting_service_pb2 as pb
 from sotong.alerting.v1 import alerting_service_pb2_grpc as pb_grpc
 from sotong.intake.v1 import intake_events_pb2 as intake
 from sotong.intake.v1 import intake_types_pb2 as intake_types
 from sotong.moderation.v1 import moderation_events_pb2 as moderation
+from sotong.publishing.v1 import publishing_events_pb2 as dispatch
 from sotong_common import events, topics
 from sotong_common.errors import field_violations
 from sotong_localstack.stack import Stack
@@ -52,7 +52,7 @@ def pages(stack: Stack, incident_id: str) -> list[dispatch.DispatchRequested]:
         for r in read_all(stack, topics.DISPATCH_EMERGENCY, timeout_ms=1000)
     ]
     return sorted(
-        (m for m in found if m.incident_id == incident_id and m.channel == dispatch.CHANNEL_PAGER),
+        (m for m in found if m.thread_id == incident_id and m.channel == dispatch.CHANNEL_PAGER),
         key=lambda m: m.message_id,
     )
 
@@ -241,23 +241,28 @@ async def test_feedback_after_stage_two_and_delivery_receipts_show_on_the_incide
         )
 
         sms_receipt = dispatch.DeliveryReported(
-            dispatch_id="d-sms", incident_id=incident_id, channel=dispatch.CHANNEL_SMS,
+            dispatch_id="d-sms", thread_id=incident_id, requester="alerting", channel=dispatch.CHANNEL_SMS,
             outcome=dispatch.DELIVERY_OUTCOME_DELIVERED, target="01012345678",
         )  # fmt: skip
         receipt_id = publish(fresh_stack, topics.DELIVERY_REPORTED, "d-sms", sms_receipt)
         publish(fresh_stack, topics.DELIVERY_REPORTED, "d-sms", sms_receipt, event_id=receipt_id)  # redelivered
         failed = dispatch.DeliveryReported(
-            dispatch_id="d-sms", incident_id=incident_id, channel=dispatch.CHANNEL_SMS,
+            dispatch_id="d-sms", thread_id=incident_id, requester="alerting", channel=dispatch.CHANNEL_SMS,
             outcome=dispatch.DELIVERY_OUTCOME_DEAD_LETTERED, target="0100000",
         )  # fmt: skip
         publish(fresh_stack, topics.DELIVERY_REPORTED, "d-sms", failed)
         batch = dispatch.DeliveryReported(
-            dispatch_id="d-push", incident_id=incident_id, channel=dispatch.CHANNEL_NEWS_APP_PUSH,
+            dispatch_id="d-push", thread_id=incident_id, requester="alerting", channel=dispatch.CHANNEL_NEWS_APP_PUSH,
             outcome=dispatch.DELIVERY_OUTCOME_DELIVERED, delivered_count=498, failed_count=2,
         )  # fmt: skip
         publish(fresh_stack, topics.DELIVERY_REPORTED, "d-push", batch)
         # Poison: a receipt naming no channel, and bytes that are not a receipt at all. Both go to the DLQ.
-        publish(fresh_stack, topics.DELIVERY_REPORTED, "d-bad", dispatch.DeliveryReported(incident_id=incident_id))
+        publish(
+            fresh_stack,
+            topics.DELIVERY_REPORTED,
+            "d-bad",
+            dispatch.DeliveryReported(thread_id=incident_id, requester="alerting"),
+        )
         garbage = events.EventMetadata.new(topics.DELIVERY_REPORTED, "test").headers(with_trace=False)
         produce_raw(fresh_stack, topics.DELIVERY_REPORTED, b"\xff\xfenot protobuf", b"d-junk", garbage)
 

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from sotong_common import auth
 from sotong_localstack import demo
 from sotong_localstack.stack import DEFAULT_RUN_DIR, Stack, StackState, stop_from_state
 
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="print the running stack's ports and processes as JSON")
     sub.add_parser("demo", help="run the demo against the running stack")
     sub.add_parser("env", help="print the SOTONG_* environment of the running stack (for `export $(...)`)")
+    sub.add_parser("urls", help="print where to reach the running stack and the local credentials")
     args = parser.parse_args(argv)
     run_dir: Path = args.run_dir.resolve()
 
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         code = 0 if args.no_demo else demo.run(run_dir)
         print(f"\nSotong is running. Logs: {run_dir / 'logs'}  Traces: {run_dir / 'traces.jsonl'}")
+        print(how_to_call(StackState.load(run_dir)))
         print("Stop it with: make down")
         return code
     if args.command == "down":
@@ -55,11 +58,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         print(json.dumps(json.loads((run_dir / "stack.json").read_text()), indent=2))
         return 0
+    if args.command == "urls":
+        print(how_to_call(StackState.load(run_dir)))
+        return 0
     if args.command == "env":
         for key, value in StackState.load(run_dir).env().items():
             print(f"{key}={value}")
         return 0
     return demo.run(run_dir)
+
+
+def how_to_call(state: StackState) -> str:
+    """Where a newcomer points a client at the running stack, with the local credentials (development only)."""
+    lines = ["", "Call it yourself (local development credentials):"]
+    for name, port in sorted(state.grpc_ports.items()):
+        lines.append(f"  {name:<16} gRPC 127.0.0.1:{port}  (grpcurl -plaintext 127.0.0.1:{port} list)")
+    http = state.http_ports.get("intake-http")
+    if http:
+        base = f"http://127.0.0.1:{http}"
+        lines += [
+            f"  Open311          {base}/open311/discovery.json   api_key={state.open311_api_key}",
+            f"                   curl -d 'service_code=road-damage&lat=37.5663&long=126.9779&description=보도 파손'"
+            f" -d api_key={state.open311_api_key} {base}/open311/v2/requests.json",
+            f"  Kakao skill      POST {base}/kakao/skill  header X-Sotong-Skill-Token: {state.kakao_skill_token}",
+        ]
+    standins = state.standins_ports.get("standins")
+    if standins:
+        lines.append(f"  stand-ins        http://127.0.0.1:{standins['http']}/_control/stats (what each provider got)")
+    for role in ("citizen", "operator"):
+        token = auth.issue(state.jwt_secret, f"local-{role}", [role], ttl_s=24 * 3600)
+        lines.append(f"  {role + ' token':<16} Bearer {token}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

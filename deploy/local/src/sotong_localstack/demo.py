@@ -2,9 +2,11 @@
 
 Part one sends a few citizens' submissions through intake's gRPC API and prints each event as it appears on the
 topics (intake.submission-received.v1, moderation.decision-made.v1, intake.submission-status-changed.v1), then each
-submission's status as intake reports it. Part two runs the three-stage disaster flow through alerting's gRPC API:
-report (stage 0: response group and pages), a stage-1 and a stage-2 alert each drafted by an operator and approved
-by a second person, and what every channel's provider stand-in received.
+submission's status as intake reports it. Part two files a report through the KakaoTalk chatbot skill and shows the
+citizen's status replies ("received", then "resolved" once an operator resolves it) arriving at the chatbot
+stand-in through the publishing service. Part three runs the three-stage disaster flow through alerting's gRPC
+API: report (stage 0: response group and pages), a stage-1 and a stage-2 alert each drafted by an operator and
+approved by a second person, and what every channel's provider stand-in received.
 """
 
 from __future__ import annotations
@@ -137,8 +139,78 @@ def run(run_dir: Path, wait_s: float = 60.0) -> int:
     for tid in tracking:
         print(f"  {tid}: {final.get(tid, 'received (no decision yet)')}", flush=True)
     citizens_ok = len(final) == len(tracking)
+    replies_ok = run_status_replies(state, wait_s) if "intake-http" in state.http_ports else True
     disaster_ok = run_disaster(state, wait_s) if "alerting-api" in state.grpc_ports else True
-    return 0 if citizens_ok and disaster_ok else 1
+    return 0 if citizens_ok and replies_ok and disaster_ok else 1
+
+
+def _bot_messages(state: StackState, user: str) -> list[str]:
+    ports = state.standins_ports.get("standins")
+    if not ports:
+        return []
+    url = f"http://127.0.0.1:{ports['http']}/_control/deliveries/kakao_bot?target={user}&limit=20"
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        return [str(d["text"]) for d in reversed(json.load(reply))]
+
+
+def run_status_replies(state: StackState, wait_s: float) -> bool:
+    """A report through the KakaoTalk chatbot, and the status replies its citizen receives through the bot."""
+    user = f"demo-bot-user-{int(time.time())}"
+    skill = {
+        "userRequest": {
+            "utterance": "성산동 사거리 신호등이 고장 나서 깜빡이지 않아요",
+            "user": {"id": user, "type": "botUserKey"},
+            "block": {"id": "b1", "name": "불편 신고"},
+        },
+        "action": {"params": {"sys_location": "서울특별시 마포구 성산동"}},
+        "bot": {"id": "sotong-seoul-bot"},
+    }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{state.http_ports['intake-http']}/kakao/skill",
+        data=json.dumps(skill, ensure_ascii=False).encode(),
+        headers={"Content-Type": "application/json", "X-Sotong-Skill-Token": state.kakao_skill_token},
+        method="POST",
+    )
+    print("\ndemo: a citizen reports through the city's KakaoTalk chatbot (intake's skill endpoint)", flush=True)
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        answer = json.load(reply)
+    said = answer["template"]["outputs"][0]["simpleText"]["text"]
+    print(f"  -> the bot answered: {said.splitlines()[0]}", flush=True)
+
+    def wait_for(count: int) -> list[str]:
+        deadline = time.monotonic() + wait_s
+        messages: list[str] = []
+        while time.monotonic() < deadline:
+            messages = _bot_messages(state, user)
+            if len(messages) >= count:
+                break
+            time.sleep(0.3)
+        return messages
+
+    messages = wait_for(1)
+    for text in messages:
+        print(f"  [kakao bot -> citizen] {' / '.join(text.splitlines())}", flush=True)
+    operator = (("authorization", "Bearer " + auth.issue(state.jwt_secret, "demo-operator", ["operator"])),)
+    with grpc.insecure_channel(f"127.0.0.1:{state.grpc_ports['intake-api']}") as channel:
+        stub = intake_service_pb2_grpc.IntakeServiceStub(channel)
+        found = stub.ListSubmissions(
+            intake_service_pb2.ListSubmissionsRequest(channel="kakao", page_size=50), metadata=operator
+        )
+        mine = [s for s in found.submissions if "신호등" in s.text]
+        if not mine:
+            print("  -> the report was not found in intake", flush=True)
+            return False
+        stub.UpdateStatus(
+            intake_service_pb2.UpdateStatusRequest(
+                tracking_id=mine[0].tracking_id, status=K.SUBMISSION_STATUS_RESOLVED, note="신호등을 수리했습니다."
+            ),
+            metadata=operator,
+        )
+        print(f"  -> an operator resolved {mine[0].tracking_id} (UpdateStatus)", flush=True)
+    messages = wait_for(2)
+    for text in messages[1:]:
+        print(f"  [kakao bot -> citizen] {' / '.join(text.splitlines())}", flush=True)
+    return len(messages) == 2
 
 
 def _standin_accepted(state: StackState) -> dict[str, int]:
@@ -212,7 +284,7 @@ def run_disaster(state: StackState, wait_s: float) -> bool:
                 break
             time.sleep(0.5)
         feed = api.GetCapFeed(apb.GetCapFeedRequest(), metadata=operator)
-    from sotong.alerting.v1 import alerting_dispatch_pb2 as dpb
+    from sotong.publishing.v1 import publishing_events_pb2 as dpb
 
     print("demo: deliveries recorded on the incident (receipts from the publishing engine)", flush=True)
     for channel, count in sorted(delivered.items()):

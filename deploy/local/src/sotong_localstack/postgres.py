@@ -125,3 +125,37 @@ class Postgres:
     def stop(self) -> None:
         if (self.data_dir / "postmaster.pid").exists():
             self._cmd("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop", user=_run_as(), check=False)
+
+
+def create_external_database(url: str, name: str) -> str:
+    """Create database `name` on the server of `url` (SOTONG_DATABASE_URL: a server the tests do not run), and
+    return the URL of the new database."""
+    import asyncio
+    import threading
+    from urllib.parse import urlsplit, urlunsplit
+
+    import asyncpg
+
+    async def create() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    errors: list[BaseException] = []
+
+    def run() -> None:  # its own loop: pytest's may be running in this thread
+        try:
+            asyncio.run(create())
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))

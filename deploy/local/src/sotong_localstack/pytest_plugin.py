@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from sotong_localstack.postgres import create_external_database
 from sotong_localstack.stack import Stack
 
 
@@ -33,14 +34,18 @@ def infra() -> Iterator[Stack]:
 @pytest.fixture()
 def fresh_stack(infra: Stack, tmp_path: Path) -> Iterator[Stack]:
     """A Stack sharing the session's Kafka and PostgreSQL but with its own database and process set."""
-    assert infra.state is not None and infra.postgres is not None
+    assert infra.state is not None
     database = "t_" + secrets.token_hex(6)
-    infra.postgres.create_database(database)
+    if infra.postgres is not None:
+        infra.postgres.create_database(database)
+        database_url = infra.postgres.url(database)
+    else:  # SOTONG_DATABASE_URL: a server of the developer's own
+        database_url = create_external_database(infra.state.database_url, database)
     stack = Stack(tmp_path)
     (tmp_path / "logs").mkdir()
     state = type(infra.state)(**{**infra.state.__dict__})
     state.run_dir = str(tmp_path)
-    state.database_url = infra.postgres.url(database)
+    state.database_url = database_url
     state.pids = {}
     state.trace_file = str(tmp_path / "traces.jsonl")
     # Own topics per test: the session's broker is shared, the events are not.

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sotong_common import sealing
 from sotong_localstack import topics
 from sotong_localstack.kafka import KafkaCluster, KafkaNode
 from sotong_localstack.ports import free_ports
@@ -59,6 +60,12 @@ class StackState:
     standins_ports: dict[str, dict[str, int]] = field(default_factory=dict)
     topic_prefix: str = ""
     http_ports: dict[str, int] = field(default_factory=dict)
+    # The publishing service's sealing key pair (private for the engine, public for every requester).
+    seal_keys: str = ""
+    seal_public_keys: str = ""
+    # Local credentials a newcomer uses to call intake's HTTP channels (printed by `make up`).
+    open311_api_key: str = ""
+    kakao_skill_token: str = ""
 
     def save(self) -> None:
         path = Path(self.run_dir) / "stack.json"
@@ -80,6 +87,14 @@ class StackState:
         }
         if self.topic_prefix:
             env["SOTONG_TOPIC_PREFIX"] = self.topic_prefix
+        if self.seal_public_keys:
+            env["SOTONG_PUBLISHING_SEAL_PUBLIC_KEYS"] = self.seal_public_keys
+        if self.seal_keys and (not process or process.startswith("publishing")):
+            env["SOTONG_PUBLISHING_SEAL_KEYS"] = self.seal_keys  # only the engine (and tests) can open sealed targets
+        if self.open311_api_key:
+            env["SOTONG_INTAKE_OPEN311_API_KEYS"] = self.open311_api_key
+        if self.kakao_skill_token:
+            env["SOTONG_INTAKE_KAKAO_SKILL_TOKEN"] = self.kakao_skill_token
         if self.trace_file:
             env["SOTONG_OTEL_EXPORTER"] = "file"
             env["SOTONG_OTEL_FILE"] = self.trace_file
@@ -96,12 +111,12 @@ class StackState:
 # instance (same APIs, separate ledgers and fault plans), so the engine's circuit breakers have somewhere to go.
 STANDINS_PROCESSES = ("standins", "standins-fallback")
 PROCESSES.update({name: "sotong-standins" for name in STANDINS_PROCESSES})
-PROCESSES["alerting-dispatch"] = "sotong-alerting-dispatch"
+PROCESSES["publishing-dispatch"] = "sotong-publishing-dispatch"
 STANDINS_TOKEN = "standin-token"
 
 
 def engine_env(state: StackState, process: str) -> dict[str, str]:
-    """Stand-in ports for the stand-in processes; provider URLs for the dispatch worker (and any client)."""
+    """Stand-in ports for the stand-in processes; provider URLs for the publishing engine (and any client)."""
     if not state.standins_ports:
         return {}
     from sotong_standins.server import Ports
@@ -118,9 +133,9 @@ def engine_env(state: StackState, process: str) -> dict[str, str]:
         for name, ports in state.standins_ports.items()
     }
     return {
-        "SOTONG_ALERTING_DISPATCH_PROVIDERS": json.dumps(urls["standins"]),
-        "SOTONG_ALERTING_DISPATCH_FALLBACKS": json.dumps(urls["standins-fallback"]),
-        "SOTONG_ALERTING_DISPATCH_TOKEN": STANDINS_TOKEN,
+        "SOTONG_PUBLISHING_PROVIDERS": json.dumps(urls["standins"]),
+        "SOTONG_PUBLISHING_FALLBACKS": json.dumps(urls["standins-fallback"]),
+        "SOTONG_PUBLISHING_PROVIDER_TOKEN": STANDINS_TOKEN,
     }
 
 
@@ -167,12 +182,15 @@ class Stack:
             postgres_port=pg_port,
             jwt_secret=secrets.token_urlsafe(32),
             contact_keys="local1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+            open311_api_key="local-" + secrets.token_hex(8),
+            kakao_skill_token=secrets.token_urlsafe(16),
             replication=self.kafka.replication,
             grpc_ports={name: ports[i] for i, name in enumerate(PROCESSES) if name in GRPC_PROCESSES},
             metrics_ports={name: ports[len(PROCESSES) + i] for i, name in enumerate(PROCESSES)},
             trace_file=str(self.run_dir / "traces.jsonl"),
             http_ports={name: ports[2 * len(PROCESSES) + i] for i, name in enumerate(HTTP_PROCESSES)},
         )
+        self.state.seal_keys, self.state.seal_public_keys = sealing.new_pair("local1")
         standins = free_ports(2 * len(STANDINS_PROCESSES))
         self.state.standins_ports = {
             name: {"http": standins[2 * i], "smtp": standins[2 * i + 1]} for i, name in enumerate(STANDINS_PROCESSES)

@@ -160,7 +160,7 @@ async def test_reset_forgets_deliveries_and_faults(http: aiohttp.ClientSession, 
 
 async def test_stats_cover_every_provider(control: StandinControl) -> None:
     stats = await control.stats()
-    assert set(stats) == {"chat", "pager", "notice", "sns", "push", "kakao", "sms", "mail"}
+    assert set(stats) == {"chat", "pager", "notice", "sns", "push", "kakao", "sms", "kakao_bot", "mail"}
     assert await control.health()
 
 

@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from sotong.alerting.v1 import alerting_dispatch_pb2 as dispatch
+from sotong.alerting.v1 import alerting_dispatch_pb2 as api_channel
 from sotong.alerting.v1 import alerting_service_pb2 as pb
+from sotong.publishing.v1 import publishing_events_pb2 as dispatch
 from sotong_alerting import publishing, timeline
 from sotong_alerting.approval import ApprovalRefused, Person, approve, derive_cancel, derive_update, duplicate_warnings
 from sotong_alerting.cap import Alert, Info, MsgType, render_cap, validate_alert
@@ -91,7 +92,7 @@ class AlertDesk:
             for rendering in publishing.renderings(alert, channel, "", short_texts):
                 shown.append(
                     pb.ChannelRendering(
-                        channel=channel,
+                        channel=api_channel.Channel.ValueType(channel),  # the same numbers in both contracts
                         language=rendering.language,
                         title=rendering.title,
                         text=rendering.body,

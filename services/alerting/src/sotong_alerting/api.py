@@ -7,13 +7,11 @@ two-person rule does not trust the client: the approver is the authenticated cal
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 import asyncpg
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from sotong.alerting.v1 import alerting_service_pb2 as pb
@@ -25,9 +23,8 @@ from sotong_alerting.cap import parse_cap
 from sotong_alerting.districts import districts
 from sotong_alerting.drafting import MAX_EXPIRES_HOURS
 from sotong_alerting.feed import active_alerts, render_atom_feed
-from sotong_alerting.response import ResponsePlan, load_plan
 from sotong_alerting.store import IncidentStore, IncidentView, actionable, upstream_hazard
-from sotong_common import auth, config, database, logs, metrics, outbox, producer, tracing
+from sotong_common import auth, logs, process
 from sotong_common.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from sotong_common.server import Server, principal
 
@@ -299,64 +296,22 @@ class AlertingService(pb_grpc.AlertingServiceServicer):
         return pb.GetCapFeedResponse(atom_xml=xml.decode(), entries=len(active_alerts(alerts, now)))
 
 
-def build_plan(values: dict[str, Any]) -> ResponsePlan:
-    plan = load_plan(values["ALERTING_RESPONSE_MAP"] or None)
-    delays = values["ALERTING_ESCALATION_SECONDS"]
-    return plan.with_delays(delays) if delays else plan
-
-
-def check_plan(values: dict[str, Any]) -> None:
-    """Stop at start, with one line naming the variable, when the response plan cannot be used."""
-    try:
-        plan = load_plan(values["ALERTING_RESPONSE_MAP"] or None)
-    except (ValueError, OSError) as error:  # PlanError, a missing or unreadable file
-        _stop(settings.RESPONSE_MAP.env, error)
-    delays = values["ALERTING_ESCALATION_SECONDS"]
-    try:
-        if delays:
-            plan.with_delays(delays)
-    except ValueError as error:
-        _stop(settings.ESCALATION_SECONDS.env, error)
-
-
-def _stop(variable: str, error: Exception) -> NoReturn:
-    print(f"configuration error: {variable}: {error}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-async def serve(values: dict[str, Any]) -> None:
-    plan = build_plan(values)
-    pool = await database.connect(values["DATABASE_URL"], settings.SCHEMA, settings.MIGRATIONS)
-    kafka = producer.durable(values["KAFKA_BOOTSTRAP"], "sotong-alerting-api")
-    await kafka.start()
-    relay = outbox.OutboxRelay(pool, kafka, settings.SCHEMA)
-    relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-    server = Server("alerting", POLICY, values["JWT_SECRET"], host=values["LISTEN_HOST"], port=values["GRPC_PORT"])
-    store = IncidentStore(pool, plan)
-    alerts = AlertDesk(store, values["ALERTING_CAP_SENDER"])
+async def serve(proc: process.Process, chosen: settings.Api) -> None:
+    pool = await proc.database(chosen.database_url, settings.SCHEMA, settings.MIGRATIONS)
+    kafka = await proc.producer(chosen.kafka_bootstrap, "sotong-alerting-api")
+    proc.outbox_relay(pool, kafka, settings.SCHEMA)
+    server = Server("alerting", POLICY, chosen.jwt_secret, host=chosen.listen_host, port=chosen.grpc_port)
+    store = IncidentStore(pool, chosen.plan)
+    alerts = AlertDesk(store, chosen.alerting_cap_sender)
     server.add(SERVICE, lambda s: pb_grpc.add_AlertingServiceServicer_to_server(
-        AlertingService(store, alerts, values["ALERTING_FEED_URL"]), s
+        AlertingService(store, alerts, chosen.alerting_feed_url), s
     ))  # fmt: skip
-    port = await server.start()
+    port = await proc.grpc(server)
     logs.get("alerting.api").info("alerting api serving", grpc_port=port)
-
-    async def close() -> None:
-        relay.stop()
-        await relay_task
-        await kafka.stop()
-        await pool.close()
-
-    await server.serve_until_signalled(on_stop=[close])
 
 
 def main() -> None:
-    values = config.load_or_exit(settings.API)
-    check_plan(values)
-    logs.configure("alerting-api", values["LOG_LEVEL"])
-    tracing.configure("alerting", values["OTEL_EXPORTER"], values["OTEL_FILE"], values["OTEL_ENDPOINT"])
-    metrics.serve(values["METRICS_PORT"], values["LISTEN_HOST"])
-    grpc.aio.init_grpc_aio()
-    asyncio.run(serve(values))
+    process.run("alerting-api", "alerting", settings.Api.load_or_exit(), serve)
 
 
 if __name__ == "__main__":

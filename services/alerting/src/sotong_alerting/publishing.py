@@ -1,7 +1,10 @@
 """What each stage publishes, on which channel, to whom: the DispatchRequested events for the engine.
 
-The incident side decides the words and the audience; the publishing engine (alerting_dispatch.proto) delivers
-them. Every dispatch id is derived from what it is for (the alert, or the incident's stage-0 page and its
+The incident side decides the words and the audience; the publishing service (sotong.publishing.v1) delivers
+them. A drill (a Test or Exercise alert) is marked `exercise`: the publishing service then delivers it to each
+channel's drill audience only, whatever audience is named here.
+
+Every dispatch id is derived from what it is for (the alert, or the incident's stage-0 page and its
 escalation level) and the channel, so a retried IssueAlert or a re-run escalation produces the same ids and the
 store's unique key turns the copy into a no-op: a citizen never gets the same message twice because a request
 was retried.
@@ -15,12 +18,14 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from sotong.alerting.v1 import alerting_dispatch_pb2 as dispatch
+from sotong.publishing.v1 import publishing_events_pb2 as dispatch
 from sotong_alerting import channels as ch
 from sotong_alerting.cap import Alert, Status
 from sotong_alerting.response import ResponsePlan
 
 LANGUAGES = ("ko", "en")
+REQUESTER = "alerting"
+"""Who asks the publishing service to deliver (the writer of the alerting.dispatch-* topics)."""
 
 _NAMESPACE = uuid.UUID("6b1d2f0e-8c43-4b8e-9d0a-51a7e2c9f3b4")
 
@@ -151,7 +156,8 @@ def alert_dispatches(
         dispatch.DispatchRequested(
             dispatch_id=dispatch_id(alert.identifier, purpose, dispatch.Channel.Name(channel)),
             message_id=alert.identifier,
-            incident_id=incident_id,
+            thread_id=incident_id,
+            requester=REQUESTER,
             channel=channel,
             priority=dispatch.PRIORITY_EMERGENCY,
             purpose=purpose,
@@ -189,7 +195,8 @@ def group_chat_dispatch(
     return dispatch.DispatchRequested(
         dispatch_id=dispatch_id(incident_id, "stage0", "CHANNEL_GROUP_CHAT"),
         message_id=f"{incident_id}:stage0",
-        incident_id=incident_id,
+        thread_id=incident_id,
+        requester=REQUESTER,
         channel=dispatch.CHANNEL_GROUP_CHAT,
         priority=dispatch.PRIORITY_EMERGENCY,
         purpose="stage0",
@@ -213,7 +220,8 @@ def page_dispatch(
     return dispatch.DispatchRequested(
         dispatch_id=dispatch_id(incident_id, "page", str(level)),
         message_id=f"{incident_id}:page:{level}",
-        incident_id=incident_id,
+        thread_id=incident_id,
+        requester=REQUESTER,
         channel=dispatch.CHANNEL_PAGER,
         priority=dispatch.PRIORITY_EMERGENCY,
         purpose="stage0",

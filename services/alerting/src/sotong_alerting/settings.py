@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from sotong_alerting.response import ResponsePlan, load_plan
 from sotong_common import config
 
 
@@ -52,28 +51,47 @@ GROUPING_WINDOW: config.Setting[float] = config.Setting(
     help="citizens' disaster reports of the same hazard and district within this many seconds form one incident",
 )
 
-API: list[config.Setting[Any]] = [
-    config.KAFKA_BOOTSTRAP,
-    config.DATABASE_URL,
-    config.JWT_SECRET,
-    config.GRPC_PORT,
-    config.METRICS_PORT,
-    RESPONSE_MAP,
-    ESCALATION_SECONDS,
-    CAP_SENDER,
-    FEED_URL,
-    *config.COMMON,
-]
-WORKER: list[config.Setting[Any]] = [
-    config.KAFKA_BOOTSTRAP,
-    config.DATABASE_URL,
-    config.METRICS_PORT,
-    config.TOPIC_REPLICATION,
-    RESPONSE_MAP,
-    ESCALATION_SECONDS,
-    GROUPING_WINDOW,
-    *config.COMMON,
-]
+
+@config.settings
+class Planning(config.ProcessSettings):
+    """The stage-0 response plan every alerting process works from, checked when the settings are read."""
+
+    alerting_response_map: str = config.env(RESPONSE_MAP)
+    alerting_escalation_seconds: tuple[float, ...] | None = config.env(ESCALATION_SECONDS)
+
+    def __post_init__(self) -> None:
+        # A plan that cannot be used stops the process at start with one line naming the variable.
+        try:
+            plan = load_plan(self.alerting_response_map or None)
+        except (ValueError, OSError) as error:  # PlanError, a missing or unreadable file
+            raise config.ConfigError(f"{RESPONSE_MAP.env}: {error}") from None
+        if self.alerting_escalation_seconds:
+            try:
+                plan = plan.with_delays(self.alerting_escalation_seconds)
+            except ValueError as error:
+                raise config.ConfigError(f"{ESCALATION_SECONDS.env}: {error}") from None
+        object.__setattr__(self, "_plan", plan)
+
+    @property
+    def plan(self) -> ResponsePlan:
+        found: ResponsePlan = object.__getattribute__(self, "_plan")
+        return found
+
+
+@config.settings
+class Api(Planning, config.GrpcSettings, config.KafkaSettings, config.DatabaseSettings):
+    """`sotong-alerting-api`."""
+
+    alerting_cap_sender: str = config.env(CAP_SENDER)
+    alerting_feed_url: str = config.env(FEED_URL)
+
+
+@config.settings
+class Worker(Planning, config.WorkerSettings):
+    """`sotong-alerting-worker`."""
+
+    alerting_grouping_window_seconds: float = config.env(GROUPING_WINDOW)
+
 
 SCHEMA = "alerting"
 MIGRATIONS = "sotong_alerting.migrations"

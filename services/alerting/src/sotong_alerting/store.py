@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from sotong.alerting.v1 import alerting_dispatch_pb2 as dispatch
+from sotong.publishing.v1 import publishing_events_pb2 as dispatch
 from sotong_alerting import publishing, timeline
 from sotong_alerting.cap import Alert, MsgType, Status, parse_cap
 from sotong_alerting.districts import GEOCODE_NAME, district
@@ -172,7 +172,7 @@ class IncidentStore:
             "INSERT INTO dispatches (dispatch_id, incident_id, message_id, channel, purpose, requested_at)"
             " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1",
             message.dispatch_id,
-            message.incident_id,
+            message.thread_id,
             message.message_id,
             int(message.channel),
             message.purpose,

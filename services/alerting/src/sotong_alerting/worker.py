@@ -11,21 +11,16 @@ Every consumer dedups on the event id in the same transaction as its effect.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, timedelta
-from typing import Any
 
-import asyncpg
-
-from sotong.alerting.v1 import alerting_dispatch_pb2 as dispatch
 from sotong.intake.v1 import intake_events_pb2 as intake
 from sotong.intake.v1 import intake_types_pb2 as intake_types
 from sotong.moderation.v1 import moderation_events_pb2 as moderation
-from sotong_alerting import settings
-from sotong_alerting.api import build_plan, check_plan
+from sotong.publishing.v1 import publishing_events_pb2 as dispatch
+from sotong_alerting import publishing, settings
 from sotong_alerting.citizens import CitizenInput
 from sotong_alerting.store import IncidentStore
-from sotong_common import config, database, logs, metrics, outbox, streams, topics, tracing
+from sotong_common import logs, process, streams, topics
 
 GROUPING = "alerting.group-reports"
 FEEDBACK = "alerting.tag-feedback"
@@ -46,33 +41,30 @@ def receipt_counts(report: dispatch.DeliveryReported) -> tuple[int, int, int]:
     )
 
 
-def build(values: dict[str, Any]) -> streams.Worker:
-    app = streams.make_app("alerting", values["KAFKA_BOOTSTRAP"], values["TOPIC_REPLICATION"])
-    worker = streams.Worker("alerting", app)
-    state: dict[str, Any] = {}
-    ready = asyncio.Lock()
+async def serve(proc: process.Process, chosen: settings.Worker) -> None:
+    pool = await proc.database(chosen.database_url, settings.SCHEMA, settings.MIGRATIONS)
+    kafka = await proc.producer(chosen.kafka_bootstrap, "sotong-alerting-worker")
+    proc.outbox_relay(pool, kafka, settings.SCHEMA)
+    proc.purge_processed_events(pool)
+    store = IncidentStore(pool, chosen.plan)
     log = logs.get("alerting.worker")
-    plan = build_plan(values)
-    window = timedelta(seconds=values["ALERTING_GROUPING_WINDOW_SECONDS"])
 
-    async def store() -> IncidentStore:
-        async with ready:
-            if "store" not in state:
-                pool: asyncpg.Pool = await database.connect(
-                    values["DATABASE_URL"], settings.SCHEMA, settings.MIGRATIONS
-                )
-                state["relay"] = await outbox.start_relay(
-                    pool, values["KAFKA_BOOTSTRAP"], "sotong-alerting-worker", settings.SCHEMA
-                )
-                state["store"] = IncidentStore(pool, plan)
-                state["citizens"] = CitizenInput(state["store"])
-            found: IncidentStore = state["store"]
-            return found
+    async def escalate() -> None:
+        # The next tick retries a failed scan: the due times are in PostgreSQL, so nothing is lost meanwhile.
+        escalated = await store.escalate_due()
+        if escalated:
+            log.info("pages escalated", count=escalated)
 
-    async def citizens() -> CitizenInput:
-        await store()
-        found: CitizenInput = state["citizens"]
-        return found
+    proc.every("escalation timers", ESCALATION_INTERVAL_S, escalate)
+    worker = build(chosen, store, CitizenInput(store))
+    proc.task("faust worker", worker.run, stop=worker.stop)
+
+
+def build(chosen: settings.Worker, store: IncidentStore, incidents: CitizenInput) -> streams.Worker:
+    worker = streams.Worker("alerting", chosen.kafka_bootstrap, chosen.topic_replication)
+    log = logs.get("alerting.worker")
+    plan = chosen.plan
+    window = timedelta(seconds=chosen.alerting_grouping_window_seconds)
 
     @worker.handler(topics.SUBMISSION_RECEIVED, intake.SubmissionReceived)
     async def submission(event: streams.Received[intake.SubmissionReceived]) -> None:
@@ -80,7 +72,6 @@ def build(values: dict[str, Any]) -> streams.Worker:
         if not message.district_code:
             return
         received_at = message.received_at.ToDatetime(tzinfo=UTC)
-        incidents = await citizens()
         if message.kind == intake_types.SUBMISSION_KIND_DISASTER_REPORT and message.category:
             grouped = await incidents.group_report(
                 GROUPING,
@@ -111,7 +102,7 @@ def build(values: dict[str, Any]) -> streams.Worker:
         made = event.message
         if made.content_type != "submission" or made.action == moderation.ACTION_REVIEW:
             return  # a review is not a verdict; the moderator's decision will follow
-        await (await citizens()).moderated(
+        await incidents.moderated(
             MODERATED,
             event.metadata.event_id,
             made.content_id,
@@ -122,39 +113,20 @@ def build(values: dict[str, Any]) -> streams.Worker:
     @worker.handler(topics.DELIVERY_REPORTED, dispatch.DeliveryReported)
     async def delivery(event: streams.Received[dispatch.DeliveryReported]) -> None:
         report = event.message
-        if not report.incident_id:
-            return  # status replies and briefings have no incident
         if report.channel == dispatch.CHANNEL_UNSPECIFIED:
             raise streams.PoisonMessage(f"receipt {report.dispatch_id} names no channel")
+        if report.requester != publishing.REQUESTER or not report.thread_id:
+            return  # other services' receipts (status replies, briefings) are not about incidents
         delivered, failed, dead = receipt_counts(report)
-        await (await store()).record_delivery(
-            DELIVERIES, event.metadata.event_id, report.incident_id, int(report.channel), delivered, failed, dead
+        await store.record_delivery(
+            DELIVERIES, event.metadata.event_id, report.thread_id, int(report.channel), delivered, failed, dead
         )
-
-    @app.timer(interval=ESCALATION_INTERVAL_S)  # type: ignore[untyped-decorator]
-    async def escalate() -> None:
-        try:
-            escalated = await (await store()).escalate_due()
-        except (OSError, asyncpg.PostgresError) as error:  # the next tick retries; timers are in the database
-            log.warning("escalation scan failed", error=str(error))
-            return
-        if escalated:
-            log.info("pages escalated", count=escalated)
-
-    @app.task  # type: ignore[untyped-decorator]
-    async def warm_up() -> None:
-        await store()
 
     return worker
 
 
 def main() -> None:
-    values = config.load_or_exit(settings.WORKER)
-    check_plan(values)
-    logs.configure("alerting-worker", values["LOG_LEVEL"])
-    tracing.configure("alerting", values["OTEL_EXPORTER"], values["OTEL_FILE"], values["OTEL_ENDPOINT"])
-    metrics.serve(values["METRICS_PORT"], values["LISTEN_HOST"])
-    streams.run(build(values))
+    process.run("alerting-worker", "alerting", settings.Worker.load_or_exit(), serve)
 
 
 if __name__ == "__main__":

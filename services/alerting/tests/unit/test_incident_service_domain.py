@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sotong.alerting.v1 import alerting_dispatch_pb2 as dispatch
 from sotong.alerting.v1 import alerting_service_pb2 as pb
+from sotong.publishing.v1 import publishing_events_pb2 as dispatch
 from sotong_alerting import publishing, timeline
 from sotong_alerting.alerts import cancel_texts, restarted
 from sotong_alerting.approval import derive_update

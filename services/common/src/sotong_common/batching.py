@@ -26,8 +26,9 @@ Guarantees (the event contract of `streams.Worker.handler`, plus exactly-once ou
 Tracing: `Item.span()` opens the per-event CONSUMER span (continuing the producer's trace), so whatever the
 handler produces for one event carries that event's trace, exactly as with `Worker.handler`.
 
-It runs inside a service's Faust worker process (`attach()`: started and stopped with the app) with its own
-consumer group `<app id>-batch`.
+It runs in a service's worker process as a part of the process lifecycle (`sotong_common.process`), in its own
+consumer group `<app id>-batch`; failures are classified and dead-lettered by the platform's consumer core
+(`sotong_common.consumer`), like every other consumer's.
 """
 
 from __future__ import annotations
@@ -43,41 +44,16 @@ from dataclasses import dataclass, field
 from typing import Any, Generic
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from google.protobuf.message import DecodeError
-from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
 
-from sotong_common import events, logs, metrics, tracing
-from sotong_common.streams import TRANSIENT, M, PoisonMessage, Received, Worker
-from sotong_common.topics import dlq_name
+from sotong_common import consumer as core
+from sotong_common import logs, metrics, streams
+from sotong_common.consumer import M, Output, PoisonMessage, Received, Record
 
-_tracer = tracing.tracer("sotong.kafka.consumer")
+__all__ = ["BatchConsumer", "Handled", "Item", "Output", "Record", "Rejected"]
 
 # How long a transaction left open by a killed process may hold back read_committed consumers of its output.
 TRANSACTION_TIMEOUT_MS = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One consumed Kafka record (the fields a handler and a dead letter need)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-
-
-@dataclass(frozen=True, slots=True)
-class Output:
-    """An event to publish in the batch's transaction."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: list[tuple[str, bytes]]
 
 
 @dataclass(frozen=True)
@@ -90,31 +66,11 @@ class Item(Generic[M]):
 
     @contextlib.contextmanager
     def span(self) -> Iterator[trace.Span]:
-        """The event's CONSUMER span, child of the producer's span (as `Worker.handler` opens it).
-
-        Untraced (no exporter configured): no span is built, but the producer's context is made current, so
-        events produced while handling this one still continue the upstream trace.
-        """
-        if not self.traced:
-            token = otel_context.attach(tracing.extract_headers(self.headers))
-            try:
-                yield trace.get_current_span()
-            finally:
-                otel_context.detach(token)
-            return
-        with _tracer.start_as_current_span(
-            f"{self.received.topic} process",
-            context=tracing.extract_headers(self.headers),
-            kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": self.received.topic,
-                "messaging.kafka.message.offset": self.received.offset,
-                "messaging.kafka.destination.partition": self.received.partition,
-                "messaging.message.id": self.received.metadata.event_id,
-            },
-        ) as span:
-            yield span
+        """The event's CONSUMER span, child of the producer's span (as every consumer opens it, `consumer.span`)."""
+        r = self.received
+        record = Record(r.topic, r.partition, r.offset, None, None, self.headers)
+        with core.span(record, r.metadata.event_id, self.traced) as current:
+            yield current
 
 
 @dataclass(frozen=True)
@@ -154,13 +110,14 @@ class _Outcome:
 
 @dataclass
 class BatchConsumer:
-    """Batched handlers for a Faust worker's process; register with `handler`, then `attach`."""
+    """Batched handlers of one service; register with `handler`, then run in the process lifecycle:
+    `proc.task("batch consumer", consumer.run, stop=consumer.stop)`."""
 
-    worker: Worker
+    service: str
     bootstrap: str
     max_batch: int = 500
     within: float = 0.02
-    max_attempts: int = 3
+    policy: core.Policy = field(default_factory=core.Policy)
     # False when spans go nowhere (SOTONG_OTEL_EXPORTER=none): building one per event costs more than the
     # batch's database write; trace context still flows through (see `Item.span`).
     trace_events: bool = True
@@ -178,7 +135,7 @@ class BatchConsumer:
 
     @property
     def group(self) -> str:
-        return f"{self.worker.app.conf.id}-batch"
+        return f"{streams.app_id(self.service)}-batch"
 
     def handler(self, topic: str, message_type: type[M]) -> Callable[[BatchHandler], BatchHandler]:
         """Register `fn` for the events of `topic` (at most one handler per topic)."""
@@ -191,13 +148,9 @@ class BatchConsumer:
 
         return register
 
-    def attach(self) -> None:
-        """Run with the worker's Faust app: start when it starts, finish the batch and commit when it stops."""
-        app = self.worker.app
-
-        @app.task  # type: ignore[untyped-decorator]
-        async def batch_consumer() -> None:
-            await self.run()
+    def stop(self) -> None:
+        """Finish the batch in hand, commit it and leave the group (`run` then returns)."""
+        self._stopping = True
 
     def _clients(self) -> tuple[Consumer, Producer]:
         group = self.group
@@ -406,9 +359,10 @@ class BatchConsumer:
         sources: list[Record] = []
         for record in records:
             try:
-                received = decode(record, route.topic, route.message_type, record.headers)
+                received = core.decode(record, route.message_type)
             except PoisonMessage as exc:
-                self._dead_letter(outcome, record, record.headers, route.topic, exc, "decode")
+                with core.span(record, traced=self.trace_events):
+                    self._dead_letter(outcome, record, core.Failure(exc, "decode", 1))
                 continue
             items.append(Item(received, record.headers, self.trace_events))
             sources.append(record)
@@ -416,79 +370,30 @@ class BatchConsumer:
             await self._attempt(route, items, sources, outcome)
 
     async def _attempt(self, route: _Route, items: list[Item[Any]], sources: list[Record], outcome: _Outcome) -> None:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                handled = await route.fn(items)
-            except PoisonMessage as exc:
-                if len(items) == 1:
-                    self._reject(outcome, sources[0], items[0], route.topic, exc)
-                    return
-                for one, source in zip(items, sources, strict=True):
-                    await self._attempt(route, [one], [source], outcome)
+        """The handler on the whole batch under the consumer core's policy; a batch it gives up is split into
+        single events, so that only the event that keeps failing goes to the dead-letter topic."""
+        result = await core.attempt(lambda: route.fn(items), sources[0], self.policy)
+        if isinstance(result, core.Failure):
+            if len(items) == 1:
+                with items[0].span():
+                    self._dead_letter(outcome, sources[0], result)
                 return
-            except TRANSIENT as exc:
-                delay = min(30.0, 0.2 * 2 ** min(attempt, 8))
-                self._log.warning("transient failure, retrying batch", topic=route.topic, size=len(items),
-                                  attempt=attempt, error=repr(exc))  # fmt: skip
-                await asyncio.sleep(delay)
-                continue
-            except Exception as exc:
-                if attempt < self.max_attempts:
-                    await asyncio.sleep(0.05 * attempt)
-                    continue
-                if len(items) == 1:
-                    self._reject(outcome, sources[0], items[0], route.topic, exc)
-                    return
-                self._log.warning("batch keeps failing; handling its events one by one", topic=route.topic,
-                                  size=len(items), error=repr(exc))  # fmt: skip
-                for one, source in zip(items, sources, strict=True):
-                    await self._attempt(route, [one], [source], outcome)
-                return
-            refused = {r.index: r.error for r in handled.rejected if 0 <= r.index < len(items)}
-            for index, error in refused.items():
-                self._reject(outcome, sources[index], items[index], route.topic, error)
-            outcome.output.extend(handled.output)
-            outcome.processed[route.topic] = outcome.processed.get(route.topic, 0) + len(items) - len(refused)
+            self._log.warning("batch given up; handling its events one by one", topic=route.topic,
+                              size=len(items), error=result.reason)  # fmt: skip
+            for one, source in zip(items, sources, strict=True):
+                await self._attempt(route, [one], [source], outcome)
             return
+        refused = {r.index: r.error for r in result.rejected if 0 <= r.index < len(items)}
+        for index, error in refused.items():
+            with items[index].span():
+                self._dead_letter(outcome, sources[index], core.Failure(error, "handle", 1))
+        outcome.output.extend(result.output)
+        outcome.processed[route.topic] = outcome.processed.get(route.topic, 0) + len(items) - len(refused)
 
-    def _reject(self, outcome: _Outcome, record: Record, item: Item[Any], topic: str, error: BaseException) -> None:
-        with item.span():
-            self._dead_letter(outcome, record, item.headers, topic, error, "handle")
-
-    def _dead_letter(
-        self,
-        outcome: _Outcome,
-        record: Record,
-        headers: list[tuple[str, bytes]],
-        topic: str,
-        error: BaseException,
-        stage: str,
-    ) -> None:
-        """The same dead letter `Worker.handler` writes (original key, value and headers plus the error), published
-        in the batch's transaction."""
-        reason = f"{type(error).__name__}: {error}"[:1000]
-        out = events.dead_letter_headers(headers, topic, record.partition, record.offset, reason, stage)
-        outcome.output.append(Output(dlq_name(topic), record.key, record.value or b"", out))
+    def _dead_letter(self, outcome: _Outcome, record: Record, failure: core.Failure) -> None:
+        """The platform's dead letter (`consumer.dead_letter`), published in the batch's transaction."""
+        outcome.output.append(core.dead_letter(record, failure))
         outcome.dead_letters += 1
-        metrics.DEAD_LETTERS.labels(topic).inc()
-        self._log.warning("message dead-lettered", topic=topic, partition=record.partition, offset=record.offset,
-                          error=reason)  # fmt: skip
-
-
-def decode(record: Record, topic: str, message_type: type[M], headers: list[tuple[str, bytes]]) -> Received[M]:
-    """Payload and metadata of one record, or PoisonMessage saying why it can never be processed."""
-    try:
-        metadata = events.EventMetadata.from_headers(headers)
-    except (events.MissingMetadata, ValueError, UnicodeDecodeError) as exc:
-        raise PoisonMessage(f"bad metadata: {exc}") from None
-    try:
-        message = message_type.FromString(record.value or b"")
-    except (DecodeError, ValueError, RuntimeError) as exc:
-        raise PoisonMessage(f"cannot decode {message_type.DESCRIPTOR.full_name}: {exc}") from None
-    key = record.key.decode("utf-8", "replace") if record.key is not None else ""
-    return Received(message, metadata, key, topic, record.partition, record.offset)
 
 
 class _KafkaLog:

@@ -6,11 +6,15 @@ instead of failing later in a way that points somewhere else (DESIGN.md, "Conven
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, Self, TypeVar, cast
+
+from sotong_common.sealing import Sealer
 
 T = TypeVar("T")
 
@@ -86,31 +90,96 @@ def parse_database_url(raw: str) -> str:
     return raw
 
 
-def load(settings: list[Setting[Any]], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Read and parse every setting; raise ConfigError naming the first bad variable."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for setting in settings:
-        raw = env.get(setting.env)
-        if raw is None or raw == "":
-            if setting.required:
-                raise ConfigError(f"{setting.env} is required: {setting.help}".rstrip(": "))
-            values[setting.name] = setting.default
-            continue
+class Settings:
+    """A process's settings as a frozen, typed object: one field per variable, read once at start.
+
+    Subclasses are frozen dataclasses (`@settings`) whose fields are declared with `env(SETTING)`; mypy sees each
+    field's type, so a mistyped setting is a type error rather than a KeyError at run time. Shared groups
+    (`ProcessSettings`, `KafkaSettings`, ...) are mixed in by inheritance.
+    """
+
+    @classmethod
+    def variables(cls) -> list[Setting[Any]]:
+        """The settings behind this class's fields, in declaration order (for `--help` and docs)."""
+        return [f.metadata[_SETTING] for f in dataclasses.fields(cls) if _SETTING in f.metadata]  # type: ignore[arg-type]
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+        """Read and parse every field's variable; raise ConfigError naming the first bad one.
+
+        `overrides` replace parsed values by field name (a command-line flag that wins over its variable).
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            setting: Setting[Any] | None = f.metadata.get(_SETTING)
+            if setting is None or f.name in overrides:
+                continue
+            values[f.name] = _read(setting, env)
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def load_or_exit(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+        """`load`, but a bad value prints one line to stderr and exits 2, as a process at start should."""
         try:
-            values[setting.name] = setting.parse(raw)
-        except (ValueError, TypeError) as exc:
-            shown = "<secret>" if setting.secret else repr(raw)
-            raise ConfigError(f"{setting.env}={shown} is invalid: {exc}") from None
-    return values
+            return cls.load(environ, **overrides)
+        except ConfigError as exc:
+            _exit(str(exc))
+
+    @classmethod
+    def describe(cls) -> str:
+        """One line per variable (name, default, help): the epilog of a process's `--help`."""
+        lines = ["environment:"]
+        for setting in cls.variables():
+            if setting.required:
+                default = "required"
+            elif setting.secret or setting.default in (None, "", {}, (), frozenset()):
+                default = "unset"
+            else:
+                default = f"default {_shown(setting.default)}"
+            lines.append(f"  {setting.env:<40} {setting.help} ({default})")
+        return "\n".join(lines)
 
 
-def load_or_exit(settings: list[Setting[Any]], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """`load`, but a bad value prints one line to stderr and exits 2, as a process at start should."""
+_SETTING = "sotong_setting"
+
+
+def env(setting: Setting[T]) -> T:
+    """A settings field read from `setting`'s variable, defaulting to the setting's default.
+
+    The return type is the field's type for mypy; at run time it is the dataclass field carrying the setting.
+    """
+    metadata = {_SETTING: setting}
+    if setting.required:
+        return cast(T, dataclasses.field(metadata=metadata))
+    default = setting.default
+    if isinstance(default, dict | list | set):
+        return cast(T, dataclasses.field(default_factory=lambda: copy.copy(default), metadata=metadata))
+    return cast(T, dataclasses.field(default=default, metadata=metadata))
+
+
+settings = dataclasses.dataclass(frozen=True, kw_only=True)
+"""The decorator every settings class takes: a frozen, keyword-only dataclass."""
+
+
+def _read(setting: Setting[Any], env: Mapping[str, str]) -> Any:
+    raw = env.get(setting.env)
+    if raw is None or raw == "":
+        if setting.required:
+            raise ConfigError(f"{setting.env} is required: {setting.help}".rstrip(": "))
+        return copy.copy(setting.default)
     try:
-        return load(settings, environ)
-    except ConfigError as exc:
-        _exit(str(exc))
+        return setting.parse(raw)
+    except (ValueError, TypeError) as exc:
+        shown = "<secret>" if setting.secret else repr(raw)
+        raise ConfigError(f"{setting.env}={shown} is invalid: {exc}") from None
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple | list | frozenset | set):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def _exit(message: str) -> NoReturn:
@@ -143,8 +212,54 @@ OTEL_FILE: Setting[str] = Setting("OTEL_FILE", str, default="", help="JSON-lines
 OTEL_ENDPOINT: Setting[str] = Setting(
     "OTEL_ENDPOINT", str, default="", help="OTLP gRPC endpoint when OTEL_EXPORTER=otlp"
 )
+SEAL_PUBLIC_KEYS: Setting[Sealer | None] = Setting(
+    "PUBLISHING_SEAL_PUBLIC_KEYS",
+    lambda raw: Sealer.from_config(raw),
+    default=None,
+    help="the publishing service's public keys, id:base64[,...] newest first, to seal citizens' contacts for replies"
+    " (unset: no replies to citizens)",
+)
 TOPIC_REPLICATION: Setting[int] = Setting(
     "TOPIC_REPLICATION", parse_positive_int, default=1, help="replication factor for topics a process creates"
 )
 
-COMMON: list[Setting[Any]] = [LISTEN_HOST, LOG_LEVEL, OTEL_EXPORTER, OTEL_FILE, OTEL_ENDPOINT]
+
+@settings
+class ProcessSettings(Settings):
+    """What every process reads: where it listens, how it logs, and where its spans and metrics go."""
+
+    listen_host: str = env(LISTEN_HOST)
+    log_level: str = env(LOG_LEVEL)
+    metrics_port: int = env(METRICS_PORT)
+    otel_exporter: str = env(OTEL_EXPORTER)
+    otel_file: str = env(OTEL_FILE)
+    otel_endpoint: str = env(OTEL_ENDPOINT)
+
+
+@settings
+class KafkaSettings(ProcessSettings):
+    """A process that produces or consumes events."""
+
+    kafka_bootstrap: str = env(KAFKA_BOOTSTRAP)
+
+
+@settings
+class DatabaseSettings(ProcessSettings):
+    """A process that keeps state in its service's PostgreSQL schema."""
+
+    database_url: str = env(DATABASE_URL)
+
+
+@settings
+class GrpcSettings(ProcessSettings):
+    """A gRPC API process: its port and the key that verifies callers' tokens."""
+
+    grpc_port: int = env(GRPC_PORT)
+    jwt_secret: str = env(JWT_SECRET)
+
+
+@settings
+class WorkerSettings(KafkaSettings, DatabaseSettings):
+    """A stream worker: reads and writes Kafka, keeps state in PostgreSQL, may create topics."""
+
+    topic_replication: int = env(TOPIC_REPLICATION)

@@ -27,6 +27,7 @@ H_SCHEMA_VERSION = "ce_schemaversion"
 H_CONTENT_TYPE = "content-type"
 H_ERROR = "sotong_error"
 H_ERROR_STAGE = "sotong_error_stage"
+H_ERROR_ATTEMPTS = "sotong_error_attempts"
 H_ORIGINAL_TOPIC = "sotong_original_topic"
 H_ORIGINAL_PARTITION = "sotong_original_partition"
 H_ORIGINAL_OFFSET = "sotong_original_offset"
@@ -102,7 +103,13 @@ class EventMetadata:
 
 
 def dead_letter_headers(
-    headers: Iterable[tuple[str, bytes]] | None, topic: str, partition: int, offset: int, reason: str, stage: str
+    headers: Iterable[tuple[str, bytes]] | None,
+    topic: str,
+    partition: int,
+    offset: int,
+    reason: str,
+    stage: str,
+    attempts: int = 1,
 ) -> Headers:
     """Headers of a dead-lettered copy: the original's (minus earlier error headers) plus why and where from.
 
@@ -112,6 +119,7 @@ def dead_letter_headers(
     out += [
         (H_ERROR, reason[:1000].encode()),
         (H_ERROR_STAGE, stage.encode()),
+        (H_ERROR_ATTEMPTS, str(attempts).encode()),
         (H_ORIGINAL_TOPIC, topic.encode()),
         (H_ORIGINAL_PARTITION, str(partition).encode()),
         (H_ORIGINAL_OFFSET, str(offset).encode()),

@@ -9,6 +9,11 @@ GRPC_LATENCY = Histogram(
 )
 EVENTS_PROCESSED = Counter("sotong_events_processed_total", "Kafka events processed", ["topic", "outcome"])
 PROCESSING_LATENCY = Histogram("sotong_event_processing_seconds", "Kafka event processing time", ["topic"])
+CONSUMER_FAILURES = Counter(
+    "sotong_consumer_failures_total",
+    "failed attempts at a record, by kind (transient, poison, unexpected)",
+    ["topic", "kind"],
+)
 DEAD_LETTERS = Counter("sotong_dead_letters_total", "messages sent to a dead-letter topic", ["topic"])
 OUTBOX_PUBLISHED = Counter("sotong_outbox_published_total", "outbox rows published to Kafka", ["schema"])
 

@@ -71,8 +71,14 @@ def columns(
         [r[0] for r in rows],
         [r[1].encode() for r in rows],
         [r[2] for r in rows],
-        [_json([[k, v.decode("latin-1")] for k, v in r[3]]) for r in rows],
+        [headers_json(r[3]) for r in rows],
     )
+
+
+def headers_json(headers: events.Headers) -> str:
+    """Event headers as the outbox's `headers` column holds them (for stores that write outbox rows in their own
+    statements)."""
+    return _json([[k, v.decode("latin-1")] for k, v in headers])
 
 
 def _json(value: object) -> str:
@@ -204,15 +210,6 @@ class OutboxRelay:
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-
-
-async def start_relay(pool: asyncpg.Pool, bootstrap: str, client_id: str, schema: str) -> asyncio.Task[None]:
-    """Start a durable producer and this schema's relay in the background (what every writing process runs)."""
-    from sotong_common import producer
-
-    kafka = producer.durable(bootstrap, client_id)
-    await kafka.start()
-    return asyncio.ensure_future(OutboxRelay(pool, kafka, schema).run())
 
 
 def _loads(raw: str | list[list[str]]) -> list[list[str]]:

@@ -1,64 +1,74 @@
 """Faust stream workers with Sotong's event contract: protobuf payloads, metadata headers, traces, dead letters.
 
-A service's worker declares handlers with `Worker.handler(topic, MessageType)`. Around each handler the worker:
-- decodes the protobuf payload and the metadata headers; a message that cannot be decoded is a poison message;
-- continues the producer's trace (a CONSUMER span whose parent comes from `traceparent`);
-- retries transient failures (database or broker unavailable) with backoff, holding the partition, because
-  skipping ahead would lose the event;
-- sends poison messages, and messages whose handler keeps failing for another reason, to `<topic>.dlq` with the
-  error in headers, and goes on with the next message.
-Offsets are committed by Faust only after everything the handler produced was acknowledged by the broker
-(Faust flushes its producer before committing), so a crash redelivers rather than loses; handlers are idempotent.
+A service's worker declares handlers with `Worker.handler(topic, MessageType)`; each record goes through the
+platform's consumer core (`sotong_common.consumer`): decoded, traced, handled with transient failures retried
+while holding the partition, and dead-lettered when it is poison or keeps failing unexpectedly. Offsets are
+committed by Faust only after everything the handler produced (dead letters included) was acknowledged by the
+broker, so a crash redelivers rather than loses; handlers are idempotent (processed-event dedup).
+
+The worker runs inside the process lifecycle (`sotong_common.process`): `proc.task("faust worker", worker.run,
+stop=worker.stop)`. Faust does not own the event loop, the signals or the logging set-up; the lifecycle does, so
+a worker's pool, relay and timers start before its agents and stop after them.
+
+Consumers read `read_committed`: events published in Kafka transactions (the moderation worker's decisions) are
+seen only once committed, never as an aborted copy.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-import asyncpg
 import faust
-from aiokafka.errors import KafkaError
-from google.protobuf.message import DecodeError, Message
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.worker import Worker as FaustWorker
+from google.protobuf.message import Message
 
-from sotong_common import events, logs, metrics, topics, tracing
+from sotong_common import consumer, events, topics, tracing
+from sotong_common.consumer import TRANSIENT, M, PoisonMessage, Received
 from sotong_common.topics import dlq_name
 
-M = TypeVar("M", bound=Message)
-
-TRANSIENT: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    KafkaError,
-    asyncio.TimeoutError,
-)
-
-
-class PoisonMessage(Exception):
-    """The message can never be processed (malformed, violates the contract): dead-letter it at once."""
-
-
-@dataclass(frozen=True)
-class Received(Generic[M]):
-    """One decoded event as a handler sees it."""
-
-    message: M
-    metadata: events.EventMetadata
-    key: str
-    topic: str
-    partition: int
-    offset: int
-
+__all__ = ["TRANSIENT", "PoisonMessage", "Received", "Worker"]
 
 Handler = Callable[[Received[Any]], Awaitable[None]]
+
+
+class _ReadCommittedThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        # Faust reads read_committed only with exactly-once processing, which we do not use (handlers are
+        # idempotent). aiokafka hands `_isolation_level` to its fetcher at start, so setting it before start is
+        # enough; tests/service/test_consumer_core.py checks that an aborted event is never handled.
+        created = super()._create_worker_consumer(transport)
+        created._isolation_level = "read_committed"
+        return created
+
+
+class _ReadCommittedConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _ReadCommittedThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_aiokafka.Transport):
+    Consumer = _ReadCommittedConsumer
+
+
+class _App(faust.App):
+    def _new_transport(self) -> Any:
+        return _Transport(self.conf.broker_consumer, self)
+
+
+class _EmbeddedWorker(FaustWorker):
+    """Faust's worker without its signal handlers: the process lifecycle owns SIGTERM and SIGINT."""
+
+    def install_signal_handlers(self) -> None:
+        return None
+
+
+def app_id(service: str) -> str:
+    """The Faust app id (its consumer group), with the environment's topic prefix."""
+    prefix = topics.PREFIX.rstrip(".-")
+    return f"sotong-{prefix + '-' if prefix else ''}{service}"
 
 
 def make_app(service: str, bootstrap: str, replication: int = 1, **overrides: Any) -> faust.App:
@@ -82,19 +92,19 @@ def make_app(service: str, bootstrap: str, replication: int = 1, **overrides: An
         "worker_redirect_stdouts": False,
     }
     settings.update(overrides)
-    prefix = topics.PREFIX.rstrip(".-")
-    return faust.App(f"sotong-{prefix + '-' if prefix else ''}{service}", **settings)
+    return _App(app_id(service), **settings)
 
 
 class Worker:
     """A service's stream worker: a Faust app plus the handlers it runs."""
 
-    def __init__(self, service: str, app: faust.App, max_attempts: int = 3) -> None:
+    def __init__(
+        self, service: str, bootstrap: str, replication: int = 1, policy: consumer.Policy | None = None
+    ) -> None:
         self.service = service
-        self.app = app
-        self.max_attempts = max_attempts
-        self._tracer = tracing.tracer("sotong.kafka.consumer")
-        self._log = logs.get("worker")
+        self.app = make_app(service, bootstrap, replication)
+        self.policy = policy or consumer.Policy()
+        self._faust: _EmbeddedWorker | None = None
         self._producer_tracer = tracing.tracer("sotong.kafka.producer")
 
     def topic(self, name: str) -> faust.TopicT:
@@ -102,6 +112,8 @@ class Worker:
 
     async def publish(self, topic: faust.TopicT, key: str, message: Message, metadata: events.EventMetadata) -> None:
         """Produce an event (with the current trace) from inside a handler; Faust flushes before commit."""
+        from opentelemetry.trace import SpanKind
+
         with self._producer_tracer.start_as_current_span(f"{topic.get_topic_name()} publish", kind=SpanKind.PRODUCER):
             await topic.send(key=key.encode(), value=events.encode(message), headers=metadata.headers())
 
@@ -124,106 +136,38 @@ class Worker:
     async def _process(
         self, event: faust.EventT[bytes], topic: str, message_type: type[M], fn: Handler, dlq: faust.TopicT
     ) -> None:
-        headers = _headers(event)
-        started = time.perf_counter()
-        with self._tracer.start_as_current_span(
-            f"{topic} process",
-            context=tracing.extract_headers(headers),
-            kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": topic,
-                "messaging.kafka.message.offset": event.message.offset,
-                "messaging.kafka.destination.partition": event.message.partition,
-            },
-        ) as span:
-            try:
-                received = self._decode(event, topic, message_type, headers)
-            except PoisonMessage as exc:
-                await self._dead_letter(event, headers, dlq, topic, exc, "decode")
-                return
-            span.set_attribute("messaging.message.id", received.metadata.event_id)
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    await fn(received)
-                    metrics.EVENTS_PROCESSED.labels(topic, "ok").inc()
-                    break
-                except PoisonMessage as exc:
-                    await self._dead_letter(event, headers, dlq, topic, exc, "handle")
-                    break
-                except TRANSIENT as exc:
-                    delay = min(30.0, 0.2 * 2 ** min(attempt, 8))
-                    self._log.warning("transient failure, retrying", topic=topic, attempt=attempt, error=repr(exc))
-                    await asyncio.sleep(delay)
-                except Exception as exc:
-                    if attempt >= self.max_attempts:
-                        span.set_status(Status(StatusCode.ERROR, repr(exc)))
-                        await self._dead_letter(event, headers, dlq, topic, exc, "handle")
-                        break
-                    await asyncio.sleep(0.05 * attempt)
-            metrics.PROCESSING_LATENCY.labels(topic).observe(time.perf_counter() - started)
+        record = _record(event, topic)
+        outcome = await consumer.consume(record, message_type, fn, self.policy)
+        if isinstance(outcome, consumer.Failure):
+            letter = consumer.dead_letter(record, outcome)
+            await dlq.send(key=letter.key, value=letter.value, headers=letter.headers)
 
-    def _decode(
-        self, event: faust.EventT[bytes], topic: str, message_type: type[M], headers: list[tuple[str, bytes]]
-    ) -> Received[M]:
-        raw = event.value
-        if not isinstance(raw, bytes | bytearray):
-            raise PoisonMessage(f"payload is {type(raw).__name__}, not bytes")
-        try:
-            metadata = events.EventMetadata.from_headers(headers)
-        except (events.MissingMetadata, ValueError, UnicodeDecodeError) as exc:
-            raise PoisonMessage(f"bad metadata: {exc}") from None
-        try:
-            message = message_type.FromString(bytes(raw))
-        except (DecodeError, ValueError, RuntimeError) as exc:
-            raise PoisonMessage(f"cannot decode {message_type.DESCRIPTOR.full_name}: {exc}") from None
-        key = event.key.decode("utf-8", "replace") if isinstance(event.key, bytes | bytearray) else ""
-        return Received(message, metadata, key, topic, event.message.partition, event.message.offset)
-
-    async def _dead_letter(
-        self,
-        event: faust.EventT[bytes],
-        headers: list[tuple[str, bytes]],
-        dlq: faust.TopicT,
-        topic: str,
-        error: BaseException,
-        stage: str,
-    ) -> None:
-        reason = f"{type(error).__name__}: {error}"[:1000]
-        out = events.dead_letter_headers(headers, topic, event.message.partition, event.message.offset, reason, stage)
-        value = event.value if isinstance(event.value, bytes | bytearray) else repr(event.value).encode()
-        key = event.key if isinstance(event.key, bytes | bytearray) else None
-        await dlq.send(key=key, value=bytes(value), headers=out)
-        metrics.DEAD_LETTERS.labels(topic).inc()
-        trace.get_current_span().set_status(Status(StatusCode.ERROR, reason))
-        self._log.warning(
-            "message dead-lettered",
-            topic=topic,
-            partition=event.message.partition,
-            offset=event.message.offset,
-            error=reason,
+    async def run(self) -> None:
+        """Start Faust in the running loop and return when it has stopped (by `stop()` or by crashing)."""
+        self._faust = _EmbeddedWorker(
+            self.app,
+            loop=asyncio.get_running_loop(),
+            quiet=True,
+            override_logging=False,
+            redirect_stdouts=False,
         )
+        await self._faust.start()
+        await self._faust.wait_until_stopped()
+        if self._faust.crash_reason is not None:
+            raise RuntimeError(f"the Faust worker crashed: {self._faust.crash_reason!r}")
+
+    async def stop(self) -> None:
+        """Stop consuming, let the agents finish, flush the producer, commit and leave the group."""
+        if self._faust is not None:
+            await self._faust.stop()
 
 
-def _headers(event: faust.EventT[bytes]) -> list[tuple[str, bytes]]:
+def _record(event: faust.EventT[bytes], topic: str) -> consumer.Record:
     raw = event.headers or {}
     items = raw.items() if isinstance(raw, dict) else raw
-    return [(str(k), bytes(v) if v is not None else b"") for k, v in items]
-
-
-def run(worker: Worker) -> None:
-    """Run the worker until SIGTERM/SIGINT (Faust stops consuming, flushes, commits and leaves the group)."""
-    from faust.worker import Worker as FaustWorker
-
-    level = logging.getLogger().level
-
-    @worker.app.task  # type: ignore[untyped-decorator]
-    async def restore_log_level() -> None:
-        # Faust's terminal spinner sets the root logger to DEBUG, which makes every library's debug call (one per
-        # record produced, in aiokafka) build a log record: about a tenth of a busy worker's CPU. Put back the
-        # level `logs.configure` chose.
-        logging.getLogger().setLevel(level)
-
-    FaustWorker(worker.app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
+    headers = [(str(k), bytes(v) if v is not None else b"") for k, v in items]
+    value = event.value
+    if not isinstance(value, bytes | bytearray):
+        value = repr(value).encode()
+    key = bytes(event.key) if isinstance(event.key, bytes | bytearray) else None
+    return consumer.Record(topic, event.message.partition, event.message.offset, key, bytes(value), headers)

@@ -25,7 +25,15 @@ RAW_SUBMISSION = PREFIX + "intake.raw-submission.v1"
 INCIDENT_CHANGED = PREFIX + "alerting.incident-changed.v1"
 DISPATCH_EMERGENCY = PREFIX + "alerting.dispatch-emergency.v1"
 DISPATCH_ROUTINE = PREFIX + "alerting.dispatch-routine.v1"
-DELIVERY_REPORTED = PREFIX + "alerting.delivery-reported.v1"
+INTAKE_DISPATCH = PREFIX + "intake.dispatch-requested.v1"
+DELIVERY_REPORTED = PREFIX + "publishing.delivery-reported.v1"
+
+# Kinds of topic the publishing engine reads by catalog entry rather than by name: every service that sends
+# messages declares its own dispatch-request topic (its one writer), so a new requester is a catalog entry.
+DISPATCH_REQUEST = "dispatch-request"
+DIRECTORY_FEED = "directory-feed"
+EMERGENCY = "emergency"
+ROUTINE = "routine"
 
 DLQ_SUFFIX = ".dlq"
 
@@ -39,6 +47,9 @@ class Topic:
     retention_ms: int
     cleanup_policy: str
     dlq: bool = False
+    # "dispatch-request" (with `lane`) or "directory-feed": topics the publishing engine consumes by kind.
+    kind: str = ""
+    lane: str = ""
 
     def configs(self, min_insync_replicas: int | None = None) -> dict[str, str]:
         """Topic-level configs as Kafka expects them."""
@@ -74,7 +85,13 @@ def catalog(prefix: str | None = None) -> tuple[Topic, ...]:
             retention_ms=int(merged["retention_ms"]),
             cleanup_policy=merged["cleanup_policy"],
             dlq=bool(merged.get("dlq", False)),
+            kind=str(merged.get("kind", "")),
+            lane=str(merged.get("lane", "")),
         )
+        if topic.kind not in ("", DISPATCH_REQUEST, DIRECTORY_FEED):
+            raise ValueError(f"topic {topic.name}: unknown kind {topic.kind!r}")
+        if topic.kind == DISPATCH_REQUEST and topic.lane not in (EMERGENCY, ROUTINE):
+            raise ValueError(f"dispatch-request topic {topic.name} needs lane: emergency or routine")
         topics.append(topic)
         if topic.dlq:
             topics.append(
@@ -95,3 +112,8 @@ def get(name: str) -> Topic:
         if topic.name == name:
             return topic
     raise KeyError(f"topic {name!r} is not in the catalog (services/common/src/sotong_common/topics.yaml)")
+
+
+def of_kind(kind: str, lane: str = "") -> tuple[Topic, ...]:
+    """The catalog's topics of `kind` (and `lane`), e.g. every routine dispatch-request topic."""
+    return tuple(t for t in catalog() if t.kind == kind and (not lane or t.lane == lane))

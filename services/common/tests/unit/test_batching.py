@@ -13,6 +13,7 @@ import pytest
 
 from sotong.intake.v1 import intake_events_pb2
 from sotong_common import batching, events, streams, topics
+from sotong_common import consumer as core
 
 
 def record(offset: int, value: bytes, headers: list[tuple[str, bytes]]) -> batching.Record:
@@ -26,18 +27,18 @@ def submission(offset: int, text: str) -> batching.Record:
 
 
 def consumer() -> batching.BatchConsumer:
-    return batching.BatchConsumer(worker=object(), bootstrap="127.0.0.1:1", trace_events=False)  # type: ignore[arg-type]
+    return batching.BatchConsumer("test", "127.0.0.1:1", trace_events=False, policy=core.Policy(unexpected_pause_s=0))
 
 
 def test_decode_names_what_is_wrong() -> None:
     good = submission(1, "안녕하세요")
-    received = batching.decode(good, good.topic, intake_events_pb2.SubmissionReceived, list(good.headers))
+    received = core.decode(good, intake_events_pb2.SubmissionReceived)
     assert received.message.text == "안녕하세요" and received.offset == 1
     with pytest.raises(streams.PoisonMessage, match="ce_id"):
-        batching.decode(record(2, b"", []), good.topic, intake_events_pb2.SubmissionReceived, [])
+        core.decode(record(2, b"", []), intake_events_pb2.SubmissionReceived)
     garbage = record(3, b"\xff\xfe garbage", list(good.headers))
     with pytest.raises(streams.PoisonMessage, match="cannot decode"):
-        batching.decode(garbage, good.topic, intake_events_pb2.SubmissionReceived, list(good.headers))
+        core.decode(garbage, intake_events_pb2.SubmissionReceived)
 
 
 async def test_a_batch_that_keeps_failing_is_split_and_only_the_failing_event_is_dead_lettered() -> None:
@@ -66,6 +67,7 @@ async def test_a_batch_that_keeps_failing_is_split_and_only_the_failing_event_is
     by_key = {key: headers for _, key, headers in letters}
     assert set(by_key) == {b"k1", b"k2", b"k3"}
     assert by_key[b"k1"][events.H_ERROR].startswith(b"RuntimeError")
+    assert by_key[b"k1"][events.H_ERROR_ATTEMPTS] == b"3"  # given up after the policy's attempts
     assert by_key[b"k2"][events.H_ERROR] == b"PoisonMessage: refused"
     assert by_key[b"k3"][events.H_ERROR_STAGE] == b"decode"
     assert all(topic == topics.dlq_name(topics.SUBMISSION_RECEIVED) for topic, _, _ in letters)
@@ -81,7 +83,7 @@ def test_one_handler_per_topic() -> None:
     with pytest.raises(ValueError, match="already"):
         owner.handler("t", intake_events_pb2.SubmissionReceived)(handle)
     with pytest.raises(ValueError):
-        batching.BatchConsumer(worker=object(), bootstrap="x:1", max_batch=0)  # type: ignore[arg-type]
+        batching.BatchConsumer("test", "x:1", max_batch=0)
 
 
 class Seeks:

@@ -6,7 +6,6 @@ process with one line naming it.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -15,11 +14,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
-
 from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.intake.v1 import intake_service_pb2_grpc as pb_grpc
-from sotong_common import auth, config, database, logs, metrics, outbox, producer, tracing
+from sotong_common import auth, logs, process
 from sotong_common.errors import FieldViolation, InvalidArgument, NotFound
 from sotong_common.geo import Seoul
 from sotong_common.server import Server, principal
@@ -254,41 +251,24 @@ def _decode_cursor(token: str, filters: Filters) -> tuple[datetime, uuid.UUID] |
         return None
 
 
-async def serve(values: dict[str, Any]) -> None:
-    pool = await database.connect(values["DATABASE_URL"], settings.SCHEMA, settings.MIGRATIONS, max_size=20)
-    kafka = producer.durable(values["KAFKA_BOOTSTRAP"], "sotong-intake-api")
-    await kafka.start()
-    relay = outbox.OutboxRelay(pool, kafka, settings.SCHEMA)
-    relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+async def serve(proc: process.Process, chosen: settings.Api) -> None:
+    pool = await proc.database(chosen.database_url, settings.SCHEMA, settings.MIGRATIONS, max_size=20)
+    kafka = await proc.producer(chosen.kafka_bootstrap, "sotong-intake-api")
+    proc.outbox_relay(pool, kafka, settings.SCHEMA)
     watch = StatusWatch(pool)
-    await watch.start()
-    store = SubmissionStore(pool, values["INTAKE_CONTACT_KEYS"], settings.duplicate_rule(values))
-    server = Server("intake", POLICY, values["JWT_SECRET"], host=values["LISTEN_HOST"], port=values["GRPC_PORT"])
+    await proc.start("status watch", watch)
+    store = SubmissionStore(pool, chosen.intake_contact_keys, chosen.duplicate_rule, chosen.publishing_seal_public_keys)
     group = GroupCommit(store)
-    group.start()
+    await proc.start("group commit", group)
+    server = Server("intake", POLICY, chosen.jwt_secret, host=chosen.listen_host, port=chosen.grpc_port)
     servicer = IntakeService(Reception(store, Seoul.load(), group), watch)
     server.add(SERVICE, lambda s: pb_grpc.add_IntakeServiceServicer_to_server(servicer, s))
-    port = await server.start()
+    port = await proc.grpc(server)
     logs.get("intake.api").info("intake api serving", grpc_port=port)
-
-    async def close() -> None:
-        await group.stop()
-        relay.stop()
-        await relay_task
-        await watch.stop()
-        await kafka.stop()
-        await pool.close()
-
-    await server.serve_until_signalled(on_stop=[close])
 
 
 def main() -> None:
-    values = config.load_or_exit(settings.API)
-    logs.configure("intake-api", values["LOG_LEVEL"])
-    tracing.configure("intake", values["OTEL_EXPORTER"], values["OTEL_FILE"], values["OTEL_ENDPOINT"])
-    metrics.serve(values["METRICS_PORT"], values["LISTEN_HOST"])
-    grpc.aio.init_grpc_aio()
-    asyncio.run(serve(values))
+    process.run("intake-api", "intake", settings.Api.load_or_exit(), serve)
 
 
 if __name__ == "__main__":

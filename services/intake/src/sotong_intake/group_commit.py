@@ -40,7 +40,7 @@ class GroupCommit:
         self._tasks: list[asyncio.Task[None]] = []
         self._log = logs.get("intake.group-commit")
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._flush_forever(), name=f"group-commit-{i}") for i in range(self._flushers)
         ]

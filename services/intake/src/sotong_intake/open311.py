@@ -385,3 +385,50 @@ def _child(parent: ET.Element, tag: str, text: str | None) -> None:
 
 def _to_xml(root: ET.Element) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+
+
+# -- service discovery -----------------------------------------------------------------------------------------
+
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+CONTACT = "서울특별시 120다산콜재단 (Seoul Dasan Call Center), +82-2-120"
+KEY_SERVICE = "api_key는 서울특별시 열린데이터광장에서 발급받습니다 (apply for an api_key at data.seoul.go.kr)"
+DISCOVERY_CHANGESET = datetime(2026, 12, 3, tzinfo=KST)
+"""When the endpoint list below last changed (the discovery document's changeset)."""
+
+
+def discovery(base_url: str, endpoint_type: str = "production") -> dict[str, Any]:
+    """The Open311 service discovery document: where GeoReport v2 lives here and in which formats.
+
+    Clients (and Open311 directories) read it first, so a newcomer's client needs only the host.
+    """
+    changeset = _iso(DISCOVERY_CHANGESET)
+    return {
+        "changeset": changeset,
+        "contact": CONTACT,
+        "key_service": KEY_SERVICE,
+        "endpoints": [
+            {
+                "specification": SPECIFICATION,
+                "url": base_url.rstrip("/") + "/open311/v2",
+                "changeset": changeset,
+                "type": endpoint_type,
+                "formats": ["application/json", "text/xml"],
+            }
+        ],
+    }
+
+
+def discovery_xml(base_url: str, endpoint_type: str = "production") -> str:
+    found = discovery(base_url, endpoint_type)
+    root = ET.Element("discovery")
+    for key in ("changeset", "contact", "key_service"):
+        _child(root, key, found[key])
+    endpoints = ET.SubElement(root, "endpoints")
+    for item in found["endpoints"]:
+        endpoint = ET.SubElement(endpoints, "endpoint")
+        for key in ("specification", "url", "changeset", "type"):
+            _child(endpoint, key, item[key])
+        formats = ET.SubElement(endpoint, "formats")
+        for fmt in item["formats"]:
+            _child(formats, "format", fmt)
+    return _to_xml(root)

@@ -11,30 +11,34 @@ import argparse
 import asyncio
 import json
 from datetime import UTC, datetime
-from typing import Any
 
-from sotong_common import config, database
+from sotong_common import database
 from sotong_intake import settings
 from sotong_intake.store import SubmissionStore
 
 
-async def purge(values: dict[str, Any], now: datetime) -> list[str]:
-    pool = await database.connect(values["DATABASE_URL"], settings.SCHEMA, settings.MIGRATIONS, min_size=1)
+async def purge(chosen: settings.Purge, now: datetime) -> list[str]:
+    pool = await database.connect(chosen.database_url, settings.SCHEMA, settings.MIGRATIONS, min_size=1)
     try:
-        return await SubmissionStore(pool).purge_contacts(now, settings.retention(values))
+        return await SubmissionStore(pool).purge_contacts(now, chosen.retention)
     finally:
         await pool.close()
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="sotong-intake-purge", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="sotong-intake-purge",
+        description=__doc__.split("\n")[0],
+        epilog=settings.Purge.describe(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--dry-run", action="store_true", help="only say what the retention rule would purge")
     args = parser.parse_args(argv)
-    values = config.load_or_exit(settings.PURGE)
+    chosen = settings.Purge.load_or_exit()
     if args.dry_run:
-        print(json.dumps({"dry_run": True, "policy": str(settings.retention(values))}))
+        print(json.dumps({"dry_run": True, "policy": str(chosen.retention)}))
         return
-    purged = asyncio.run(purge(values, datetime.now(UTC)))
+    purged = asyncio.run(purge(chosen, datetime.now(UTC)))
     print(json.dumps({"purged_contacts": len(purged), "at": datetime.now(UTC).isoformat()}))
 
 

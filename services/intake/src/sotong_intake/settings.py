@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from sotong_common import config
+from sotong_common.sealing import Sealer
 from sotong_intake.contact import KeyRing, RetentionPolicy
 from sotong_intake.duplicates import DuplicateRule
 from sotong_intake.webhook import parse_secret
@@ -92,60 +92,60 @@ RETENTION_MAX_OPEN_DAYS: config.Setting[float] = config.Setting(
     "INTAKE_RETENTION_MAX_OPEN_DAYS", _positive_float, default=3 * 365.0, help="keep contacts of open ones this long"
 )
 
-API: list[config.Setting[Any]] = [
-    config.KAFKA_BOOTSTRAP,
-    config.DATABASE_URL,
-    config.JWT_SECRET,
-    config.GRPC_PORT,
-    config.METRICS_PORT,
-    CONTACT_KEYS,
-    DUPLICATE_RADIUS_M,
-    DUPLICATE_WINDOW_H,
-    *config.COMMON,
-]
-HTTP: list[config.Setting[Any]] = [
-    config.KAFKA_BOOTSTRAP,
-    config.DATABASE_URL,
-    config.METRICS_PORT,
-    HTTP_PORT,
-    CONTACT_KEYS,
-    DUPLICATE_RADIUS_M,
-    DUPLICATE_WINDOW_H,
-    WEBHOOK_SECRETS,
-    WEBHOOK_TOLERANCE_S,
-    OPEN311_API_KEYS,
-    KAKAO_SKILL_TOKEN,
-    *config.COMMON,
-]
-WORKER: list[config.Setting[Any]] = [
-    config.KAFKA_BOOTSTRAP,
-    config.DATABASE_URL,
-    config.METRICS_PORT,
-    config.TOPIC_REPLICATION,
-    CONTACT_KEYS,
-    DUPLICATE_RADIUS_M,
-    DUPLICATE_WINDOW_H,
-    *config.COMMON,
-]
-PURGE: list[config.Setting[Any]] = [
-    config.DATABASE_URL,
-    RETENTION_AFTER_CLOSED_DAYS,
-    RETENTION_MAX_OPEN_DAYS,
-    config.LOG_LEVEL,
-]
+
+@config.settings
+class Reception(config.ProcessSettings):
+    """What every process that takes in submissions needs: the contact key ring and the duplicate rule."""
+
+    intake_contact_keys: KeyRing = config.env(CONTACT_KEYS)
+    intake_duplicate_radius_m: float = config.env(DUPLICATE_RADIUS_M)
+    intake_duplicate_window_hours: float = config.env(DUPLICATE_WINDOW_H)
+    publishing_seal_public_keys: Sealer | None = config.env(config.SEAL_PUBLIC_KEYS)
+
+    @property
+    def duplicate_rule(self) -> DuplicateRule:
+        return DuplicateRule(
+            radius_m=self.intake_duplicate_radius_m, window=timedelta(hours=self.intake_duplicate_window_hours)
+        )
+
+
+@config.settings
+class Api(Reception, config.GrpcSettings, config.KafkaSettings, config.DatabaseSettings):
+    """`sotong-intake-api`."""
+
+
+@config.settings
+class Http(Reception, config.KafkaSettings, config.DatabaseSettings):
+    """`sotong-intake-http`: Open311, the Kakao skill and the signed webhooks."""
+
+    http_port: int = config.env(HTTP_PORT)
+    intake_webhook_secrets: dict[str, list[str]] = config.env(WEBHOOK_SECRETS)
+    intake_webhook_tolerance_s: int = config.env(WEBHOOK_TOLERANCE_S)
+    intake_open311_api_keys: frozenset[str] = config.env(OPEN311_API_KEYS)
+    intake_kakao_skill_token: str = config.env(KAKAO_SKILL_TOKEN)
+
+
+@config.settings
+class Worker(Reception, config.WorkerSettings):
+    """`sotong-intake-worker`."""
+
+
+@config.settings
+class Purge(config.Settings):
+    """`sotong-intake-purge`: a short job, so no metrics port or tracing."""
+
+    database_url: str = config.env(config.DATABASE_URL)
+    intake_retention_after_closed_days: float = config.env(RETENTION_AFTER_CLOSED_DAYS)
+    intake_retention_max_open_days: float = config.env(RETENTION_MAX_OPEN_DAYS)
+    log_level: str = config.env(config.LOG_LEVEL)
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            after_closed=timedelta(days=self.intake_retention_after_closed_days),
+            max_open=timedelta(days=self.intake_retention_max_open_days),
+        )
+
 
 SCHEMA = "intake"
 MIGRATIONS = "sotong_intake.migrations"
-
-
-def duplicate_rule(values: dict[str, Any]) -> DuplicateRule:
-    return DuplicateRule(
-        radius_m=values["INTAKE_DUPLICATE_RADIUS_M"], window=timedelta(hours=values["INTAKE_DUPLICATE_WINDOW_HOURS"])
-    )
-
-
-def retention(values: dict[str, Any]) -> RetentionPolicy:
-    return RetentionPolicy(
-        after_closed=timedelta(days=values["INTAKE_RETENTION_AFTER_CLOSED_DAYS"]),
-        max_open=timedelta(days=values["INTAKE_RETENTION_MAX_OPEN_DAYS"]),
-    )

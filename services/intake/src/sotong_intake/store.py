@@ -20,15 +20,25 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from sotong.common.v1 import geo_pb2
 from sotong.intake.v1 import intake_events_pb2 as ev
-from sotong_common import database, dedup, events, outbox, topics
+from sotong_common import database, dedup, events, logs, outbox, topics
 from sotong_common.geo import Place
-from sotong_intake import status
-from sotong_intake.contact import KeyRing, RetentionPolicy, purge_cutoffs, seal_contact
+from sotong_common.sealing import Sealer
+from sotong_intake import replies, status
+from sotong_intake.contact import (
+    ContactDecryptionError,
+    KeyRing,
+    RetentionPolicy,
+    SealedContact,
+    open_contact,
+    purge_cutoffs,
+    seal_contact,
+)
 from sotong_intake.duplicates import DuplicateRule, ReportSignature, find_duplicates
 from sotong_intake.submission import GeoPoint, Submission
 
 SOURCE = "sotong.intake"
 STATUS_CHANNEL = "intake_status"
+_log = logs.get("intake.store")
 _ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read over the phone to the 120 call centre
 _CANDIDATE_LIMIT = 200  # most recent same-category reports scored per submission; bounds the cost of a burst
 _SELECT = (
@@ -82,6 +92,7 @@ class _Prepared:
     sealed: bytes | None
     received_at: datetime
     candidate: tuple[str, float] | None = None
+    reply: bytes | None = None  # the "received" status reply for the publishing service, when there is one
 
     def signature(self) -> ReportSignature:
         """Without precomputed n-grams: most reports meet no candidate, and scoring computes them on demand."""
@@ -150,11 +161,17 @@ class StatusConflict(Exception):
 
 class SubmissionStore:
     def __init__(
-        self, pool: asyncpg.Pool, keys: KeyRing | None = None, duplicate_rule: DuplicateRule | None = None
+        self,
+        pool: asyncpg.Pool,
+        keys: KeyRing | None = None,
+        duplicate_rule: DuplicateRule | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
+        """`sealer` seals reporters' contacts for the publishing service; without one, no status replies go out."""
         self._pool = pool
         self._keys = keys
         self._rule = duplicate_rule or DuplicateRule()
+        self._sealer = sealer
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -240,13 +257,21 @@ class SubmissionStore:
 
     def _prepare(self, submission: Submission, place: Place | None, now: datetime) -> _Prepared:
         submission_id = uuid.uuid4()
+        tracking_id = new_tracking_id(now)
         location = submission.location
         sealed = None
+        reply = None
         if submission.contact is not None and not submission.contact.is_empty and self._keys is not None:
             sealed = seal_contact(submission.contact, self._keys, str(submission_id)).to_bytes()
+            target = replies.reply_target(submission.channel, submission.contact)
+            if target is not None and self._sealer is not None:
+                request = replies.reply(
+                    self._sealer, target, str(submission_id), tracking_id, status.RECEIVED, "", "created", _ts(now)
+                )
+                reply = events.encode(request) if request is not None else None
         return _Prepared(
             id=submission_id,
-            tracking_id=new_tracking_id(now),
+            tracking_id=tracking_id,
             submission=submission,
             key=idempotency_key(submission),
             point=location.point if location else None,
@@ -254,6 +279,7 @@ class SubmissionStore:
             neighbourhood=place.neighbourhood_code if place else None,
             sealed=sealed,
             received_at=now,
+            reply=reply,
         )
 
     async def _existing(
@@ -288,10 +314,10 @@ class SubmissionStore:
             "WITH q AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
             " $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::jsonb[], $12::text[],"
             " $13::text[], $14::timestamptz[], $15::text[], $16::uuid[], $17::float8[], $18::bytea[],"
-            " $19::text[], $20::bytea[], $21::bytea[], $22::jsonb[]) WITH ORDINALITY"
+            " $19::text[], $20::bytea[], $21::bytea[], $22::jsonb[], $26::bytea[], $27::jsonb[]) WITH ORDINALITY"
             " AS q(id, tracking_id, kind, text, category, lat, lng, address_text, district_code, neighbourhood_code,"
             " media, channel, channel_message_id, received_at, source, candidate, score, sealed,"
-            " ev_topic, ev_key, ev_value, ev_headers, n)),"
+            " ev_topic, ev_key, ev_value, ev_headers, rp_value, rp_headers, n)),"
             " s AS (INSERT INTO submissions (id, tracking_id, kind, text, category, lat, lng, address_text,"
             " district_code, neighbourhood_code, media_urls, channel, channel_message_id, status, received_at,"
             " updated_at, source, duplicate_candidate_of, duplicate_score)"
@@ -306,6 +332,9 @@ class SubmissionStore:
             " SELECT q.id, q.sealed FROM s JOIN q ON q.id = s.id WHERE q.sealed IS NOT NULL),"
             " o AS (INSERT INTO outbox (topic, key, value, headers)"
             " SELECT q.ev_topic, q.ev_key, q.ev_value, q.ev_headers FROM s JOIN q ON q.id = s.id ORDER BY q.n),"
+            " r AS (INSERT INTO outbox (topic, key, value, headers)"
+            " SELECT $28::text, convert_to(q.id::text, 'UTF8'), q.rp_value, q.rp_headers FROM s JOIN q ON q.id = s.id"
+            " WHERE q.rp_value IS NOT NULL ORDER BY q.n),"
             " w AS (INSERT INTO webhook_deliveries (source, webhook_id, submission_id)"
             " SELECT $23::text, $24::text, s.id FROM s WHERE $23::text IS NOT NULL)"
             " SELECT s.id, (SELECT pg_notify($25, '')) AS notified FROM s",
@@ -331,6 +360,9 @@ class SubmissionStore:
             webhook[0] if webhook else None,
             webhook[1] if webhook else None,
             outbox.NOTIFY_CHANNEL,
+            [p.reply for p in items],
+            [_reply_headers() if p.reply is not None else None for p in items],
+            topics.INTAKE_DISPATCH,
         )
         return {row["id"] for row in rows}
 
@@ -494,7 +526,9 @@ class SubmissionStore:
             changed_by,
             now,
         )
-        has_contact = await conn.fetchval("SELECT 1 FROM reporter_contacts WHERE submission_id = $1", submission_id)
+        sealed = await conn.fetchval("SELECT sealed FROM reporter_contacts WHERE submission_id = $1", submission_id)
+        has_contact = sealed is not None
+        event_id = event_id or str(uuid.uuid4())
         await outbox.add(
             conn,
             topics.SUBMISSION_STATUS_CHANGED,
@@ -512,7 +546,46 @@ class SubmissionStore:
             ),
             events.EventMetadata.new(topics.SUBMISSION_STATUS_CHANGED, SOURCE, event_id=event_id),
         )
+        if sealed is not None:
+            await self._reply(conn, row, bytes(sealed), new_status, note, event_id, now)
         await conn.execute("SELECT pg_notify($1, $2)", STATUS_CHANNEL, str(submission_id))
+
+    async def _reply(
+        self,
+        conn: database.Connection,
+        row: asyncpg.Record,
+        sealed: bytes,
+        new_status: str,
+        note: str,
+        event_id: str,
+        now: datetime,
+    ) -> None:
+        """Queue the status reply to the reporter, in the transaction of the status change it announces."""
+        if self._sealer is None or self._keys is None or new_status not in replies.TEXTS:
+            return
+        submission_id = str(row["id"])
+        try:
+            contact = open_contact(SealedContact.from_bytes(sealed), self._keys, submission_id)
+        except ContactDecryptionError:
+            _log.warning("no status reply: the reporter's contact does not open with the key ring",
+                         submission_id=submission_id)  # fmt: skip
+            return
+        target = replies.reply_target(row["channel"], contact)
+        if target is None:
+            return
+        request = replies.reply(
+            self._sealer, target, submission_id, row["tracking_id"], new_status, note, event_id, _ts(now)
+        )
+        if request is None:
+            return
+        derived = events.derived_event_id(event_id, "intake.status-reply")
+        await outbox.add(
+            conn,
+            topics.INTAKE_DISPATCH,
+            submission_id,
+            request,
+            events.EventMetadata.new(topics.INTAKE_DISPATCH, SOURCE, event_id=derived),
+        )
 
     async def history_since(self, submission_id: uuid.UUID, after_id: int) -> list[asyncpg.Record]:
         return list(
@@ -619,6 +692,11 @@ class SubmissionStore:
                 event_id=events.derived_event_id(event_id, "intake.status-from-decision"),
             )
             return True
+
+
+def _reply_headers(event_id: str | None = None) -> str:
+    """Headers (with the current trace) of a status reply's dispatch request, as an outbox column."""
+    return outbox.headers_json(events.EventMetadata.new(topics.INTAKE_DISPATCH, SOURCE, event_id=event_id).headers())
 
 
 class UnknownSubmission(LookupError):

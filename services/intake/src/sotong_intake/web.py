@@ -18,11 +18,9 @@ announced even when the gRPC process is down.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
-import signal
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,7 +28,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from sotong_common import config, database, logs, metrics, outbox, producer, tracing
+from sotong_common import logs, process
 from sotong_common.geo import Seoul
 from sotong_intake import open311, settings, status
 from sotong_intake.channels import eungdapso, kakao, partner_webhook, sns
@@ -52,7 +50,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 RECEPTION: web.AppKey[Reception] = web.AppKey("reception", Reception)
 VERIFIERS: web.AppKey[dict[str, WebhookVerifier]] = web.AppKey("verifiers", dict)
-VALUES: web.AppKey[dict[str, Any]] = web.AppKey("values", dict)
+SETTINGS: web.AppKey[settings.Http] = web.AppKey("settings", settings.Http)
 
 
 def _json(body: Any, status_code: int = 200) -> web.Response:
@@ -82,6 +80,12 @@ def _lang(request: web.Request) -> str:
     return "en" if request.query.get("lang", "ko").lower().startswith("en") else "ko"
 
 
+async def discovery(request: web.Request) -> web.Response:
+    """GET /open311/discovery.{json,xml}: where this server's GeoReport v2 endpoint is (absolute, as reached)."""
+    fmt, base = request.match_info["fmt"], str(request.url.origin())
+    return _open311(fmt, open311.discovery(base), open311.discovery_xml(base))
+
+
 async def services(request: web.Request) -> web.Response:
     fmt, lang = request.match_info["fmt"], _lang(request)
     return _open311(fmt, open311.service_list(lang), open311.service_list_xml(lang))
@@ -98,7 +102,7 @@ async def service_definition(request: web.Request) -> web.Response:
 async def post_request(request: web.Request) -> web.Response:
     fmt = request.match_info["fmt"]
     form = await request.post()
-    keys: frozenset[str] = request.app[VALUES]["INTAKE_OPEN311_API_KEYS"]
+    keys = request.app[SETTINGS].intake_open311_api_keys
     api_key = form.get("api_key")
     if not isinstance(api_key, str) or api_key not in keys:
         return _open311_error(fmt, [FieldViolation("api_key", "a valid api_key is required to post requests")], 403)
@@ -243,7 +247,7 @@ def _view(row: asyncpg.Record, lang: str) -> open311.ServiceRequestView:
 
 async def kakao_skill(request: web.Request) -> web.Response:
     """Kakao shows whatever we answer, so content problems are a friendly skill response, not an HTTP error."""
-    token: str = request.app[VALUES]["INTAKE_KAKAO_SKILL_TOKEN"]
+    token = request.app[SETTINGS].intake_kakao_skill_token
     if not token or request.headers.get("X-Sotong-Skill-Token") != token:
         return _json({"error": "unauthorized", "detail": "X-Sotong-Skill-Token is missing or wrong"}, 401)
     payload = await _json_body(request)
@@ -359,15 +363,16 @@ async def _no_crash(request: web.Request, handler: Handler) -> web.StreamRespons
         return _json({"error": "internal", "detail": "internal error"}, 500)
 
 
-def build_app(reception: Reception, values: dict[str, Any]) -> web.Application:
+def build_app(reception: Reception, chosen: settings.Http) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_no_crash])
     app[RECEPTION] = reception
-    app[VALUES] = values
+    app[SETTINGS] = chosen
     app[VERIFIERS] = {
-        source: WebhookVerifier(keys, values["INTAKE_WEBHOOK_TOLERANCE_S"])
-        for source, keys in values["INTAKE_WEBHOOK_SECRETS"].items()
+        source: WebhookVerifier(keys, chosen.intake_webhook_tolerance_s)
+        for source, keys in chosen.intake_webhook_secrets.items()
     }
     fmt = "{fmt:json|xml}"
+    app.router.add_get(f"/open311/discovery.{fmt}", discovery)
     app.router.add_get(f"/open311/v2/services.{fmt}", services)
     app.router.add_get("/open311/v2/services/{code:[^/]+}." + fmt, service_definition)
     app.router.add_post(f"/open311/v2/requests.{fmt}", post_request)
@@ -381,38 +386,36 @@ def build_app(reception: Reception, values: dict[str, Any]) -> web.Application:
     return app
 
 
-async def serve(values: dict[str, Any]) -> None:
-    pool = await database.connect(values["DATABASE_URL"], settings.SCHEMA, settings.MIGRATIONS)
-    kafka = producer.durable(values["KAFKA_BOOTSTRAP"], "sotong-intake-http")
-    await kafka.start()
-    relay = outbox.OutboxRelay(pool, kafka, settings.SCHEMA)
-    relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-    store = SubmissionStore(pool, values["INTAKE_CONTACT_KEYS"], settings.duplicate_rule(values))
-    app = build_app(Reception(store, Seoul.load()), values)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, values["LISTEN_HOST"], values["HTTP_PORT"])
-    await site.start()
-    logs.get("intake.http").info("intake http serving", http_port=values["HTTP_PORT"])
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
-    relay.stop()
-    await relay_task
-    await kafka.stop()
-    await pool.close()
+class HttpSite:
+    """The aiohttp site as a part of the process: listening once started, drained and closed at stop."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self._runner = web.AppRunner(app, access_log=None)
+        self._host = host
+        self._port = port
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self._host, self._port).start()
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+
+async def serve(proc: process.Process, chosen: settings.Http) -> None:
+    pool = await proc.database(chosen.database_url, settings.SCHEMA, settings.MIGRATIONS)
+    kafka = await proc.producer(chosen.kafka_bootstrap, "sotong-intake-http")
+    proc.outbox_relay(pool, kafka, settings.SCHEMA)
+    store = SubmissionStore(pool, chosen.intake_contact_keys, chosen.duplicate_rule, chosen.publishing_seal_public_keys)
+    app = build_app(Reception(store, Seoul.load()), chosen)
+    await proc.start("http site", HttpSite(app, chosen.listen_host, chosen.http_port))
+    logs.get("intake.http").info("intake http serving", http_port=chosen.http_port)
 
 
 def main() -> None:
-    values = config.load_or_exit(settings.HTTP)
-    logs.configure("intake-http", values["LOG_LEVEL"])
+    chosen = settings.Http.load_or_exit()
     logging.getLogger("aiohttp.access").disabled = True  # URLs may carry personal data (Open311 email)
-    tracing.configure("intake", values["OTEL_EXPORTER"], values["OTEL_FILE"], values["OTEL_ENDPOINT"])
-    metrics.serve(values["METRICS_PORT"], values["LISTEN_HOST"])
-    asyncio.run(serve(values))
+    process.run("intake-http", "intake", chosen, serve)
 
 
 if __name__ == "__main__":

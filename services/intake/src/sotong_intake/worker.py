@@ -9,15 +9,11 @@ by its event id, so a redelivery stores nothing twice.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from typing import Any
-
-import asyncpg
 
 from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.moderation.v1 import moderation_events_pb2 as moderation
-from sotong_common import config, database, logs, metrics, outbox, streams, topics, tracing
+from sotong_common import logs, process, streams, topics
 from sotong_common.geo import Seoul
 from sotong_intake import settings, status
 from sotong_intake.contract import contract_violations, submission_from_request
@@ -27,26 +23,19 @@ from sotong_intake.store import SubmissionStore, UnknownSubmission
 CONSUMER = "intake.apply-decision"
 
 
-def build(values: dict[str, Any]) -> streams.Worker:
-    app = streams.make_app("intake", values["KAFKA_BOOTSTRAP"], values["TOPIC_REPLICATION"])
-    worker = streams.Worker("intake", app)
-    state: dict[str, Any] = {}
-    ready = asyncio.Lock()
-    log = logs.get("intake.worker")
+async def serve(proc: process.Process, chosen: settings.Worker) -> None:
+    pool = await proc.database(chosen.database_url, settings.SCHEMA, settings.MIGRATIONS)
+    kafka = await proc.producer(chosen.kafka_bootstrap, "sotong-intake-worker")
+    proc.outbox_relay(pool, kafka, settings.SCHEMA)
+    proc.purge_processed_events(pool)
+    store = SubmissionStore(pool, chosen.intake_contact_keys, chosen.duplicate_rule, chosen.publishing_seal_public_keys)
+    worker = build(chosen, store, Reception(store, Seoul.load()))
+    proc.task("faust worker", worker.run, stop=worker.stop)
 
-    async def store() -> SubmissionStore:
-        async with ready:
-            if "store" not in state:
-                pool: asyncpg.Pool = await database.connect(
-                    values["DATABASE_URL"], settings.SCHEMA, settings.MIGRATIONS
-                )
-                state["relay"] = await outbox.start_relay(
-                    pool, values["KAFKA_BOOTSTRAP"], "sotong-intake-worker", settings.SCHEMA
-                )
-                state["store"] = SubmissionStore(pool, values["INTAKE_CONTACT_KEYS"], settings.duplicate_rule(values))
-                state["reception"] = Reception(state["store"], Seoul.load())
-            found: SubmissionStore = state["store"]
-            return found
+
+def build(chosen: settings.Worker, store: SubmissionStore, reception: Reception) -> streams.Worker:
+    worker = streams.Worker("intake", chosen.kafka_bootstrap, chosen.topic_replication)
+    log = logs.get("intake.worker")
 
     @worker.handler(topics.DECISION_MADE, moderation.DecisionMade)
     async def apply_decision(event: streams.Received[moderation.DecisionMade]) -> None:
@@ -57,7 +46,7 @@ def build(values: dict[str, Any]) -> streams.Worker:
         if new_status is None:
             raise streams.PoisonMessage(f"decision {decision.decision_id} has no action")
         try:
-            applied = await (await store()).apply_decision(
+            applied = await store.apply_decision(
                 CONSUMER,
                 event.metadata.event_id,
                 decision.content_id,
@@ -76,8 +65,6 @@ def build(values: dict[str, Any]) -> streams.Worker:
         submission = submission_from_request(event.message)
         if not submission.channel_message_id:
             submission = dataclasses.replace(submission, channel_message_id="event:" + event.metadata.event_id)
-        await store()
-        reception: Reception = state["reception"]
         try:
             accepted = await reception.receive(submission)
         except Refused as refused:
@@ -89,19 +76,11 @@ def build(values: dict[str, Any]) -> streams.Worker:
             channel=submission.channel,
         )
 
-    @app.task  # type: ignore[untyped-decorator]
-    async def warm_up() -> None:
-        await store()  # migrate and start the relay before the first decision arrives
-
     return worker
 
 
 def main() -> None:
-    values = config.load_or_exit(settings.WORKER)
-    logs.configure("intake-worker", values["LOG_LEVEL"])
-    tracing.configure("intake", values["OTEL_EXPORTER"], values["OTEL_FILE"], values["OTEL_ENDPOINT"])
-    metrics.serve(values["METRICS_PORT"], values["LISTEN_HOST"])
-    streams.run(build(values))
+    process.run("intake-worker", "intake", settings.Worker.load_or_exit(), serve)
 
 
 if __name__ == "__main__":

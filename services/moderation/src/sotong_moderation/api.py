@@ -7,17 +7,14 @@ Appeal are the human side (`review.py`); ExportDecisions streams moderators' dec
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
-
 from sotong.moderation.v1 import moderation_events_pb2 as events_pb
 from sotong.moderation.v1 import moderation_service_pb2 as pb
 from sotong.moderation.v1 import moderation_service_pb2_grpc as pb_grpc
-from sotong_common import auth, config, database, logs, metrics, tracing
+from sotong_common import auth, logs, process
 from sotong_common.errors import FieldViolation, InvalidArgument, NotFound
 from sotong_common.server import Server, principal
 from sotong_moderation import export, settings
@@ -177,27 +174,17 @@ def _content_id(raw: str) -> str:
     return raw
 
 
-async def serve(values: dict[str, Any]) -> None:
-    pool = await database.connect(values["DATABASE_URL"], settings.SCHEMA, settings.MIGRATIONS)
-    server = Server("moderation", POLICY, values["JWT_SECRET"], host=values["LISTEN_HOST"], port=values["GRPC_PORT"])
+async def serve(proc: process.Process, chosen: settings.Api) -> None:
+    pool = await proc.database(chosen.database_url, settings.SCHEMA, settings.MIGRATIONS)
+    server = Server("moderation", POLICY, chosen.jwt_secret, host=chosen.listen_host, port=chosen.grpc_port)
     service = ModerationService(DecisionStore(pool), Pipeline.default())
     server.add(SERVICE, lambda s: pb_grpc.add_ModerationServiceServicer_to_server(service, s))
-    port = await server.start()
+    port = await proc.grpc(server)
     logs.get("moderation.api").info("moderation api serving", grpc_port=port)
-
-    async def close() -> None:
-        await pool.close()
-
-    await server.serve_until_signalled(on_stop=[close])
 
 
 def main() -> None:
-    values = config.load_or_exit(settings.API)
-    logs.configure("moderation-api", values["LOG_LEVEL"])
-    tracing.configure("moderation", values["OTEL_EXPORTER"], values["OTEL_FILE"], values["OTEL_ENDPOINT"])
-    metrics.serve(values["METRICS_PORT"], values["LISTEN_HOST"])
-    grpc.aio.init_grpc_aio()
-    asyncio.run(serve(values))
+    process.run("moderation-api", "moderation", settings.Api.load_or_exit(), serve)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from sotong_common import config, database
+from sotong_common import database
 from sotong_moderation import settings
 
 QUERY = (
@@ -75,12 +75,13 @@ def _since(raw: str) -> datetime:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sotong-moderation-export", description=__doc__,
+                                     epilog=settings.Export.describe(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--since", type=_since, help="only decisions at or after this ISO time")
     parser.add_argument("--include-pipeline", action="store_true", help="also the pipeline's own decisions")
     args = parser.parse_args(argv)
-    values = config.load_or_exit([config.DATABASE_URL, *config.COMMON])
-    count = asyncio.run(_run(values["DATABASE_URL"], args.since, args.include_pipeline))
+    chosen = settings.Export.load_or_exit()
+    count = asyncio.run(_run(chosen.database_url, args.since, args.include_pipeline))
     print(f"exported {count} decisions", file=sys.stderr)
     return 0
 

@@ -1,18 +1,9 @@
-"""Moderation's configuration: the platform's shared settings."""
+"""Moderation's configuration: the platform's shared settings plus the worker's batching."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sotong_common import config
 
-API: list[config.Setting[Any]] = [
-    config.DATABASE_URL,
-    config.JWT_SECRET,
-    config.GRPC_PORT,
-    config.METRICS_PORT,
-    *config.COMMON,
-]
 BATCH_MAX = config.Setting(
     "MODERATION_BATCH_MAX",
     config.parse_positive_int,
@@ -25,15 +16,28 @@ BATCH_WITHIN_MS = config.Setting(
     20,
     help="longest wait (ms) for a batch to fill; bounds the latency a batch adds at low load",
 )
-WORKER: list[config.Setting[Any]] = [
-    BATCH_MAX,
-    BATCH_WITHIN_MS,
-    config.KAFKA_BOOTSTRAP,
-    config.DATABASE_URL,
-    config.METRICS_PORT,
-    config.TOPIC_REPLICATION,
-    *config.COMMON,
-]
+
+
+@config.settings
+class Api(config.GrpcSettings, config.DatabaseSettings):
+    """`sotong-moderation-api`: its moderators' decisions go out through the outbox the worker relays."""
+
+
+@config.settings
+class Worker(config.WorkerSettings):
+    """`sotong-moderation-worker`."""
+
+    moderation_batch_max: int = config.env(BATCH_MAX)
+    moderation_batch_within_ms: int = config.env(BATCH_WITHIN_MS)
+
+
+@config.settings
+class Export(config.Settings):
+    """`sotong-moderation-export`: a command, reading the decisions."""
+
+    database_url: str = config.env(config.DATABASE_URL)
+    log_level: str = config.env(config.LOG_LEVEL)
+
 
 SCHEMA = "moderation"
 MIGRATIONS = "sotong_moderation.migrations"

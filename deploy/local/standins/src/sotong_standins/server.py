@@ -34,6 +34,7 @@ HTTP_PREFIXES = {
     "push": "/push/v1",
     "kakao": "/kakao",
     "sms": "/sms/v2",
+    "kakao_bot": "/kakao-bot",
 }
 
 PROVIDER_NAMES = frozenset(HTTP_PREFIXES) | {"mail"}

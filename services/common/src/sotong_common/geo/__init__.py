@@ -3,7 +3,8 @@
 Use the process-wide instance: ``Seoul.load().resolve_point(37.5663, 126.9779)``.
 """
 
-from sotong_common.geo.gazetteer import District, Neighbourhood, Place, Seoul
+from sotong_common.geo.gazetteer import Seoul
+from sotong_common.geo.places import District, Neighbourhood, Place
 from sotong_common.geo.shapes import haversine_m
 
 Gazetteer = Seoul

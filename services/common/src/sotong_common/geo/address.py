@@ -14,10 +14,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from sotong_common.geo.gazetteer import District, Neighbourhood, Place
+from sotong_common.geo.places import District, Neighbourhood, Place
 
 _OTHER_REGIONS = (
     "부산|대구|인천|광주|대전|울산|세종|경기|강원|충북|충남|전북|전남|경북|경남|제주|"
@@ -72,8 +70,6 @@ class AddressResolver:
             self._hoods_en.setdefault(_fold_en(hood.name_en), []).append(hood)
 
     def resolve(self, text: str) -> Place | None:
-        from sotong_common.geo.gazetteer import Place
-
         text = unicodedata.normalize("NFKC", text).strip()
         if not text:
             return None

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from sotong_common.geo.address import AddressResolver
+from sotong_common.geo.places import District, Neighbourhood, Place
 from sotong_common.geo.shapes import (
     Area,
     BoundingBox,
@@ -38,41 +40,6 @@ in the data without pulling in points clearly across the city limit.
 """
 
 _GRID_STEP = 0.01  # degrees (~1.1 km north-south, ~0.9 km east-west): a cell sees 1-4 districts
-
-
-@dataclass(frozen=True, slots=True)
-class District:
-    """A 자치구; `code` is the 5-digit SIG_CD used across Korean public data (e.g. 11140 중구)."""
-
-    code: str
-    name_ko: str
-    name_en: str
-
-
-@dataclass(frozen=True, slots=True)
-class Neighbourhood:
-    """A 법정동; `code` is the 8-digit EMD_CD whose first five digits are its district's code."""
-
-    code: str
-    name_ko: str
-    name_en: str
-    district_code: str
-
-
-@dataclass(frozen=True, slots=True)
-class Place:
-    """Where a point or an address lies: always a district, a neighbourhood when it could be told."""
-
-    district: District
-    neighbourhood: Neighbourhood | None = None
-
-    @property
-    def district_code(self) -> str:
-        return self.district.code
-
-    @property
-    def neighbourhood_code(self) -> str | None:
-        return self.neighbourhood.code if self.neighbourhood else None
 
 
 @dataclass(slots=True)
@@ -163,9 +130,6 @@ class Seoul:
             max(a.bbox.max_lng for a in district_areas),
             max(a.bbox.max_lat for a in district_areas),
         )
-        # Imported late because the address module builds on the models defined above.
-        from sotong_common.geo.address import AddressResolver
-
         self._addresses = AddressResolver(self._districts, self._neighbourhoods)
         self._last_point: tuple[float, float, Place | None] | None = None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .chat import ChatStandIn
 from .kakao import KakaoStandIn
+from .kakao_bot import KakaoBotStandIn
 from .notice import NoticeStandIn
 from .pager import PagerStandIn
 from .push import PushStandIn
@@ -24,11 +25,13 @@ HTTP_STAND_INS: tuple[type[StandIn], ...] = (
     PushStandIn,
     KakaoStandIn,
     SmsStandIn,
+    KakaoBotStandIn,
 )
 
 __all__ = [
     "HTTP_STAND_INS",
     "ChatStandIn",
+    "KakaoBotStandIn",
     "KakaoStandIn",
     "NoticeStandIn",
     "PagerStandIn",

@@ -69,6 +69,8 @@ def default_accounts() -> dict[str, str]:
         "seoul_en_x": "x",
         "seoul_instagram": "instagram",
         "seoul_threads": "threads",
+        # A private account the SNS team keeps for drills: exercises post here, never on a public account.
+        "seoul_drill": "facebook",
     }
     for district in DISTRICTS:
         accounts[f"{district}-gu"] = "facebook"

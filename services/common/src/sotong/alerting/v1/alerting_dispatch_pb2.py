@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*sotong/alerting/v1/alerting_dispatch.proto\x12\x12sotong.alerting.v1\x1a\x1fgoogle/protobuf/timestamp.proto\",\n\x08\x41udience\x12\x0f\n\x07targets\x18\x01 \x03(\t\x12\x0f\n\x07segment\x18\x02 \x01(\t\"\xd1\x01\n\tRendering\x12\x10\n\x08language\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x15\n\rtemplate_code\x18\x05 \x01(\t\x12?\n\tvariables\x18\x06 \x03(\x0b\x32,.sotong.alerting.v1.Rendering.VariablesEntry\x1a\x30\n\x0eVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe7\x02\n\x11\x44ispatchRequested\x12\x13\n\x0b\x64ispatch_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x13\n\x0bincident_id\x18\x03 \x01(\t\x12,\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x1b.sotong.alerting.v1.Channel\x12.\n\x08priority\x18\x05 \x01(\x0e\x32\x1c.sotong.alerting.v1.Priority\x12\x0f\n\x07purpose\x18\x06 \x01(\t\x12.\n\x08\x61udience\x18\x07 \x01(\x0b\x32\x1c.sotong.alerting.v1.Audience\x12\x31\n\nrenderings\x18\x08 \x03(\x0b\x32\x1d.sotong.alerting.v1.Rendering\x12\x30\n\x0crequested_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65xercise\x18\n \x01(\x08\"\xff\x02\n\x10\x44\x65liveryReported\x12\x13\n\x0b\x64ispatch_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x13\n\x0bincident_id\x18\x03 \x01(\t\x12,\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x1b.sotong.alerting.v1.Channel\x12\x34\n\x07outcome\x18\x05 \x01(\x0e\x32#.sotong.alerting.v1.DeliveryOutcome\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12\x10\n\x08provider\x18\x08 \x01(\t\x12\x10\n\x08\x61ttempts\x18\t \x01(\x05\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x17\n\x0f\x64\x65livered_count\x18\x0b \x01(\x03\x12\x14\n\x0c\x66\x61iled_count\x18\x0c \x01(\x03\x12/\n\x0breported_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x62\x61tch\x18\x0e \x01(\t*\xd8\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43HANNEL_GROUP_CHAT\x10\x01\x12\x11\n\rCHANNEL_PAGER\x10\x02\x12\x16\n\x12\x43HANNEL_PRESS_MAIL\x10\x03\x12\x19\n\x15\x43HANNEL_PORTAL_NOTICE\x10\x04\x12\x0f\n\x0b\x43HANNEL_SNS\x10\x05\x12\x19\n\x15\x43HANNEL_NEWS_APP_PUSH\x10\x06\x12\x19\n\x15\x43HANNEL_KAKAO_CHANNEL\x10\x07\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x08*R\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x16\n\x12PRIORITY_EMERGENCY\x10\x01\x12\x14\n\x10PRIORITY_ROUTINE\x10\x02*\x94\x01\n\x0f\x44\x65liveryOutcome\x12 \n\x1c\x44\x45LIVERY_OUTCOME_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x44\x45LIVERY_OUTCOME_DELIVERED\x10\x01\x12\x1b\n\x17\x44\x45LIVERY_OUTCOME_FAILED\x10\x02\x12\"\n\x1e\x44\x45LIVERY_OUTCOME_DEAD_LETTERED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*sotong/alerting/v1/alerting_dispatch.proto\x12\x12sotong.alerting.v1\x1a\x1fgoogle/protobuf/timestamp.proto\",\n\x08\x41udience\x12\x0f\n\x07targets\x18\x01 \x03(\t\x12\x0f\n\x07segment\x18\x02 \x01(\t\"\xd1\x01\n\tRendering\x12\x10\n\x08language\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x15\n\rtemplate_code\x18\x05 \x01(\t\x12?\n\tvariables\x18\x06 \x03(\x0b\x32,.sotong.alerting.v1.Rendering.VariablesEntry\x1a\x30\n\x0eVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xeb\x02\n\x11\x44ispatchRequested\x12\x13\n\x0b\x64ispatch_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x13\n\x0bincident_id\x18\x03 \x01(\t\x12,\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x1b.sotong.alerting.v1.Channel\x12.\n\x08priority\x18\x05 \x01(\x0e\x32\x1c.sotong.alerting.v1.Priority\x12\x0f\n\x07purpose\x18\x06 \x01(\t\x12.\n\x08\x61udience\x18\x07 \x01(\x0b\x32\x1c.sotong.alerting.v1.Audience\x12\x31\n\nrenderings\x18\x08 \x03(\x0b\x32\x1d.sotong.alerting.v1.Rendering\x12\x30\n\x0crequested_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65xercise\x18\n \x01(\x08:\x02\x18\x01\"\x83\x03\n\x10\x44\x65liveryReported\x12\x13\n\x0b\x64ispatch_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x13\n\x0bincident_id\x18\x03 \x01(\t\x12,\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x1b.sotong.alerting.v1.Channel\x12\x34\n\x07outcome\x18\x05 \x01(\x0e\x32#.sotong.alerting.v1.DeliveryOutcome\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12\x10\n\x08provider\x18\x08 \x01(\t\x12\x10\n\x08\x61ttempts\x18\t \x01(\x05\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x17\n\x0f\x64\x65livered_count\x18\x0b \x01(\x03\x12\x14\n\x0c\x66\x61iled_count\x18\x0c \x01(\x03\x12/\n\x0breported_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x62\x61tch\x18\x0e \x01(\t:\x02\x18\x01*\xd8\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43HANNEL_GROUP_CHAT\x10\x01\x12\x11\n\rCHANNEL_PAGER\x10\x02\x12\x16\n\x12\x43HANNEL_PRESS_MAIL\x10\x03\x12\x19\n\x15\x43HANNEL_PORTAL_NOTICE\x10\x04\x12\x0f\n\x0b\x43HANNEL_SNS\x10\x05\x12\x19\n\x15\x43HANNEL_NEWS_APP_PUSH\x10\x06\x12\x19\n\x15\x43HANNEL_KAKAO_CHANNEL\x10\x07\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x08*R\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x16\n\x12PRIORITY_EMERGENCY\x10\x01\x12\x14\n\x10PRIORITY_ROUTINE\x10\x02*\x94\x01\n\x0f\x44\x65liveryOutcome\x12 \n\x1c\x44\x45LIVERY_OUTCOME_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x44\x45LIVERY_OUTCOME_DELIVERED\x10\x01\x12\x1b\n\x17\x44\x45LIVERY_OUTCOME_FAILED\x10\x02\x12\"\n\x1e\x44\x45LIVERY_OUTCOME_DEAD_LETTERED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,12 +34,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RENDERING_VARIABLESENTRY']._loaded_options = None
   _globals['_RENDERING_VARIABLESENTRY']._serialized_options = b'8\001'
-  _globals['_CHANNEL']._serialized_start=1106
-  _globals['_CHANNEL']._serialized_end=1322
-  _globals['_PRIORITY']._serialized_start=1324
-  _globals['_PRIORITY']._serialized_end=1406
-  _globals['_DELIVERYOUTCOME']._serialized_start=1409
-  _globals['_DELIVERYOUTCOME']._serialized_end=1557
+  _globals['_DISPATCHREQUESTED']._loaded_options = None
+  _globals['_DISPATCHREQUESTED']._serialized_options = b'\030\001'
+  _globals['_DELIVERYREPORTED']._loaded_options = None
+  _globals['_DELIVERYREPORTED']._serialized_options = b'\030\001'
+  _globals['_CHANNEL']._serialized_start=1114
+  _globals['_CHANNEL']._serialized_end=1330
+  _globals['_PRIORITY']._serialized_start=1332
+  _globals['_PRIORITY']._serialized_end=1414
+  _globals['_DELIVERYOUTCOME']._serialized_start=1417
+  _globals['_DELIVERYOUTCOME']._serialized_end=1565
   _globals['_AUDIENCE']._serialized_start=99
   _globals['_AUDIENCE']._serialized_end=143
   _globals['_RENDERING']._serialized_start=146
@@ -47,7 +51,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RENDERING_VARIABLESENTRY']._serialized_start=307
   _globals['_RENDERING_VARIABLESENTRY']._serialized_end=355
   _globals['_DISPATCHREQUESTED']._serialized_start=358
-  _globals['_DISPATCHREQUESTED']._serialized_end=717
-  _globals['_DELIVERYREPORTED']._serialized_start=720
-  _globals['_DELIVERYREPORTED']._serialized_end=1103
+  _globals['_DISPATCHREQUESTED']._serialized_end=721
+  _globals['_DELIVERYREPORTED']._serialized_start=724
+  _globals['_DELIVERYREPORTED']._serialized_end=1111
 # @@protoc_insertion_point(module_scope)

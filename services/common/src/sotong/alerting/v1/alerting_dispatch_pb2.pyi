@@ -18,6 +18,11 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class _Channel:
@@ -37,8 +42,10 @@ class _ChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Channel.Value
     CHANNEL_SMS: _Channel.ValueType  # 8
 
 class Channel(_Channel, metaclass=_ChannelEnumTypeWrapper):
-    """The contract between the incident side of alerting (which decides what to say, to whom, on which channel) and
-    the publishing engine (which delivers it, once per target, whatever fails on the way).
+    """Superseded by sotong.publishing.v1 (publishing_events.proto): the publishing engine is its own service and
+    every requester writes sotong.publishing.v1.DispatchRequested, which keeps these messages' field numbers and
+    types, so records written with them still decode. Kept because AlertingService's messages use its Channel
+    enum (the same numbers as sotong.publishing.v1.Channel), and so that the contract changes compatibly.
 
     A channel kind. Every official channel the city publishes on has one consumer in the publishing engine.
     """
@@ -177,9 +184,10 @@ class Rendering(_message.Message):
 
 Global___Rendering: _TypeAlias = Rendering  # noqa: Y015
 
+@_deprecated("""This message has been marked as deprecated using proto message options.""")
 @_typing.final
 class DispatchRequested(_message.Message):
-    """Payload of topics alerting.dispatch-emergency.v1 and alerting.dispatch-routine.v1, keyed by dispatch id."""
+    """Deprecated: the payload of alerting.dispatch-*.v1 is sotong.publishing.v1.DispatchRequested."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -232,11 +240,10 @@ class DispatchRequested(_message.Message):
 
 Global___DispatchRequested: _TypeAlias = DispatchRequested  # noqa: Y015
 
+@_deprecated("""This message has been marked as deprecated using proto message options.""")
 @_typing.final
 class DeliveryReported(_message.Message):
-    """Payload of topic alerting.delivery-reported.v1, keyed by dispatch id: a receipt per target (or per batch of
-    targets for audiences of millions, with counts).
-    """
+    """Deprecated: receipts are sotong.publishing.v1.DeliveryReported on publishing.delivery-reported.v1."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
