@@ -11,7 +11,7 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help up down status test lint proto proto-check bench k8s-topics k8s-check images eval-moderation train-moderation lock clean
+.PHONY: help up down status test unit lint contracts-compat proto proto-check bench k8s-topics k8s-check images eval-moderation train-moderation lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -37,11 +37,26 @@ status: $(STAMP) ## print the running stack's ports and processes
 test: $(STAMP) lint proto-check ## lint, contracts, then unit, service, e2e and reliability tests on the real stack
 	$(PY) -m pytest -q --timeout=600 $(PYTEST_ARGS) services deploy/local/standins/tests tests
 
-lint: $(STAMP) ## ruff (lint and format), mypy --strict on every package, buf lint
+unit: $(STAMP) ## unit tests only: no Kafka, no PostgreSQL (seconds)
+	$(PY) -m pytest -q $(PYTEST_ARGS) services deploy/local/standins/tests
+
+lint: $(STAMP) contracts-compat ## ruff, mypy --strict, import rules, buf lint and buf breaking
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy -p sotong_common -p sotong_localstack -p sotong_intake -p sotong_moderation -p sotong_alerting -p sotong_publishing -p sotong_standins
+	$(BIN)/lint-imports --no-logo
 	cd protos && ../$(BIN)/buf lint
+
+# The contracts change compatibly: on a branch, against main; on main itself, against the previous commit (what
+# CI checks at each landing). BUF_AGAINST overrides it, e.g. BUF_AGAINST='.git#tag=v1.0,subdir=protos'.
+BRANCH := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
+comma := ,
+hash := \#
+BUF_AGAINST ?= $(if $(filter main,$(BRANCH)),.git$(hash)ref=HEAD~1$(comma)subdir=protos,.git$(hash)branch=main$(comma)subdir=protos)
+contracts-compat: $(STAMP) ## buf breaking: the protos against main (or the previous commit on main)
+	@if [ "$(BRANCH)" = main ] && ! git rev-parse -q --verify HEAD~1 >/dev/null; then \
+	  echo "buf breaking: no previous commit to compare with (shallow clone)"; \
+	else cd protos && ../$(BIN)/buf breaking --against '../$(BUF_AGAINST)' && echo "buf breaking: compatible with $(BUF_AGAINST)"; fi
 
 proto: $(STAMP) ## regenerate Python code and typing stubs from protos/
 	PYTHON=$(PY) tools/proto.sh

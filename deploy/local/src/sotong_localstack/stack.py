@@ -91,9 +91,10 @@ class StackState:
             env["SOTONG_PUBLISHING_SEAL_PUBLIC_KEYS"] = self.seal_public_keys
         if self.seal_keys and (not process or process.startswith("publishing")):
             env["SOTONG_PUBLISHING_SEAL_KEYS"] = self.seal_keys  # only the engine (and tests) can open sealed targets
-        if self.open311_api_key:
+        # The local credentials, unless the caller's environment sets its own (a test choosing its token).
+        if self.open311_api_key and "SOTONG_INTAKE_OPEN311_API_KEYS" not in os.environ:
             env["SOTONG_INTAKE_OPEN311_API_KEYS"] = self.open311_api_key
-        if self.kakao_skill_token:
+        if self.kakao_skill_token and "SOTONG_INTAKE_KAKAO_SKILL_TOKEN" not in os.environ:
             env["SOTONG_INTAKE_KAKAO_SKILL_TOKEN"] = self.kakao_skill_token
         if self.trace_file:
             env["SOTONG_OTEL_EXPORTER"] = "file"

@@ -1,0 +1,84 @@
+"""One consumer core for every consumer kind (issue: platform step): a record whose handling raises an error
+nobody foresaw is retried a bounded number of times and dead-lettered with the error, the stage and the attempt
+count, the records after it are delivered, and the process keeps running.
+
+Each kind runs in its own process (tests/service/consumer_probe.py) in the platform's lifecycle, on the real
+broker: the Faust stream worker, the librdkafka batch consumer and the publishing engine's lane consumer.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sotong.intake.v1 import intake_service_pb2 as intake
+from sotong.publishing.v1 import publishing_events_pb2 as pub
+from sotong_common import events, topics
+from sotong_localstack.stack import Stack
+from sotong_localstack.testing import produce_raw, read_all
+
+PROBE = Path(__file__).with_name("consumer_probe.py")
+
+
+def _send(stack: Stack, topic: str, key: str, value: bytes) -> None:
+    headers = events.EventMetadata.new(topic, "test").headers(with_trace=False)
+    produce_raw(stack, topic, value, key.encode(), headers)
+
+
+def _wait(check: object, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"not true after {timeout:.0f}s")
+
+
+@pytest.mark.parametrize("kind", ["faust", "batch", "lane"])
+def test_an_unexpected_error_is_dead_lettered_after_n_attempts_and_the_consumer_goes_on(
+    fresh_stack: Stack, tmp_path: Path, kind: str
+) -> None:
+    assert fresh_stack.state is not None
+    out = tmp_path / "handled.txt"
+    out.touch()
+    log = open(tmp_path / f"probe-{kind}.log", "wb")  # noqa: SIM115 - handed to the child
+    probe = subprocess.Popen(
+        [sys.executable, str(PROBE), kind, str(out)],
+        env={**os.environ, **fresh_stack.state.env(), "SOTONG_METRICS_PORT": "0"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    try:
+        if kind == "lane":
+            topic = "alerting.dispatch-routine.v1"
+            names = ["boom-1", "after-1", "after-2", "after-3"]
+            for name in names:
+                dispatch = pub.DispatchRequested(dispatch_id=name, channel=pub.CHANNEL_SMS)
+                _send(fresh_stack, topic, name, dispatch.SerializeToString())
+        else:
+            topic = "intake.raw-submission.v1"
+            names = ["BOOM", "after-1", "after-2", "after-3"]
+            for name in names:
+                _send(fresh_stack, topic, name, intake.SubmitReportRequest(text=name).SerializeToString())
+        _wait(lambda: out.read_text().split() == names[1:])
+        letters = read_all(fresh_stack, topics.dlq_name(topic))
+        assert len(letters) == 1, "exactly the failing record was dead-lettered"
+        headers = {k: v.decode() for k, v in letters[0].headers}
+        assert letters[0].key == names[0].encode()
+        assert headers[events.H_ERROR].startswith("RuntimeError: an error nobody foresaw")
+        assert headers[events.H_ERROR_STAGE] == "handle"
+        assert headers[events.H_ERROR_ATTEMPTS] == "3"
+        assert probe.poll() is None, "the process is still running"
+    finally:
+        if probe.poll() is None:
+            os.killpg(probe.pid, signal.SIGTERM)
+        code = probe.wait(timeout=60)
+    assert code == 0, (tmp_path / f"probe-{kind}.log").read_text()[-3000:]
