@@ -6,6 +6,7 @@ and every CAP document checked against the XSD along the way."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -300,3 +301,20 @@ async def test_every_stage_reaches_the_stand_ins_once_per_target_and_receipts_sh
     assert all(stats[name]["repeated_targets"] == 0 and stats[name]["key_conflicts"] == 0 for name in delivered)
     assert delivered["chat"] == 1 and delivered["pager"] == 2  # one response group, two duty officers
     assert delivered["mail"] == 1 and delivered["notice"] == 2  # the press list; stage-1 and stage-2 notices
+
+    # One trace spans IssueAlert -> the publishing engine's delivery -> the receipt on the incident.
+    trace_file = Path(stack.state.run_dir) / "traces.jsonl"
+
+    async def issue_trace() -> set[tuple[str, str]] | None:
+        spans = [json.loads(line) for line in trace_file.read_text().splitlines()] if trace_file.exists() else []
+        issues = [s for s in spans if s["name"].endswith("/IssueAlert") and s["kind"] == "SERVER"]
+        for issue in issues:
+            hops = {(s["service"], s["name"]) for s in spans if s["trace_id"] == issue["trace_id"]}
+            if any(svc == "publishing" and "dispatch-emergency" in name for svc, name in hops) and any(
+                svc == "alerting" and "delivery-reported" in name for svc, name in hops
+            ):
+                return hops
+        return None
+
+    hops = await eventually(issue_trace, timeout=30)
+    assert {svc for svc, _ in hops} >= {"alerting", "publishing"}

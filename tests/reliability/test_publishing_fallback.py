@@ -116,3 +116,61 @@ async def test_outage_opens_the_circuit_and_the_fallback_carries_the_traffic(fre
     finally:
         for proc in (worker, primary_proc, fallback_proc):
             localrun.stop(proc)
+
+
+async def test_a_primary_that_drops_the_answer_after_delivering_is_retried_and_a_fallback_copy_is_flagged(
+    fresh_stack: Stack,
+) -> None:
+    """A lost answer (or a timeout) may hide a delivery that happened: the engine tries the same provider again
+    (its idempotency record answers) rather than failing over at once, and when the fallback does carry targets
+    after such a failure, every one of them is flagged `possibly_duplicated` on its receipt: a citizen who may
+    have got the message twice is counted, never silently."""
+    assert fresh_stack.state is not None
+    run = Path(fresh_stack.state.run_dir)
+    keep = ("--keep-recent", "100000")
+    primary_proc, primary = localrun.start_standins(run, "standins", keep)
+    fallback_proc, fallback = localrun.start_standins(run, "standins-fallback", keep)
+    env = localrun.dispatch_env(
+        primary,
+        fallback,
+        publishing_directory_sms_subscribers="300",
+        publishing_timeout_s="0.5",
+        publishing_breaker_failures="3",
+        publishing_breaker_open_s="30",
+        publishing_receipt_targets_max="1000",
+    )
+    worker = localrun.start_dispatch(run, fresh_stack.state.env(), env)
+    lane = fresh_stack.state.topic_prefix + "alerting.dispatch-emergency.v1"
+    try:
+        async with StandinControl(primary["base_url"]) as p, StandinControl(fallback["base_url"]) as f:
+            # The primary delivers, then drops the connection without answering: the engine cannot know it did.
+            await p.inject("sms", drop_rate=1.0, duration_s=60)
+            await localrun.publish_dispatches(
+                fresh_stack.state.kafka_bootstrap, lane, [dispatch(pb.CHANNEL_SMS, "slow-sms", segment="all")]
+            )
+
+            async def every_receipt() -> list[pb.DeliveryReported] | None:
+                found = [
+                    pb.DeliveryReported.FromString(r.value)
+                    for r in read_all(fresh_stack, "publishing.delivery-reported.v1")
+                ]
+                return found if len(found) >= 300 else None
+
+            receipts = await eventually(every_receipt, timeout=120)
+            on_primary = {d["target"] for d in await p.deliveries("sms", limit=100_000, key_prefix="slow-sms:")}
+            on_fallback = {d["target"] for d in await f.deliveries("sms", limit=100_000, key_prefix="slow-sms:")}
+            flagged = {r.target for r in receipts if r.possibly_duplicated}
+            both = on_primary & on_fallback
+            print(
+                f"primary {len(on_primary)}, fallback {len(on_fallback)}, on both {len(both)}, flagged {len(flagged)}"
+            )
+            assert on_fallback, "the breaker opened and the fallback carried the batch"
+            assert both, "the primary had delivered what the engine could not know about: real duplicates"
+            assert on_primary | on_fallback == {r.target for r in receipts}
+            assert both <= flagged, "every target that may have been sent twice is flagged on its receipt"
+            assert flagged <= on_fallback, "only what the fallback carried after a timeout is flagged"
+            stats = await p.stats()
+            assert stats["sms"]["repeated_targets"] == 0, "the primary itself never sent a target twice"
+    finally:
+        for proc in (worker, primary_proc, fallback_proc):
+            localrun.stop(proc)

@@ -65,7 +65,7 @@ async def test_killed_dispatch_worker_resumes_and_sends_nothing_twice(fresh_stac
             checkpointed = await sql(
                 fresh_stack,
                 "SELECT count(*) FROM fanout_batches WHERE dispatch_id = 'kill-push'",
-                schema="alerting_engine",
+                schema="publishing",
             )
 
             worker = localrun.start_dispatch(run, fresh_stack.state.env(), env, name="publishing-dispatch-2")
@@ -88,7 +88,7 @@ async def test_killed_dispatch_worker_resumes_and_sends_nothing_twice(fresh_stac
             rows = await sql(
                 fresh_stack,
                 "SELECT count(*), sum(delivered) FROM fanout_batches WHERE dispatch_id = 'kill-push'",
-                schema="alerting_engine",
+                schema="publishing",
             )
             assert (int(rows[0][0]), int(rows[0][1])) == (DEVICES // 500, DEVICES)
     finally:

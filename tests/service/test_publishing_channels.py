@@ -15,6 +15,7 @@ from typing import Any
 import pytest_asyncio
 
 from sotong.publishing.v1 import publishing_events_pb2 as pb
+from sotong_common import events
 from sotong_localstack import publishing as localrun
 from sotong_localstack.stack import Stack
 from sotong_localstack.testing import eventually, produce_raw, read_all, sql
@@ -98,7 +99,15 @@ def every_channel(suffix: str) -> list[pb.DispatchRequested]:
             f"d-kakao-{suffix}",
             pb.Audience(segment="districts:11320,11110"),
             template_code="SOTONG_DISASTER_ALERT",
-            variables={"headline": "호우경보", "description": "하천변 접근 금지", "instruction": "대피", "link": "-"},
+            variables={
+                "marker": "",
+                "sender": "서울특별시",
+                "headline": "호우경보",
+                "area": "도봉구·종로구",
+                "description": "하천변 접근 금지",
+                "instruction": "대피",
+                "link": "-",
+            },  # fmt: skip
         ),
         alert(pb.CHANNEL_SMS, f"d-sms-{suffix}", pb.Audience(segment="all")),
     ]
@@ -127,9 +136,7 @@ async def test_every_channel_delivers_once_and_a_repeat_sends_nothing(engine: En
     stats = await engine.primary.stats()
     assert all(stats[name]["repeated_targets"] == 0 and stats[name]["key_conflicts"] == 0 for name in PROVIDERS)
 
-    rows = await sql(
-        engine.stack, "SELECT outcome, count(*) FROM deliveries GROUP BY outcome", schema="alerting_engine"
-    )
+    rows = await sql(engine.stack, "SELECT outcome, count(*) FROM deliveries GROUP BY outcome", schema="publishing")
     assert {r["outcome"]: r["count"] for r in rows} == {
         "delivered": 1 + 4 + 2 + 1 + 3
     }  # chat room, pagers, mail, board, sns
@@ -150,7 +157,8 @@ async def _pager_has(engine: Engine, n: int) -> bool:
 
 
 async def test_poison_and_exhausted_dispatches_are_dead_lettered_and_replayed_once(engine: Engine) -> None:
-    produce_raw(engine.stack, EMERGENCY, b"\xff\x00 not a protobuf", key=b"junk")
+    headers = events.EventMetadata.new(EMERGENCY, "test").headers(with_trace=False)
+    produce_raw(engine.stack, EMERGENCY, b"\xff\x00 not a protobuf", key=b"junk", headers=headers)
     # A segment no directory knows, and a channel nobody delivers: contract violations, dead-lettered at once.
     await engine.publish(EMERGENCY, alert(pb.CHANNEL_NEWS_APP_PUSH, "d-bad-segment", pb.Audience(segment="mars")))
     await engine.publish(ROUTINE, alert(99, "d-bad-channel", pb.Audience(targets=["x"])))

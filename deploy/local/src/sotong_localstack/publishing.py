@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sotong_common import kakao_templates
+
 STANDINS_TOKEN = "standin-token"
 
 
@@ -41,6 +43,8 @@ def start_standins(
             str(ports_file),
             "--token",
             STANDINS_TOKEN,
+            "--kakao-templates",
+            str(kakao_templates.path()),
             *list(extra_args),
         ],
         stdout=log,

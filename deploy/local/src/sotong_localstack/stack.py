@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sotong_common import sealing
+from sotong_common import kakao_templates, sealing
 from sotong_localstack import topics
 from sotong_localstack.kafka import KafkaCluster, KafkaNode
 from sotong_localstack.ports import free_ports
@@ -128,6 +128,7 @@ def engine_env(state: StackState, process: str) -> dict[str, str]:
             "SOTONG_STANDINS_PORT": str(ports["http"]),
             "SOTONG_STANDINS_SMTP_PORT": str(ports["smtp"]),
             "SOTONG_STANDINS_TOKEN": STANDINS_TOKEN,
+            "SOTONG_STANDINS_KAKAO_TEMPLATES": str(kakao_templates.path()),
         }
     urls = {
         name: Ports(ports["http"], ports["smtp"], "127.0.0.1", STANDINS_TOKEN).as_json()["providers"]

@@ -13,9 +13,13 @@ from sotong_standins.server import Ports, Settings, StandinServer
 TOKEN = "test-token"
 
 
+# A template as an operator registers it (the local stack registers the city's from sotong_common).
+TEMPLATES = {"SOTONG_NOTICE": "[서울특별시 알림]\n#{title}\n\n#{body}"}
+
+
 @pytest.fixture
 async def server() -> AsyncIterator[StandinServer]:
-    standins = StandinServer(Settings(http_port=0, smtp_port=0, token=TOKEN, seed=7))
+    standins = StandinServer(Settings(http_port=0, smtp_port=0, token=TOKEN, seed=7, kakao_templates=TEMPLATES))
     await standins.start()
     try:
         yield standins

@@ -36,6 +36,7 @@ from enum import StrEnum
 
 from sotong_alerting.cap.datetimes import to_seoul
 from sotong_alerting.cap.model import Alert, Info, MsgType, ResponseType, Status
+from sotong_common import kakao_templates
 
 
 class Channel(StrEnum):
@@ -390,17 +391,23 @@ def _sms(alert: Alert, info: Info, language: str, text: str | None) -> Rendering
     )
 
 
-KAKAO_TEMPLATE_KO = (
-    "#{marker}[#{sender}] #{headline}\n\n■ 지역: #{area}\n■ 내용: #{description}\n■ 행동요령: #{instruction}"
-)
-KAKAO_TEMPLATE_EN = (
-    "#{marker}[#{sender}] #{headline}\n\n■ Area: #{area}\n■ Details: #{description}\n■ What to do: #{instruction}"
-)
-"""KakaoTalk channel templates as registered with Kakao: the #{variables} are filled per alert."""
+def kakao_template(alert: Alert, language: str) -> tuple[str, str]:
+    """The registered KakaoTalk template (code, text) an alert is sent with: by message type and language.
+
+    The templates are the ones registered with Kakao (`sotong_common.kakao_templates`), so the text checked here
+    is the text Kakao builds from the variables.
+    """
+    code = {MsgType.UPDATE: "SOTONG_DISASTER_UPDATE", MsgType.CANCEL: "SOTONG_DISASTER_CANCEL"}.get(
+        alert.msg_type, "SOTONG_DISASTER_ALERT"
+    )
+    if not _korean(language):
+        code += "_EN"
+    return code, kakao_templates.templates()[code]
 
 
 def kakao_variables(alert: Alert, info: Info, language: str) -> dict[str, str]:
-    """The values for the KakaoTalk template variables; absent CAP fields are left out (and reported)."""
+    """The values for the KakaoTalk template variables; absent CAP fields are left out (and reported), except
+    the marker and the link, which may be empty."""
     values = {
         "marker": marker(alert, info, language),
         "sender": _sender(info, alert),
@@ -408,14 +415,15 @@ def kakao_variables(alert: Alert, info: Info, language: str) -> dict[str, str]:
         "area": _area_text(info),
         "description": info.description or "",
         "instruction": info.instruction or "",
+        "link": info.web or "",
     }
-    return {name: value for name, value in values.items() if value or name == "marker"}
+    return {name: value for name, value in values.items() if value or name in ("marker", "link")}
 
 
 def _kakao(
     alert: Alert, info: Info, language: str, template: str | None, buttons: Sequence[Button] | None
 ) -> Rendering:
-    chosen = template or (KAKAO_TEMPLATE_KO if _korean(language) else KAKAO_TEMPLATE_EN)
+    chosen = template or kakao_template(alert, language)[1]
     body, missing = fill_template(chosen, kakao_variables(alert, info, language))
     body = _with_marker(alert, info, language, body)  # a custom template may have left the marker out
     if buttons is None:

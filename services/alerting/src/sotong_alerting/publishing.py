@@ -57,13 +57,6 @@ CHECKED: Mapping[dispatch.Channel.ValueType, tuple[ch.Channel, ...]] = {
 }
 """The limit rules each dispatch channel's text is checked against before approval."""
 
-KAKAO_TEMPLATES = {
-    STAGE1: "SOTONG_DISASTER_ALERT",
-    STAGE2: "SOTONG_DISASTER_ALERT",
-    UPDATE: "SOTONG_DISASTER_UPDATE",
-    CANCEL: "SOTONG_DISASTER_CANCEL",
-}
-
 
 def channels_for(
     purpose: str, issued: Sequence[dispatch.Channel.ValueType] = ()
@@ -115,10 +108,9 @@ def renderings(
         rendered = ch.render(alert, rule, language, text=overrides.get((rule, language)))
         item = dispatch.Rendering(language=language, title=rendered.title or "", body=rendered.text, url=info.web or "")
         if channel == dispatch.CHANNEL_KAKAO_CHANNEL:
-            item.template_code = KAKAO_TEMPLATES.get(purpose, "SOTONG_DISASTER_ALERT")
+            # The registered template the text was checked against at approval, and its variables.
+            item.template_code = ch.kakao_template(alert, language)[0]
             item.variables.update(ch.kakao_variables(alert, info, language))
-            # The registered templates end with #{link}; Kakao refuses a message with any slot left unfilled.
-            item.variables.setdefault("link", info.web or "")
         found.append(item)
     return found
 

@@ -84,7 +84,7 @@ def test_render_shows_titles_and_violations_and_refuses_unknown_channels() -> No
     status, out, _ = run("render", str(EXAMPLES / "heavy-rain-update.valid.xml"), "-c", "press", "-c", "kakao")
     assert status == 1
     assert "title: [훈련][변경] [보도참고자료] 도봉구 호우경보 유지" in out
-    assert "!! kakao template: template variables not filled: description, instruction" in out
+    assert "!! kakao template: template variables not filled: description" in out
     with pytest.raises(SystemExit) as stop:
         run("render", VALID, "-c", "fax")
     assert stop.value.code == 2

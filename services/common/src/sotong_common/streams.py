@@ -59,7 +59,12 @@ class _App(faust.App):
 
 
 class _EmbeddedWorker(FaustWorker):
-    """Faust's worker without its signal handlers: the process lifecycle owns SIGTERM and SIGINT."""
+    """Faust's worker without its signal handlers (the process lifecycle owns SIGTERM and SIGINT) and without its
+    terminal spinner (it writes cursor codes into the process's log)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spinner = None
 
     def install_signal_handlers(self) -> None:
         return None

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from sotong.publishing.v1 import publishing_events_pb2 as pb
+from sotong_common import kakao_templates
 from sotong_common.sealing import new_pair
 from sotong_publishing import settings
 from sotong_publishing.providers.base import ItemStatus, Job, MemoryRefs, PermanentError, TransientError
@@ -22,7 +23,9 @@ TOKEN = "unit-token"
 
 @pytest.fixture
 async def standins() -> AsyncIterator[dict[str, Any]]:
-    server = StandinServer(Settings(http_port=0, smtp_port=0, token=TOKEN, seed=3))
+    server = StandinServer(
+        Settings(http_port=0, smtp_port=0, token=TOKEN, seed=3, kakao_templates=kakao_templates.templates())
+    )
     ports = await server.start()
     try:
         yield ports.as_json()
@@ -88,7 +91,8 @@ async def test_sms_switches_to_lms_for_long_text_and_keys_per_number(standins: d
 
 async def test_kakao_alimtalk_fills_the_approved_template(standins: dict[str, Any]) -> None:
     kakao = adapter("kakao", standins)
-    variables = {"headline": "호우", "description": "접근 금지", "instruction": "대피", "link": "-"}
+    variables = {"marker": "", "sender": "서울특별시", "headline": "호우", "area": "도봉구", "description": "접근 금지",
+                 "instruction": "대피", "link": "-"}  # fmt: skip
     results = await kakao.send(
         job("d-kakao", template_code="SOTONG_DISASTER_ALERT", variables=variables), ["01012345678", "12"]
     )

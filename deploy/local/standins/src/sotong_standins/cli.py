@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
         help='JSON of base fault plans per provider, e.g. \'{"sms": {"rate_limit_per_s": 10}}\'',
     )
     parser.add_argument("--allow-unkeyed", action="store_true", help="accept deliveries without idempotency keys")
+    parser.add_argument(
+        "--kakao-templates",
+        type=Path,
+        default=None,
+        help="JSON file of alimtalk templates to register, code -> text [..._KAKAO_TEMPLATES]",
+    )
     parser.add_argument("--keep-recent", type=int, default=10_000, help="recent deliveries kept per provider")
     parser.add_argument("--verbose", "-v", action="store_true", help="log one JSON line per request")
     return parser
@@ -94,6 +100,18 @@ def settings_from(args: argparse.Namespace) -> Settings:
             except FaultPlanError as exc:
                 raise ConfigError(f"--provider-settings for {name}: {exc}") from None
         overrides = parsed
+    templates: dict[str, str] = {}
+    templates_file = args.kakao_templates or (Path(_env("KAKAO_TEMPLATES") or "") if _env("KAKAO_TEMPLATES") else None)
+    if templates_file is not None:
+        try:
+            loaded = json.loads(templates_file.read_text("utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"--kakao-templates {templates_file}: {exc}") from None
+        if not isinstance(loaded, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in loaded.items()
+        ):
+            raise ConfigError("--kakao-templates must be a JSON object of template code -> text")
+        templates = loaded
     return Settings(
         host=args.host,
         http_port=http_port or 0,
@@ -107,6 +125,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         jitter_ms=args.jitter_ms,
         smtp=not args.no_smtp,
         overrides=overrides,
+        kakao_templates=templates,
     )
 
 

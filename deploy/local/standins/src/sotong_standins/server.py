@@ -19,7 +19,7 @@ from aiohttp import web
 from .control_api import ControlApi, Resettable
 from .desk import ProviderDesk
 from .faults import FaultPlan
-from .providers import HTTP_STAND_INS, StandIn
+from .providers import HTTP_STAND_INS, KakaoStandIn, StandIn
 from .providers.stand_in import DropConnection
 from .smtp import MailStandIn, render_mail_error
 
@@ -56,6 +56,8 @@ class Settings:
     jitter_ms: float = 0.0
     smtp: bool = True
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Alimtalk templates registered from the start (code -> text with #{variables}).
+    kakao_templates: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,9 @@ class StandinServer:
         self.stand_ins: dict[str, StandIn] = {}
         for cls in HTTP_STAND_INS:
             self.stand_ins[cls.name] = cls(self._desk(cls.name, cls.render_error, cls.realistic_rate_per_s))
+        kakao = self.stand_ins["kakao"]
+        if isinstance(kakao, KakaoStandIn):
+            kakao.register(settings.kakao_templates)
         self.mail = MailStandIn(self._desk("mail", render_mail_error, 20.0))
         providers: dict[str, Resettable] = dict(self.stand_ins)
         if settings.smtp:

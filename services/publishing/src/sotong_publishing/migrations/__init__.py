@@ -1,1 +1,1 @@
-"""SQL migrations of the publishing engine's schema (alerting_engine)."""
+"""SQL migrations of the publishing engine's schema (publishing)."""

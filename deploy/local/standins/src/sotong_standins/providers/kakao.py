@@ -1,7 +1,8 @@
 """KakaoTalk channel messages, shaped like Naver Cloud SENS's Biz Message API.
 
 Alimtalk (``/kakao/alimtalk/v2/services/{serviceId}/messages``) only sends pre-approved templates: the request
-names a ``templateCode`` and, per recipient, either the fully rendered ``content`` (which must match the
+names a ``templateCode`` (registered with ``--kakao-templates FILE`` or ``POST /_control/kakao/templates``) and, per
+recipient, either the fully rendered ``content`` (which must match the
 template, as Kakao checks) or ``variables`` that the stand-in fills into the template's ``#{name}`` slots.
 Friendtalk (``/kakao/friendtalk/...``) sends free text to the channel's friends. Both answer 202 with one
 result per recipient; recipient-level problems (bad number, missing variable, text over 1,000 characters,
@@ -29,15 +30,6 @@ MAX_BUTTONS = 5
 MAX_BUTTON_NAME_CHARS = 14
 _SLOT = re.compile(r"#\{([^}]+)\}")
 
-DEFAULT_TEMPLATES = {
-    "SOTONG_DISASTER_ALERT": (
-        "[서울특별시 재난안내]\n#{headline}\n\n#{description}\n\n행동요령: #{instruction}\n#{link}"
-    ),
-    "SOTONG_DISASTER_UPDATE": "[서울특별시 재난안내 갱신]\n#{headline}\n\n#{description}\n#{link}",
-    "SOTONG_DISASTER_CANCEL": "[서울특별시 재난안내 취소]\n#{headline}\n\n#{description}",
-    "SOTONG_ALL_CLEAR": "[서울특별시 상황종료]\n#{headline}\n\n#{description}",
-    "SOTONG_NOTICE": "[서울특별시 알림]\n#{title}\n\n#{body}",
-}
 DEFAULT_CHANNELS = ("@seoul", "@서울특별시")
 
 # Stand-in result codes, in SENS's requestStatusCode style: A000 is success, the rest name what failed.
@@ -78,7 +70,9 @@ class KakaoStandIn(StandIn):
 
     def __init__(self, desk: ProviderDesk) -> None:
         super().__init__(desk)
-        self.templates = {code: Template(code, text) for code, text in DEFAULT_TEMPLATES.items()}
+        # The operator's registered templates: none until given (`--kakao-templates FILE`, or the control API), as
+        # a fresh Kakao business account has none; the local stack passes the city's (sotong_common).
+        self.templates: dict[str, Template] = {}
         self.channels: set[str] = set(DEFAULT_CHANNELS)
         self.by_kind: Counter[str] = Counter()
 
@@ -111,6 +105,10 @@ class KakaoStandIn(StandIn):
             [{"templateCode": t.code, "content": t.text, "variables": list(t.slots)} for t in self.templates.values()]
         )
 
+    def register(self, templates: Mapping[str, str]) -> None:
+        for code, text in templates.items():
+            self.templates[code] = Template(code, text)
+
     async def register_templates(self, request: web.Request) -> web.Response:
         """Approve templates at run time, as the Kakao review would, e.g. for a new kind of alert."""
         body = await request.json()
@@ -119,8 +117,7 @@ class KakaoStandIn(StandIn):
             isinstance(code, str) and isinstance(text, str) for code, text in templates.items()
         ):
             return web.json_response({"error": "templates must map template codes to template text"}, status=400)
-        for code, text in templates.items():
-            self.templates[code] = Template(code, text)
+        self.register(templates)
         return web.json_response({"templates": sorted(self.templates)})
 
     async def alimtalk(self, request: web.Request) -> web.Response:
