@@ -6,25 +6,25 @@ read-only root filesystem and no privileges; requests and limits; gRPC probes fo
 for HTTP APIs, /metrics probes for consumers; a PodDisruptionBudget per Deployment; Services whose ports reach
 real container ports; each process given exactly the secrets it reads, only by reference (the dev overlay's
 fake values excepted); CronJobs that never overlap and always end; and in prod autoscaling that never scales
-a consumer past its topic's partition count. Where the service packages are installed, the manifests are also
-checked against their settings modules (every required variable set, secrets as secrets, no unknown names).
+a consumer past its topic's partition count and watches every consumer group. Where the service packages are
+installed, the manifests are also checked against their settings classes (every required variable set, secrets
+as secrets, no unknown names, every value parses) and the consumer groups against the code.
 
 Every check is a function returning a list of problems, so that the tests at the bottom can prove each check
-fails on a manifest that breaks the pattern. Rendering uses tests/k8s/kustomize_lite.py; when kubectl (or
-kustomize) is on PATH, the overlays are rendered by it too and must give the same objects.
+fails on a manifest that breaks the pattern. Rendering is the real kustomize (`kustomize build`, the version the
+Makefile pins, installed by `make k8s-tools`; see conftest.py). Built-in kinds are validated by
+kubernetes-validate against the Kubernetes OpenAPI schemas it ships; the custom resources (KEDA ScaledObject,
+Strimzi KafkaTopic), for which no schema is at hand offline, get the structural checks in `custom_problems`.
 
-Needs: pytest, PyYAML, kubernetes-validate (schemas ship with it; nothing is fetched).
+Needs: pytest, PyYAML, kubernetes-validate (schemas ship with it; nothing is fetched), .venv/bin/kustomize.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
-import importlib.util
 import re
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,13 +38,16 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 K8S = ROOT / "k8s"
 TOPIC_CATALOG = ROOT / "services" / "common" / "src" / "sotong_common" / "topics.yaml"
+KUSTOMIZE = ROOT / ".venv" / "bin" / "kustomize"
 
 OVERLAYS = ("dev", "prod")
 # The oldest Kubernetes the manifests promise to work on (gRPC probes are GA since 1.27, matchLabelKeys on
 # by default since 1.27, CronJob timeZone GA since 1.27) and the newest schema kubernetes-validate ships.
 KUBERNETES_VERSIONS = ("1.30", kv_utils.latest_version())
-# Custom resources: no schema ships for them; they get their own checks below.
-CUSTOM_KINDS = {("keda.sh/v1alpha1", "ScaledObject")}
+# Custom resources: no schema ships for them; `custom_problems` checks them.
+SCALED_OBJECT = ("keda.sh/v1alpha1", "ScaledObject")
+KAFKA_TOPIC = ("kafka.strimzi.io/v1beta2", "KafkaTopic")
+CUSTOM_KINDS = {SCALED_OBJECT, KAFKA_TOPIC}
 UID = 10001
 GRPC_PORT = 50051
 HTTP_PORT = 8080
@@ -56,7 +59,8 @@ METRICS_PORT = 9464
 PROCESSES: dict[str, dict[str, str]] = {
     "intake": {"api": "grpc", "http": "http", "worker": "consumer"},
     "moderation": {"api": "grpc", "worker": "consumer"},
-    "alerting": {"api": "grpc", "worker": "consumer", "dispatch": "consumer"},
+    "alerting": {"api": "grpc", "worker": "consumer"},
+    "publishing": {"dispatch": "consumer"},
 }
 # Scheduled jobs: CronJob <svc>-<job>, command sotong-<svc>-<job>.
 JOBS: dict[str, tuple[str, ...]] = {"intake": ("purge",)}
@@ -67,8 +71,9 @@ CONTACT_KEYS = "SOTONG_INTAKE_CONTACT_KEYS"
 WEBHOOK_SECRETS = "SOTONG_INTAKE_WEBHOOK_SECRETS"
 OPEN311_KEYS = "SOTONG_INTAKE_OPEN311_API_KEYS"
 KAKAO_TOKEN = "SOTONG_INTAKE_KAKAO_SKILL_TOKEN"
-DISPATCH_TOKEN = "SOTONG_ALERTING_DISPATCH_TOKEN"
-# The secrets each workload reads (from the settings modules; test_manifests_match_the_settings_modules keeps
+PROVIDER_TOKEN = "SOTONG_PUBLISHING_PROVIDER_TOKEN"
+SEAL_KEYS = "SOTONG_PUBLISHING_SEAL_KEYS"
+# The secrets each workload reads (from the settings classes; test_manifests_match_the_settings_classes keeps
 # this table true). A workload gets exactly these, each through a secretKeyRef; none it does not read.
 SECRETS_READ: dict[str, set[str]] = {
     "intake-api": {DB, JWT, CONTACT_KEYS},
@@ -79,62 +84,68 @@ SECRETS_READ: dict[str, set[str]] = {
     "moderation-worker": {DB},
     "alerting-api": {DB, JWT},
     "alerting-worker": {DB},
-    "alerting-dispatch": {DB, DISPATCH_TOKEN},
+    "publishing-dispatch": {DB, PROVIDER_TOKEN, SEAL_KEYS},
 }
 # Secrets with a safe default in the code (unset = that door stays closed), which a Secret may leave out.
 OPTIONAL_SECRETS = {WEBHOOK_SECRETS, OPEN311_KEYS, KAKAO_TOKEN}
 SECRET_ENV = set().union(*SECRETS_READ.values())
-# The publishing engine's consumer groups: one per channel and lane (sotong_publishing.lanes.group_id).
-DISPATCH_CHANNELS = ("chat", "pager", "mail", "notice", "sns", "push", "kakao", "sms")
-DISPATCH_LANES = {"emergency": "alerting.dispatch-emergency.v1", "routine": "alerting.dispatch-routine.v1"}
+# The publishing service's public sealing keys: every process that requests dispatches to a citizen's own contact
+# reads them (the settings classes keep this set true), all from the one ConfigMap publishing-seal, so a rotation
+# is one change. The private half is SEAL_KEYS, the engine's alone.
+SEAL_PUBLIC_KEYS = "SOTONG_PUBLISHING_SEAL_PUBLIC_KEYS"
+SEAL_PUBLIC_REF = {"name": "publishing-seal", "key": "public-keys"}
+PUBLIC_KEYS_READ = {"intake-api", "intake-http", "intake-worker"}
+# The publishing engine's consumer groups: one per channel and lane (sotong_publishing.lanes.group_id), each lane
+# reading the catalog's dispatch-request topics of that lane (sotong_publishing.lanes.lane_topics).
+DISPATCH_CHANNELS = ("chat", "pager", "mail", "notice", "sns", "push", "kakao", "sms", "kakao_bot")
+# The other consumers' groups: a Faust worker's is its app id (sotong_common.streams.app_id), moderation's batch
+# consumer's that plus -batch (sotong_common.batching.BatchConsumer.group); their topics are not listed here.
+CONSUMER_GROUPS = {
+    "intake-worker": "sotong-intake",
+    "moderation-worker": "sotong-moderation-batch",
+    "alerting-worker": "sotong-alerting",
+}
 DEV_SECRET_MARKER = "dev-only"
 STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of")
 
-
-def _load_renderer() -> Any:
-    # loaded by path: the repository runs pytest with --import-mode=importlib, so this folder is not on sys.path
-    spec = importlib.util.spec_from_file_location("sotong_kustomize_lite", HERE / "kustomize_lite.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-kustomize_lite = _load_renderer()
-
 Obj = dict[str, Any]
+Render = Callable[[Path], list[Obj]]
+
+
+def catalog() -> list[Obj]:
+    """The topic catalog's entries, defaults applied (read as YAML so the test needs no service package)."""
+    raw = yaml.safe_load(TOPIC_CATALOG.read_text(encoding="utf-8"))
+    return [{**raw.get("defaults", {}), **entry} for entry in raw["topics"]]
+
+
+def dispatch_lanes() -> dict[str, set[str]]:
+    """Lane -> the catalog's dispatch-request topics of that lane."""
+    lanes: dict[str, set[str]] = {"emergency": set(), "routine": set()}
+    for topic in catalog():
+        if topic.get("kind") == "dispatch-request":
+            lanes[topic["lane"]].add(topic["name"])
+    return lanes
 
 
 # ---------------------------------------------------------------------------------------------- rendering
 
 
 @pytest.fixture(scope="module")
-def rendered() -> dict[str, list[Obj]]:
+def rendered(kustomize: Render) -> dict[str, list[Obj]]:
     """Every overlay and every service base, rendered once."""
-    out = {name: kustomize_lite.render(K8S / "overlays" / name) for name in OVERLAYS}
-    out.update({f"base/{svc}": kustomize_lite.render(K8S / "base" / svc) for svc in SERVICES})
+    out = {name: kustomize(K8S / "overlays" / name) for name in OVERLAYS}
+    out.update({f"base/{svc}": kustomize(K8S / "base" / svc) for svc in SERVICES})
     return out
 
 
-def _external_kustomize() -> list[str] | None:
-    if shutil.which("kustomize"):
-        return ["kustomize", "build"]
-    if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
-    return None
-
-
-def _comparable(objects: list[Obj]) -> dict[tuple[str, str, str], Obj]:
-    """Key objects by kind/namespace/name; Secret data decoded (kustomize wraps base64 lines, we don't)."""
-    out = {}
-    for obj in objects:
-        obj = copy.deepcopy(obj)
-        if obj["kind"] == "Secret":
-            obj["data"] = {k: base64.b64decode(v) for k, v in obj.get("data", {}).items()}
-        meta = obj["metadata"]
-        out[(obj["kind"], meta.get("namespace", ""), meta["name"])] = obj
-    return out
+def test_kustomize_is_the_pinned_version() -> None:
+    """The renderer is the version `make k8s-tools` installs; an older binary left in .venv would be rebuilt."""
+    pinned = re.search(r"^KUSTOMIZE_VERSION := (\S+)$", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M)
+    assert pinned is not None, "the Makefile pins no KUSTOMIZE_VERSION"
+    if not KUSTOMIZE.is_file():
+        pytest.fail(f"kustomize is not at {KUSTOMIZE.relative_to(ROOT)}: run `make k8s-tools`")
+    shown = subprocess.run([str(KUSTOMIZE), "version"], capture_output=True, text=True, timeout=30, check=True)
+    assert shown.stdout.strip() == pinned.group(1)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -346,6 +357,13 @@ def check_container(workload: Obj, svc: str, process: str, container: Obj, volum
         problem(f"is given {variable}, a secret this process does not read")
     if not any("configMapRef" in source for source in container.get("envFrom", [])):
         problem("takes no configuration from a ConfigMap (envFrom)")
+    public = env.get(SEAL_PUBLIC_KEYS)
+    if name in PUBLIC_KEYS_READ:
+        ref = (public or {}).get("valueFrom", {}).get("configMapKeyRef", {})
+        if {k: ref.get(k) for k in SEAL_PUBLIC_REF} != SEAL_PUBLIC_REF:
+            problem(f"{SEAL_PUBLIC_KEYS} is not taken from ConfigMap {SEAL_PUBLIC_REF['name']} key public-keys")
+    elif public is not None:
+        problem(f"is given {SEAL_PUBLIC_KEYS}, which this process does not read")
     return problems
 
 
@@ -636,7 +654,29 @@ def check_config_maps(objects: list[Obj], replication: str) -> list[str]:
                     problems.append(f"ConfigMap/{ref['name']} SOTONG_TOPIC_REPLICATION is not {replication}")
                 if data.get("SOTONG_LOG_LEVEL") not in {"debug", "info", "warning", "error"}:
                     problems.append(f"ConfigMap/{ref['name']} SOTONG_LOG_LEVEL is not a level")
+            # single values from a ConfigMap (the public sealing keys): `optional` keeps a pod starting without
+            # it, so a misspelt name would silently turn the feature off; in an overlay every one must resolve
+            for entry in container.get("env", []):
+                ref = entry.get("valueFrom", {}).get("configMapKeyRef")
+                if ref is None:
+                    continue
+                config_map = named(objects, "ConfigMap", ref["name"])
+                if config_map is None or ref["key"] not in config_map.get("data", {}):
+                    problems.append(
+                        f"{workload['kind']}/{workload['metadata']['name']}: {entry['name']} refers to "
+                        f"ConfigMap {ref['name']} key {ref['key']}, which is not rendered"
+                    )
     return problems
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """'sotong/intake:0.1.0@sha256:…' -> ('sotong/intake', ':0.1.0@sha256:…'); a registry port is not a tag."""
+    name, at, digest = image.partition("@")
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        return name[:colon], name[colon:] + at + digest
+    return name, at + digest
 
 
 def check_images(objects: list[Obj], tag: str | None) -> list[str]:
@@ -645,7 +685,7 @@ def check_images(objects: list[Obj], tag: str | None) -> list[str]:
         where = f"{workload['kind']}/{workload['metadata']['name']}"
         for container in containers_of(workload):
             image = container["image"]
-            _, suffix = kustomize_lite.split_image(image)
+            _, suffix = split_image(image)
             if not suffix or suffix == ":latest":
                 problems.append(f"{where}: image {image} has no pinned tag")
             elif tag is not None and suffix != f":{tag}" and not suffix.startswith(f":{tag}@"):
@@ -699,36 +739,31 @@ def check_autoscaling(objects: list[Obj]) -> list[str]:
     return problems
 
 
-def consumer_groups(deployment: str) -> dict[str, str | None]:
-    """The consumer groups a consumer process joins -> the topic its lag trigger must watch (None: any topic in
-    the catalog). A Faust worker is one group, its app id sotong-<svc>; the publishing engine is one group per
-    channel and lane, and every one of them must be watched."""
-    if deployment == "alerting-dispatch":
-        return {
-            f"sotong-alerting-dispatch-{channel}-{lane}": topic
+def consumer_groups(deployment: str) -> dict[str, set[str] | None]:
+    """The consumer groups a consumer process joins -> the topics whose lag must be watched for it (None: one
+    trigger on any catalog topic the group reads will do). A Faust worker or the batch consumer is one group
+    (CONSUMER_GROUPS); the publishing engine is one group per channel and lane, reading every dispatch-request
+    topic of its lane, and every group on every topic must be watched: a requester's topic nobody watches
+    would queue without adding a pod."""
+    if deployment == "publishing-dispatch":
+        groups: dict[str, set[str] | None] = {
+            f"sotong-publishing-{channel}-{lane}": set(lane_topics)
             for channel in DISPATCH_CHANNELS
-            for lane, topic in DISPATCH_LANES.items()
+            for lane, lane_topics in dispatch_lanes().items()
         }
-    return {f"sotong-{deployment.split('-')[0]}": None}
+        feeds = {t["name"] for t in catalog() if t.get("kind") == "directory-feed"}
+        if feeds:  # the directory feeds' Faust worker (sotong_publishing.worker.follow_directory)
+            groups["sotong-publishing-directory"] = feeds
+        return groups
+    return {CONSUMER_GROUPS[deployment]: None}
 
 
 def check_scaled_object(scaled: Obj, deployment: Obj, objects: list[Obj], partitions: dict[str, int]) -> list[str]:
+    """A consumer's KEDA ScaledObject against its Deployment: target, bounds, bootstrap, and every group watched
+    on each of its topics, never past a topic's partition count."""
     name = scaled["metadata"]["name"]
     problems = []
     spec = scaled["spec"]
-    allowed = {
-        "scaleTargetRef",
-        "minReplicaCount",
-        "maxReplicaCount",
-        "pollingInterval",
-        "cooldownPeriod",
-        "advanced",
-        "triggers",
-        "idleReplicaCount",
-        "fallback",
-    }
-    if set(spec) - allowed:
-        problems.append(f"ScaledObject/{name} has unknown fields {sorted(set(spec) - allowed)}")
     if spec["scaleTargetRef"].get("name") != deployment["metadata"]["name"]:
         problems.append(f"ScaledObject/{name} does not target its Deployment")
     low, high = spec.get("minReplicaCount", 0), spec.get("maxReplicaCount", 100)
@@ -749,9 +784,14 @@ def check_scaled_object(scaled: Obj, deployment: Obj, objects: list[Obj], partit
     if not kafka:
         problems.append(f"ScaledObject/{name} has no kafka (consumer lag) trigger")
     groups = consumer_groups(deployment["metadata"]["name"])
-    watched = {t.get("metadata", {}).get("consumerGroup") for t in kafka}
-    for group in sorted(set(groups) - watched):
-        problems.append(f"ScaledObject/{name} does not watch the lag of group {group}")
+    watched = {(t.get("metadata", {}).get("consumerGroup"), t.get("metadata", {}).get("topic")) for t in kafka}
+    for group, topics in sorted(groups.items()):
+        if topics is None:
+            if not any(g == group for g, _ in watched):
+                problems.append(f"ScaledObject/{name} does not watch the lag of group {group}")
+            continue
+        for topic in sorted(topics - {t for g, t in watched if g == group}):
+            problems.append(f"ScaledObject/{name} does not watch the lag of group {group} on {topic}")
     for trigger in kafka:
         meta = trigger.get("metadata", {})
         if meta.get("bootstrapServers") not in bootstraps:
@@ -759,14 +799,12 @@ def check_scaled_object(scaled: Obj, deployment: Obj, objects: list[Obj], partit
         group, topic = meta.get("consumerGroup"), meta.get("topic")
         if group not in groups:
             problems.append(f"ScaledObject/{name} watches group {group}; the process's groups are {sorted(groups)}")
-        elif groups[group] not in (None, topic):
-            problems.append(f"ScaledObject/{name} watches group {group} on {topic}, it consumes {groups[group]}")
+        elif (topics := groups[group]) is not None and topic not in topics:
+            problems.append(f"ScaledObject/{name} watches group {group} on {topic}; it reads {sorted(topics)}")
         if topic not in partitions:
             problems.append(f"ScaledObject/{name} watches {topic}, which is not in the topic catalog")
         elif high > partitions[topic]:
             problems.append(f"ScaledObject/{name} may scale to {high}, past {topic}'s {partitions[topic]} partitions")
-        if not str(meta.get("lagThreshold", "")).isdigit():
-            problems.append(f"ScaledObject/{name} lagThreshold is not a whole number string")
     return problems
 
 
@@ -785,19 +823,249 @@ def check_namespace(objects: list[Obj], expected: str) -> list[str]:
 
 
 def schema_problems(objects: list[Obj]) -> list[str]:
-    problems = []
+    """Built-in kinds against the Kubernetes OpenAPI schemas (strict: no unknown fields); custom resources
+    through `custom_problems`; any other kind is an error (no schema, no check)."""
+    problems: list[str] = []
     for obj in objects:
         where = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+        problems.extend(f"{where}: {p}" for p in name_problems(obj))
         if (obj.get("apiVersion"), obj.get("kind")) in CUSTOM_KINDS:
+            problems.extend(f"{where}: {p}" for p in custom_problems(obj))
             continue
-        for version in KUBERNETES_VERSIONS:
-            try:
-                kubernetes_validate.validate(obj, version, strict=True)
-            except kv_utils.SchemaNotFoundError:
-                problems.append(f"{where}: no schema for {obj.get('apiVersion')} in Kubernetes {version}")
-            except kubernetes_validate.ValidationError as exc:
-                path = ".".join(str(p) for p in exc.path)
-                problems.append(f"{where}: invalid for Kubernetes {version} at {path or '(root)'}: {exc.message}")
+        problems.extend(f"{where}: {p}" for p in validate(obj))
+    return problems
+
+
+def validate(obj: Obj) -> list[str]:
+    """kubernetes-validate in strict mode against every version in KUBERNETES_VERSIONS."""
+    problems = []
+    for version in KUBERNETES_VERSIONS:
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kv_utils.SchemaNotFoundError:
+            problems.append(f"no schema for {obj.get('apiVersion')} {obj.get('kind')} in Kubernetes {version}")
+        except kubernetes_validate.ValidationError as exc:
+            path = ".".join(str(p) for p in exc.path)
+            problems.append(f"invalid for Kubernetes {version} at {path or '(root)'}: {exc.message}")
+    return problems
+
+
+# RFC 1123 names as the API server checks them (the OpenAPI schemas do not): a subdomain for most objects'
+# names, a label value, and a label key's name part (with an optional DNS-subdomain prefix).
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
+def name_problems(obj: Obj) -> list[str]:
+    """Name and label syntax, which the API server enforces and no OpenAPI schema expresses."""
+    problems = []
+    meta = obj.get("metadata", {})
+    name = str(meta.get("name", ""))
+    if len(name) > 253 or not _SUBDOMAIN.match(name):
+        problems.append(f"name {name!r} is not a DNS subdomain (RFC 1123)")
+    for key, value in meta.get("labels", {}).items():
+        prefix, _, label = str(key).rpartition("/")
+        if (prefix and not _SUBDOMAIN.match(prefix)) or len(label) > 63 or not _LABEL_NAME.match(label):
+            problems.append(f"label key {key!r} is not a valid label name")
+        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+            problems.append(f"label {key}={value!r} is not a valid label value")
+    return problems
+
+
+# -------------------------------------------------------------------------------------- custom resources
+# No schema for KEDA's and Strimzi's CRDs ships with kubernetes-validate, and none can be fetched offline
+# (kubeconform would download them at run time). So what can be checked without one is checked here: the parts
+# that are Kubernetes types (ObjectMeta, an HPA's scaleTargetRef and behavior) by validating them inside a
+# built-in object with the real schema, and the rest against the fields, types and values these operators
+# document (KEDA 2.x ScaledObject with the kafka scaler, Strimzi KafkaTopic v1beta2), unknown fields refused.
+
+_SCALED_OBJECT_SPEC = {
+    "scaleTargetRef": dict,
+    "minReplicaCount": int,
+    "maxReplicaCount": int,
+    "idleReplicaCount": int,
+    "pollingInterval": int,
+    "cooldownPeriod": int,
+    "initialCooldownPeriod": int,
+    "advanced": dict,
+    "fallback": dict,
+    "triggers": list,
+}
+_KAFKA_TRIGGER_METADATA = {
+    "bootstrapServers",
+    "consumerGroup",
+    "topic",
+    "lagThreshold",
+    "activationLagThreshold",
+    "offsetResetPolicy",
+    "allowIdleConsumers",
+    "excludePersistentLag",
+    "scaleToZeroOnInvalidOffset",
+    "limitToPartitionsWithLag",
+    "ensureEvenDistributionOfPartitions",
+    "partitionLimitation",
+    "version",
+    "sasl",
+    "tls",
+}
+_TRUE_FALSE = {"true", "false"}
+_KAFKA_TOPIC_SPEC = {"partitions": int, "replicas": int, "config": dict, "topicName": str}
+# Kafka's topic-level configuration names (Kafka 3.x/4.x, `kafka-configs.sh --entity-type topics`); the Topic
+# Operator passes config through, so a misspelt name would only fail in the cluster.
+KAFKA_TOPIC_CONFIGS = {
+    "cleanup.policy",
+    "compression.type",
+    "compression.gzip.level",
+    "compression.lz4.level",
+    "compression.zstd.level",
+    "delete.retention.ms",
+    "file.delete.delay.ms",
+    "flush.messages",
+    "flush.ms",
+    "follower.replication.throttled.replicas",
+    "index.interval.bytes",
+    "leader.replication.throttled.replicas",
+    "local.retention.bytes",
+    "local.retention.ms",
+    "max.compaction.lag.ms",
+    "max.message.bytes",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+    "min.insync.replicas",
+    "preallocate",
+    "remote.storage.enable",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.index.bytes",
+    "segment.jitter.ms",
+    "segment.ms",
+    "unclean.leader.election.enable",
+}
+
+
+def _typed(spec: Obj, fields: dict[str, type], what: str) -> list[str]:
+    problems = [f"{what} has unknown field {key}" for key in sorted(set(spec) - set(fields))]
+    for key, kind in fields.items():
+        # bool is an int in Python; YAML `true` where a count belongs is still wrong
+        if key in spec and (not isinstance(spec[key], kind) or (kind is int and isinstance(spec[key], bool))):
+            problems.append(f"{what}.{key} is not {'an object' if kind is dict else kind.__name__}")
+    return problems
+
+
+def custom_problems(obj: Obj) -> list[str]:
+    """A custom resource's metadata with the real ObjectMeta schema, its spec by kind."""
+    shell = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": obj.get("metadata", {})}
+    problems = [f"metadata: {p}" for p in validate(shell)]
+    unknown = sorted(set(obj) - {"apiVersion", "kind", "metadata", "spec"})
+    if unknown:
+        problems.append(f"has unknown top-level fields {unknown}")
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [*problems, "has no spec"]
+    if (obj["apiVersion"], obj["kind"]) == SCALED_OBJECT:
+        problems.extend(scaled_object_problems(spec))
+    else:
+        problems.extend(kafka_topic_problems(obj, spec))
+    return problems
+
+
+def scaled_object_problems(spec: Obj) -> list[str]:
+    """KEDA ScaledObject: documented fields and types; scaleTargetRef and the HPA behavior as the HPA schema has
+    them; kafka triggers with known metadata keys and string values (the CRD types metadata as a string map)."""
+    problems = _typed(spec, _SCALED_OBJECT_SPEC, "spec")
+    target = spec.get("scaleTargetRef")
+    if not isinstance(target, dict) or not target.get("name"):
+        problems.append("spec.scaleTargetRef has no name")
+        target = {"name": "missing"}
+    hpa: Obj = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "check"},
+        "spec": {
+            # envSourceContainerName is KEDA's own; the rest is the HPA's CrossVersionObjectReference
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                **{k: v for k, v in target.items() if k != "envSourceContainerName"},
+            },
+            "maxReplicas": 1,
+        },
+    }
+    advanced = spec.get("advanced", {})
+    problems.extend(_typed(advanced, {"horizontalPodAutoscalerConfig": dict, "restoreToOriginalReplicaCount": bool,
+                                      "scalingModifiers": dict}, "spec.advanced"))  # fmt: skip
+    hpa_config = advanced.get("horizontalPodAutoscalerConfig", {})
+    problems.extend(_typed(hpa_config, {"behavior": dict, "name": str}, "spec.advanced.horizontalPodAutoscalerConfig"))
+    if "behavior" in hpa_config:
+        hpa["spec"]["behavior"] = hpa_config["behavior"]
+    problems.extend(f"scaleTargetRef or behavior: {p}" for p in validate(hpa))
+    for field in ("minReplicaCount", "maxReplicaCount", "pollingInterval", "cooldownPeriod"):
+        if isinstance(spec.get(field), int) and spec[field] < 0:
+            problems.append(f"spec.{field} is negative")
+    triggers = spec.get("triggers")
+    if not isinstance(triggers, list) or not triggers:
+        return [*problems, "spec.triggers is empty"]
+    for index, trigger in enumerate(triggers):
+        where = f"spec.triggers[{index}]"
+        if not isinstance(trigger, dict):
+            problems.append(f"{where} is not an object")
+            continue
+        problems.extend(_typed(trigger, {"type": str, "metadata": dict, "name": str, "authenticationRef": dict,
+                                         "metricType": str, "useCachedMetrics": bool}, where))  # fmt: skip
+        meta = trigger.get("metadata", {})
+        for key, value in meta.items():
+            if not isinstance(value, str):
+                problems.append(f"{where}.metadata.{key} is {type(value).__name__}; KEDA takes strings only")
+        if trigger.get("type") != "kafka":
+            continue
+        for key in sorted(set(meta) - _KAFKA_TRIGGER_METADATA):
+            problems.append(f"{where}.metadata has {key}, which the kafka scaler does not know")
+        for key in ("bootstrapServers", "consumerGroup", "topic", "lagThreshold"):
+            if not meta.get(key):
+                problems.append(f"{where}.metadata.{key} is not set")
+        for key in ("lagThreshold", "activationLagThreshold"):
+            if key in meta and not (str(meta[key]).isdigit() and int(meta[key]) > 0):
+                problems.append(f"{where}.metadata.{key} is not a positive whole number")
+        if meta.get("offsetResetPolicy", "latest") not in {"earliest", "latest"}:
+            problems.append(f"{where}.metadata.offsetResetPolicy is not earliest or latest")
+        for key in ("allowIdleConsumers", "excludePersistentLag", "scaleToZeroOnInvalidOffset"):
+            if key in meta and meta[key] not in _TRUE_FALSE:
+                problems.append(f"{where}.metadata.{key} is not 'true' or 'false'")
+    return problems
+
+
+def kafka_topic_problems(obj: Obj, spec: Obj) -> list[str]:
+    """Strimzi KafkaTopic: the CRD's fields and bounds, the cluster label the Topic Operator selects on, a topic
+    name Kafka accepts, and config entries that are Kafka topic configs with values of the right shape."""
+    problems = _typed(spec, _KAFKA_TOPIC_SPEC, "spec")
+    if not obj["metadata"].get("labels", {}).get("strimzi.io/cluster"):
+        problems.append("has no strimzi.io/cluster label: no Topic Operator would take it")
+    topic = spec.get("topicName", obj["metadata"].get("name", ""))
+    if not re.match(r"^[a-zA-Z0-9._-]{1,249}$", str(topic)) or topic in {".", ".."}:
+        problems.append(f"topic name {topic!r} is not a legal Kafka topic name")
+    partitions, replicas = spec.get("partitions"), spec.get("replicas")
+    if not isinstance(partitions, int) or partitions < 1:
+        problems.append("spec.partitions is not a whole number >= 1")
+    if not isinstance(replicas, int) or not 1 <= replicas <= 32767:
+        problems.append("spec.replicas is not a whole number in 1..32767")
+    config = spec.get("config", {})
+    for key in sorted(set(config) - KAFKA_TOPIC_CONFIGS):
+        problems.append(f"spec.config has {key}, which is not a Kafka topic config")
+    for key, value in config.items():
+        text = str(value)
+        if key.endswith((".ms", ".bytes", ".messages")) and not re.match(r"^-?\d+$", text):
+            problems.append(f"spec.config.{key}={text!r} is not a whole number")
+    policy = {p.strip() for p in str(config.get("cleanup.policy", "delete")).split(",")}
+    if not policy or policy - {"delete", "compact"}:
+        problems.append(f"spec.config.cleanup.policy {config.get('cleanup.policy')!r} is not delete and/or compact")
+    min_isr = config.get("min.insync.replicas")
+    if min_isr is not None and (not str(min_isr).isdigit() or (isinstance(replicas, int) and int(min_isr) > replicas)):
+        problems.append(f"spec.config.min.insync.replicas {min_isr!r} is not a count <= spec.replicas")
     return problems
 
 
@@ -814,20 +1082,6 @@ def pattern_problems(objects: list[Obj]) -> list[str]:
 
 
 # -------------------------------------------------------------------------------------------------- tests
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_overlay_renders_the_same_with_kubectl(overlay: str, rendered: dict[str, list[Obj]]) -> None:
-    command = _external_kustomize()
-    if command is None:
-        pytest.skip("neither kustomize nor kubectl on PATH: rendered with kustomize_lite only")
-    result = subprocess.run([*command, str(K8S / "overlays" / overlay)], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    theirs = _comparable([d for d in yaml.safe_load_all(result.stdout) if d])
-    ours = _comparable(rendered[overlay])
-    assert sorted(ours) == sorted(theirs)
-    for key, obj in ours.items():
-        assert obj == theirs[key], f"{key} renders differently with {' '.join(command)}"
 
 
 @pytest.mark.parametrize("target", [*OVERLAYS, *(f"base/{s}" for s in SERVICES)])
@@ -869,7 +1123,7 @@ def test_no_secret_manifest_is_committed_anywhere() -> None:
     """Secrets exist only as the dev overlay's generator; no file under k8s/ is a Secret or carries stringData."""
     offenders = []
     for path in _committed_yaml():
-        for doc in kustomize_lite.load_yaml_documents(path):
+        for doc in (d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d):
             if doc.get("kind") == "Secret" or "stringData" in doc:
                 offenders.append(str(path.relative_to(ROOT)))
             if doc.get("kind") == "Kustomization" and doc.get("secretGenerator") and path.parent.name != "dev":
@@ -999,17 +1253,46 @@ MUTATIONS: dict[str, Mutation] = {
         {"valueFrom": {"secretKeyRef": {"name": "intake-secrets", "key": "jwt-secret"}}},
     ),
     # alerting
-    "dispatch without probes": lambda o: _drop(_container(o, "alerting-dispatch"), "startupProbe", "livenessProbe"),
-    "dispatch PDB missing": lambda o: o.remove(_object(o, "PodDisruptionBudget", "alerting-dispatch")),
-    "dispatch runs as root": lambda o: _deployment(o, "alerting-dispatch")["spec"]["template"]["spec"][
+    # the publishing engine
+    "dispatch without probes": lambda o: _drop(_container(o, "publishing-dispatch"), "startupProbe", "livenessProbe"),
+    "dispatch PDB missing": lambda o: o.remove(_object(o, "PodDisruptionBudget", "publishing-dispatch")),
+    "dispatch runs as root": lambda o: _deployment(o, "publishing-dispatch")["spec"]["template"]["spec"][
         "securityContext"
     ].update(runAsUser=0, runAsNonRoot=False),
-    "dispatch with a grpc port": lambda o: _container(o, "alerting-dispatch")["ports"].append(
+    "dispatch with a grpc port": lambda o: _container(o, "publishing-dispatch")["ports"].append(
         {"name": "grpc", "containerPort": GRPC_PORT}
     ),
-    "dispatch token as plain env": lambda o: _set_env(o, "alerting-dispatch", DISPATCH_TOKEN, {"value": "t0ken"}),
-    "dispatch without resources": lambda o: _container(o, "alerting-dispatch").pop("resources"),
-    "dispatch merged into the worker": lambda o: o.remove(_deployment(o, "alerting-dispatch")),
+    "provider token as plain env": lambda o: _set_env(o, "publishing-dispatch", PROVIDER_TOKEN, {"value": "t0ken"}),
+    "seal keys as plain env": lambda o: _set_env(o, "publishing-dispatch", SEAL_KEYS, {"value": "k1:AAAA"}),
+    "dispatch without its seal keys": lambda o: _container(o, "publishing-dispatch").update(
+        env=[e for e in _container(o, "publishing-dispatch")["env"] if e["name"] != SEAL_KEYS]
+    ),
+    "private seal keys given to intake": lambda o: _set_env(
+        o,
+        "intake-worker",
+        SEAL_KEYS,
+        {"valueFrom": {"secretKeyRef": {"name": "publishing-secrets", "key": "seal-keys"}}},
+    ),
+    "dispatch without resources": lambda o: _container(o, "publishing-dispatch").pop("resources"),
+    "dispatch on the alerting image": lambda o: _container(o, "publishing-dispatch").update(
+        image="sotong/alerting:0.1.0"
+    ),
+    "dispatch runs the old command": lambda o: _container(o, "publishing-dispatch").update(
+        command=["sotong-alerting-dispatch"]
+    ),
+    "dispatch back inside alerting": lambda o: o.remove(_deployment(o, "publishing-dispatch")),
+    # the public sealing keys: every requester, from the one ConfigMap
+    "requester without public keys": lambda o: _container(o, "intake-http").update(
+        env=[e for e in _container(o, "intake-http")["env"] if e["name"] != SEAL_PUBLIC_KEYS]
+    ),
+    "public keys from another ConfigMap": lambda o: _set_env(
+        o, "intake-api", SEAL_PUBLIC_KEYS, {"valueFrom": {"configMapKeyRef": {"name": "intake-config", "key": "k"}}}
+    ),
+    "public keys as a literal": lambda o: _set_env(o, "intake-worker", SEAL_PUBLIC_KEYS, {"value": "k1:AAAA"}),
+    "public keys given to the purge": lambda o: _cron_container(o, "intake-purge")["env"].append(
+        {"name": SEAL_PUBLIC_KEYS, "valueFrom": {"configMapKeyRef": SEAL_PUBLIC_REF}}
+    ),
+    # alerting
     "alerting worker given the JWT key": lambda o: _set_env(
         o, "alerting-worker", JWT, {"valueFrom": {"secretKeyRef": {"name": "alerting-secrets", "key": "jwt-secret"}}}
     ),
@@ -1045,107 +1328,268 @@ MUTATIONS: dict[str, Mutation] = {
 
 
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
-def test_pattern_checks_fail_on_a_broken_manifest(mutation: str) -> None:
-    objects = kustomize_lite.render(K8S / "overlays" / "prod")
+def test_pattern_checks_fail_on_a_broken_manifest(mutation: str, kustomize: Render) -> None:
+    objects = kustomize(K8S / "overlays" / "prod")
     assert pattern_problems(objects) == []
     MUTATIONS[mutation](objects)
     assert pattern_problems(objects) != [], f"a manifest with '{mutation}' passed the pattern checks"
 
 
-def test_schema_check_fails_on_an_unknown_or_mistyped_field() -> None:
-    objects = kustomize_lite.render(K8S / "base" / "intake")
-    broken = copy.deepcopy(objects)
-    _container(broken, "intake-api")["readinessProbe"]["grpcc"] = {"port": GRPC_PORT}
-    assert schema_problems(broken) != []
-    broken = copy.deepcopy(objects)
-    _deployment(broken, "intake-worker")["spec"]["replicas"] = "two"
-    assert schema_problems(broken) != []
+def test_schema_check_fails_on_an_unknown_or_mistyped_field(kustomize: Render) -> None:
+    objects = kustomize(K8S / "base" / "intake")
+
+    def broken(kind: str, name: str, change: Callable[[Obj], None]) -> list[str]:
+        obj = copy.deepcopy(_object(objects, kind, name))
+        assert schema_problems([obj]) == []
+        change(obj)
+        return schema_problems([obj])
+
+    assert broken("Deployment", "intake-api", lambda d: containers_of(d)[0]["readinessProbe"].update(grpcc={}))
+    assert broken("Deployment", "intake-worker", lambda d: d["spec"].update(replicas="two"))
+    assert broken("Service", "intake-api", lambda s: s["metadata"].update(name="Intake_API"))
+    assert broken(
+        "Service", "intake-http", lambda s: s["metadata"]["labels"].update({"app.kubernetes.io/part-of": "a b"})
+    )
+    assert schema_problems([{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}])
 
 
-def test_secret_checks_fail_on_a_real_looking_secret() -> None:
-    objects = kustomize_lite.render(K8S / "overlays" / "dev")
+# Custom resources broken in the ways their CRDs or operators would refuse (or silently misread).
+CUSTOM_MUTATIONS: dict[str, tuple[str, str, Mutation]] = {
+    "ScaledObject unknown spec field": (
+        "prod",
+        "publishing-dispatch",
+        lambda o: _object(o, "ScaledObject", "publishing-dispatch")["spec"].update(maxReplicas=6),
+    ),
+    "ScaledObject count as a string": (
+        "prod",
+        "intake-worker",
+        lambda o: _object(o, "ScaledObject", "intake-worker")["spec"].update(maxReplicaCount="6"),
+    ),
+    "ScaledObject lag threshold as a number": (
+        "prod",
+        "moderation-worker",
+        lambda o: _object(o, "ScaledObject", "moderation-worker")["spec"]["triggers"][0]["metadata"].update(
+            lagThreshold=50
+        ),
+    ),
+    "ScaledObject misspelt scaler field": (
+        "prod",
+        "alerting-worker",
+        lambda o: _object(o, "ScaledObject", "alerting-worker")["spec"]["triggers"][0]["metadata"].update(
+            consumergroup="sotong-alerting"
+        ),
+    ),
+    "ScaledObject trigger without a topic": (
+        "prod",
+        "publishing-dispatch",
+        lambda o: _object(o, "ScaledObject", "publishing-dispatch")["spec"]["triggers"][0]["metadata"].pop("topic"),
+    ),
+    "ScaledObject bad offset reset": (
+        "prod",
+        "intake-worker",
+        lambda o: _object(o, "ScaledObject", "intake-worker")["spec"]["triggers"][0]["metadata"].update(
+            offsetResetPolicy="oldest"
+        ),
+    ),
+    "ScaledObject bad HPA behavior": (
+        "prod",
+        "publishing-dispatch",
+        lambda o: _object(o, "ScaledObject", "publishing-dispatch")["spec"]["advanced"][
+            "horizontalPodAutoscalerConfig"
+        ]["behavior"]["scaleDown"].update(stabilisationWindowSeconds=300),
+    ),
+    "ScaledObject unknown metadata field": (
+        "prod",
+        "intake-worker",
+        lambda o: _object(o, "ScaledObject", "intake-worker")["metadata"].update(label={"a": "b"}),
+    ),
+    "ScaledObject without triggers": (
+        "prod",
+        "moderation-worker",
+        lambda o: _object(o, "ScaledObject", "moderation-worker")["spec"].update(triggers=[]),
+    ),
+    "KafkaTopic without cluster label": (
+        "topics",
+        "alerting.dispatch-emergency.v1",
+        lambda o: _object(o, "KafkaTopic", "alerting.dispatch-emergency.v1")["metadata"]["labels"].pop(
+            "strimzi.io/cluster"
+        ),
+    ),
+    "KafkaTopic no partitions": (
+        "topics",
+        "intake.dispatch-requested.v1",
+        lambda o: _object(o, "KafkaTopic", "intake.dispatch-requested.v1")["spec"].update(partitions=0),
+    ),
+    "KafkaTopic replicas as a string": (
+        "topics",
+        "publishing.delivery-reported.v1",
+        lambda o: _object(o, "KafkaTopic", "publishing.delivery-reported.v1")["spec"].update(replicas="3"),
+    ),
+    "KafkaTopic misspelt config": (
+        "topics",
+        "moderation.decision-made.v1",
+        lambda o: _object(o, "KafkaTopic", "moderation.decision-made.v1")["spec"]["config"].update(
+            {"retention.msec": "1000"}
+        ),
+    ),
+    "KafkaTopic retention not a number": (
+        "topics",
+        "alerting.incident-changed.v1",
+        lambda o: _object(o, "KafkaTopic", "alerting.incident-changed.v1")["spec"]["config"].update(
+            {"retention.ms": "a year"}
+        ),
+    ),
+    "KafkaTopic min ISR above replicas": (
+        "topics",
+        "intake.submission-received.v1",
+        lambda o: _object(o, "KafkaTopic", "intake.submission-received.v1")["spec"]["config"].update(
+            {"min.insync.replicas": "4"}
+        ),
+    ),
+    "KafkaTopic unknown spec field": (
+        "topics",
+        "intake.raw-submission.v1",
+        lambda o: _object(o, "KafkaTopic", "intake.raw-submission.v1")["spec"].update(partition=6),
+    ),
+    "KafkaTopic bad cleanup policy": (
+        "topics",
+        "intake.raw-submission.v1.dlq",
+        lambda o: _object(o, "KafkaTopic", "intake.raw-submission.v1.dlq")["spec"]["config"].update(
+            {"cleanup.policy": "remove"}
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(CUSTOM_MUTATIONS))
+def test_custom_resource_checks_fail_on_a_broken_resource(mutation: str, kustomize: Render) -> None:
+    target, name, mutate = CUSTOM_MUTATIONS[mutation]
+    objects = kustomize(K8S / "base" / "kafka-topics" if target == "topics" else K8S / "overlays" / target)
+    resource = [o for o in objects if o["kind"] in {"ScaledObject", "KafkaTopic"} and o["metadata"]["name"] == name]
+    assert len(resource) == 1
+    assert schema_problems(resource) == []
+    mutate(objects)
+    assert schema_problems(resource) != [], f"a resource with '{mutation}' passed the custom resource checks"
+
+
+def test_kafka_topics_are_valid(kustomize: Render) -> None:
+    """The generated Strimzi topics (not part of an overlay: they go to the Kafka cluster's namespace)."""
+    objects = kustomize(K8S / "base" / "kafka-topics")
+    assert {(o["apiVersion"], o["kind"]) for o in objects} == {KAFKA_TOPIC}
+    assert schema_problems(objects) == []
+
+
+def test_secret_checks_fail_on_a_real_looking_secret(kustomize: Render) -> None:
+    objects = kustomize(K8S / "overlays" / "dev")
     secret = named(objects, "Secret", "intake-secrets")
     assert secret is not None
     secret["data"]["jwt-secret"] = base64.b64encode(b"some-real-looking-key").decode()
     assert check_secrets(objects, fake_allowed=True) != []
-    prod = kustomize_lite.render(K8S / "overlays" / "prod")
+    prod = kustomize(K8S / "overlays" / "prod")
     prod.append(copy.deepcopy(secret))
     assert check_secrets(prod, fake_allowed=False) != []
+    objects = kustomize(K8S / "overlays" / "dev")
+    secret = _object(objects, "Secret", "publishing-secrets")
+    secret["data"]["seal-keys"] = base64.b64encode(b"k1:" + base64.b64encode(b"x" * 32)).decode()
+    assert check_secrets(objects, fake_allowed=True) != []
 
 
-def test_autoscaling_checks_fail_past_the_partition_count_or_on_the_wrong_group() -> None:
-    objects = kustomize_lite.render(K8S / "overlays" / "prod")
-    scaled = named(objects, "ScaledObject", "moderation-worker")
-    assert scaled is not None
-    scaled["spec"]["maxReplicaCount"] = 64
-    assert check_autoscaling(objects) != []
-    objects = kustomize_lite.render(K8S / "overlays" / "prod")
-    scaled = named(objects, "ScaledObject", "intake-worker")
-    assert scaled is not None
-    scaled["spec"]["triggers"][0]["metadata"]["consumerGroup"] = "intake"
-    assert check_autoscaling(objects) != []
-    objects = kustomize_lite.render(K8S / "overlays" / "prod")
-    objects.remove(_object(objects, "HorizontalPodAutoscaler", "intake-api"))
-    assert check_autoscaling(objects) != []
-    objects = kustomize_lite.render(K8S / "overlays" / "prod")
-    objects.remove(_object(objects, "HorizontalPodAutoscaler", "intake-http"))
-    assert check_autoscaling(objects) != []
-    # the publishing engine: every channel and lane watched, each group on its own lane's topic
-    objects = kustomize_lite.render(K8S / "overlays" / "prod")
-    scaled = _object(objects, "ScaledObject", "alerting-dispatch")
-    scaled["spec"]["triggers"] = [
-        t for t in scaled["spec"]["triggers"] if "-sms-" not in t["metadata"]["consumerGroup"]
-    ]
-    assert check_autoscaling(objects) != []
-    objects = kustomize_lite.render(K8S / "overlays" / "prod")
-    scaled = _object(objects, "ScaledObject", "alerting-dispatch")
-    scaled["spec"]["triggers"][0]["metadata"]["topic"] = DISPATCH_LANES["routine"]
-    assert check_autoscaling(objects) != []
-    objects = kustomize_lite.render(K8S / "overlays" / "prod")
-    _object(objects, "ScaledObject", "alerting-dispatch")["spec"]["maxReplicaCount"] = 12
-    assert check_autoscaling(objects) != []
-
-
-def test_renderer_refuses_what_it_does_not_implement(tmp_path: Path) -> None:
-    (tmp_path / "kustomization.yaml").write_text("resources: []\nnamePrefix: x-\n", encoding="utf-8")
-    with pytest.raises(kustomize_lite.KustomizeError, match="namePrefix"):
-        kustomize_lite.render(tmp_path)
-    (tmp_path / "kustomization.yaml").write_text(
-        "secretGenerator:\n  - name: s\n    literals: [a=b]\n", encoding="utf-8"
+def test_config_map_check_fails_on_a_reference_to_nowhere(kustomize: Render) -> None:
+    objects = kustomize(K8S / "overlays" / "prod")
+    assert check_config_maps(objects, "3") == []
+    _set_env(
+        objects,
+        "intake-http",
+        SEAL_PUBLIC_KEYS,
+        {"valueFrom": {"configMapKeyRef": {"name": "publishing-seal", "key": "public-key", "optional": True}}},
     )
-    with pytest.raises(kustomize_lite.KustomizeError, match="disableNameSuffixHash"):
-        kustomize_lite.render(tmp_path)
+    assert check_config_maps(objects, "3") != []
+    objects = kustomize(K8S / "overlays" / "prod")
+    objects.remove(_object(objects, "ConfigMap", "publishing-seal"))
+    assert check_config_maps(objects, "3") != []
 
 
-# ------------------------------------------------------- the manifests against the code's settings modules
+def test_autoscaling_checks_fail_past_the_partition_count_or_on_the_wrong_group(kustomize: Render) -> None:
+    prod = kustomize(K8S / "overlays" / "prod")
 
-# Which settings list each workload's process loads (config.load_or_exit(...) in its main()).
-SETTINGS_LISTS = {
-    "intake-api": ("sotong_intake.settings", "API"),
-    "intake-http": ("sotong_intake.settings", "HTTP"),
-    "intake-worker": ("sotong_intake.settings", "WORKER"),
-    "intake-purge": ("sotong_intake.settings", "PURGE"),
-    "moderation-api": ("sotong_moderation.settings", "API"),
-    "moderation-worker": ("sotong_moderation.settings", "WORKER"),
-    "alerting-api": ("sotong_alerting.settings", "API"),
-    "alerting-worker": ("sotong_alerting.settings", "WORKER"),
-    "alerting-dispatch": ("sotong_publishing.settings", "WORKER"),
+    def broken(change: Callable[[list[Obj]], None]) -> list[str]:
+        objects = copy.deepcopy(prod)
+        change(objects)
+        return check_autoscaling(objects)
+
+    def triggers(objects: list[Obj], name: str) -> list[Obj]:
+        found: list[Obj] = _object(objects, "ScaledObject", name)["spec"]["triggers"]
+        return found
+
+    assert check_autoscaling(prod) == []
+    assert broken(lambda o: _object(o, "ScaledObject", "moderation-worker")["spec"].update(maxReplicaCount=64))
+    assert broken(lambda o: triggers(o, "intake-worker")[0]["metadata"].update(consumerGroup="intake"))
+    # moderation's batch consumer joins sotong-moderation-batch, not the Faust-style sotong-moderation
+    assert broken(lambda o: triggers(o, "moderation-worker")[0]["metadata"].update(consumerGroup="sotong-moderation"))
+    assert broken(lambda o: o.remove(_object(o, "HorizontalPodAutoscaler", "intake-api")))
+    assert broken(lambda o: o.remove(_object(o, "HorizontalPodAutoscaler", "intake-http")))
+    assert broken(lambda o: triggers(o, "alerting-worker")[2]["metadata"].update(topic="alerting.delivery-reported.v1"))
+    # the publishing engine: every channel and lane watched, on every topic of its lane and no other
+    assert broken(
+        lambda o: _object(o, "ScaledObject", "publishing-dispatch")["spec"].update(
+            triggers=[
+                t for t in triggers(o, "publishing-dispatch") if "-kakao_bot-" not in t["metadata"]["consumerGroup"]
+            ]
+        )
+    )
+    assert broken(
+        lambda o: _object(o, "ScaledObject", "publishing-dispatch")["spec"].update(
+            triggers=[
+                t
+                for t in triggers(o, "publishing-dispatch")
+                if t["metadata"]["topic"] != "intake.dispatch-requested.v1"
+            ]
+        )
+    )
+    assert broken(
+        lambda o: triggers(o, "publishing-dispatch")[0]["metadata"].update(topic="alerting.dispatch-routine.v1")
+    )
+    assert broken(
+        lambda o: triggers(o, "publishing-dispatch")[0]["metadata"].update(
+            consumerGroup="sotong-alerting-dispatch-chat-emergency"
+        )
+    )
+    assert broken(lambda o: _object(o, "ScaledObject", "publishing-dispatch")["spec"].update(maxReplicaCount=12))
+    assert broken(lambda o: triggers(o, "publishing-dispatch")[0]["metadata"].update(bootstrapServers="kafka:9092"))
+
+
+# ------------------------------------------------------- the manifests against the code's settings classes
+
+# Which settings class each workload's process loads (`<class>.load_or_exit()` in its main()).
+SETTINGS_CLASSES = {
+    "intake-api": ("sotong_intake.settings", "Api"),
+    "intake-http": ("sotong_intake.settings", "Http"),
+    "intake-worker": ("sotong_intake.settings", "Worker"),
+    "intake-purge": ("sotong_intake.settings", "Purge"),
+    "moderation-api": ("sotong_moderation.settings", "Api"),
+    "moderation-worker": ("sotong_moderation.settings", "Worker"),
+    "alerting-api": ("sotong_alerting.settings", "Api"),
+    "alerting-worker": ("sotong_alerting.settings", "Worker"),
+    "publishing-dispatch": ("sotong_publishing.settings", "Dispatch"),
 }
 
 
 def _settings_of(workload: str) -> list[Any]:
-    module_name, attribute = SETTINGS_LISTS[workload]
+    """The `config.Setting`s behind the fields of the workload's settings class."""
+    module_name, attribute = SETTINGS_CLASSES[workload]
     module = pytest.importorskip(module_name, reason="the service packages are not installed")
-    settings: list[Any] = getattr(module, attribute)
+    settings: list[Any] = getattr(module, attribute).variables()
     return settings
 
 
 def settings_problems(objects: list[Obj]) -> list[str]:
     """Each process gets every variable its settings require, its secrets through secretKeyRef and nothing
-    the code does not read; every value the manifests hold (Secrets too, in dev) parses as the code parses it."""
+    the code does not read; every value the manifests hold (Secrets too, in dev) parses as the code parses it;
+    every ConfigMap key is read by some process."""
     problems = []
     secrets = {s["metadata"]["name"]: s for s in of_kind(objects, "Secret")}
-    config_keys: dict[str, set[str]] = {}
+    config_maps = {c["metadata"]["name"]: c.get("data", {}) for c in of_kind(objects, "ConfigMap")}
+    config_keys: dict[str, set[str]] = {name: set() for name in config_maps}
     for workload in workloads(objects):
         name = workload["metadata"]["name"]
         where = f"{workload['kind']}/{name}"
@@ -1155,7 +1599,7 @@ def settings_problems(objects: list[Obj]) -> list[str]:
             for source in container.get("envFrom", []):
                 if "configMapRef" in source:
                     ref = source["configMapRef"]["name"]
-                    values.update((named(objects, "ConfigMap", ref) or {}).get("data", {}))
+                    values.update(config_maps.get(ref, {}))
                     config_keys.setdefault(ref, set()).update(settings)
             env = env_of(container)
             for variable, entry in env.items():
@@ -1166,54 +1610,106 @@ def settings_problems(objects: list[Obj]) -> list[str]:
                 ref = entry.get("valueFrom", {}).get("secretKeyRef")
                 if ref and ref["name"] in secrets and ref["key"] in secrets[ref["name"]].get("data", {}):
                     values[variable] = base64.b64decode(secrets[ref["name"]]["data"][ref["key"]]).decode()
+                ref = entry.get("valueFrom", {}).get("configMapKeyRef")
+                if ref and ref["key"] in config_maps.get(ref["name"], {}):
+                    values[variable] = str(config_maps[ref["name"]][ref["key"]])
+                    config_keys.setdefault(ref["name"], set()).add(ref["key"])
             for variable, setting in settings.items():
-                if setting.required and variable not in env and variable not in values:
+                # as config._read: an empty value is no value (the default, or "required" if there is none)
+                given = values.get(variable, "") != "" or (variable in env and variable not in values)
+                if setting.required and not given:
                     problems.append(f"{where}: {variable} is required by the code and not set")
-                if variable in values:
+                if values.get(variable, "") != "":
                     try:
                         setting.parse(values[variable])
-                    except ValueError as exc:
+                    except (ValueError, TypeError) as exc:
                         problems.append(f"{where}: {variable}={values[variable][:40]!r} does not parse: {exc}")
             secret_settings = {v for v, s in settings.items() if s.secret}
             if secret_settings != SECRETS_READ.get(name):
                 problems.append(
                     f"{where}: the code's secrets are {sorted(secret_settings)}, SECRETS_READ says otherwise"
                 )
+            if (SEAL_PUBLIC_KEYS in settings) != (name in PUBLIC_KEYS_READ):
+                problems.append(f"{where}: whether the code reads {SEAL_PUBLIC_KEYS} differs from PUBLIC_KEYS_READ")
             for variable in OPTIONAL_SECRETS & secret_settings:
                 if settings[variable].required:
                     problems.append(f"{variable} is required by the code, yet OPTIONAL_SECRETS lets a Secret omit it")
-    for config_map, readers in config_keys.items():
-        data = (named(objects, "ConfigMap", config_map) or {}).get("data", {})
-        for key in sorted(set(data) - readers):
-            problems.append(f"ConfigMap/{config_map}: {key} is read by none of the processes that load it")
+    for config_map, read in config_keys.items():
+        for key in sorted(set(config_maps.get(config_map, {})) - read):
+            problems.append(f"ConfigMap/{config_map}: {key} is read by none of the processes")
     return problems
 
 
+def sealing_problems(objects: list[Obj]) -> list[str]:
+    """Where both halves of the sealing keys are in the manifests (dev), what a requester seals the engine opens."""
+    sealing = pytest.importorskip("sotong_common.sealing", reason="the service packages are not installed")
+    public = (named(objects, "ConfigMap", SEAL_PUBLIC_REF["name"]) or {}).get("data", {}).get("public-keys", "")
+    secret = named(objects, "Secret", "publishing-secrets")
+    if secret is None or "seal-keys" not in secret.get("data", {}):
+        return [] if not public else ["public sealing keys are set but the overlay has no private ones to match"]
+    if not public:
+        return ["the overlay has private sealing keys but no public ones: intake would send no replies"]
+    private = base64.b64decode(secret["data"]["seal-keys"]).decode()
+    try:
+        sealed = sealing.Sealer.from_config(public).seal("+82-10-0000-0000", "intake:contact:check")
+        opened = sealing.Opener.from_config(private).open(sealed.key_id, sealed.ciphertext, sealed.ref)
+    except ValueError as exc:
+        return [f"the public sealing keys do not pair with publishing-secrets' seal-keys: {exc}"]
+    return [] if opened == "+82-10-0000-0000" else ["a sealed target opened to something else"]
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_manifests_match_the_settings_modules(overlay: str, rendered: dict[str, list[Obj]]) -> None:
+def test_manifests_match_the_settings_classes(overlay: str, rendered: dict[str, list[Obj]]) -> None:
     assert settings_problems(rendered[overlay]) == []
+    assert sealing_problems(rendered[overlay]) == []
 
 
-def test_settings_check_fails_on_a_typo_a_missing_variable_or_a_bad_value() -> None:
-    objects = kustomize_lite.render(K8S / "overlays" / "dev")
-    assert settings_problems(objects) == []
-    broken = copy.deepcopy(objects)
-    _set_env(broken, "intake-http", "SOTONG_HTTP_PROT", {"value": "8080"})
-    assert settings_problems(broken) != []
-    broken = copy.deepcopy(objects)
-    _object(broken, "ConfigMap", "alerting-config")["data"].pop("SOTONG_ALERTING_DISPATCH_PROVIDERS")
-    assert settings_problems(broken) != []
-    broken = copy.deepcopy(objects)
-    _object(broken, "ConfigMap", "alerting-config")["data"]["SOTONG_ALERTING_DISPATCH_PROVIDERS"] = '{"fax": "x"}'
-    assert settings_problems(broken) != []
-    broken = copy.deepcopy(objects)
-    secret = _object(broken, "Secret", "intake-secrets")
-    secret["data"]["webhook-secrets"] = base64.b64encode(b"sns=whsec_dev-only").decode()
-    assert settings_problems(broken) != []
+def test_settings_check_fails_on_a_typo_a_missing_variable_or_a_bad_value(kustomize: Render) -> None:
+    dev = kustomize(K8S / "overlays" / "dev")
+    assert settings_problems(dev) == []
+
+    def broken(change: Callable[[list[Obj]], None]) -> list[str]:
+        objects = copy.deepcopy(dev)
+        change(objects)
+        return settings_problems(objects)
+
+    def config(objects: list[Obj], name: str) -> Obj:
+        data: Obj = _object(objects, "ConfigMap", name)["data"]
+        return data
+
+    assert broken(lambda o: _set_env(o, "intake-http", "SOTONG_HTTP_PROT", {"value": "8080"}))
+    assert broken(lambda o: config(o, "publishing-config").pop("SOTONG_PUBLISHING_PROVIDERS"))
+    assert broken(lambda o: config(o, "publishing-config").update(SOTONG_PUBLISHING_PROVIDERS='{"fax": "x"}'))
+    assert broken(lambda o: config(o, "publishing-config").update(SOTONG_PUBLISHING_PROVIDERS=""))
+    # the old engine's variables are read by nobody now
+    assert broken(lambda o: config(o, "alerting-config").update(SOTONG_ALERTING_DISPATCH_PROVIDERS="{}"))
+    assert broken(lambda o: config(o, "publishing-seal").update({"public-keys": "k1:not-a-key"}))
+    assert broken(lambda o: config(o, "publishing-seal").update({"public-key": "k1:typo"}))
+    assert broken(
+        lambda o: _object(o, "Secret", "intake-secrets")["data"].update(
+            {"webhook-secrets": base64.b64encode(b"sns=whsec_dev-only").decode()}
+        )
+    )
+    assert broken(
+        lambda o: _object(o, "Secret", "publishing-secrets")["data"].update(
+            {"seal-keys": base64.b64encode(b"dev1:dev-only").decode()}
+        )
+    )
+
+
+def test_sealing_check_fails_on_keys_that_do_not_pair(kustomize: Render) -> None:
+    sealing = pytest.importorskip("sotong_common.sealing", reason="the service packages are not installed")
+    objects = kustomize(K8S / "overlays" / "dev")
+    assert sealing_problems(objects) == []
+    _, other_public = sealing.new_pair("dev1")
+    _object(objects, "ConfigMap", "publishing-seal")["data"]["public-keys"] = other_public
+    assert sealing_problems(objects) != []
+    _object(objects, "ConfigMap", "publishing-seal")["data"]["public-keys"] = ""
+    assert sealing_problems(objects) != []
 
 
 def test_console_scripts_and_consumer_groups_are_the_codes() -> None:
-    """The commands the manifests run exist, and the groups KEDA watches are the ones the engine joins."""
+    """The commands the manifests run exist, and the groups KEDA watches are the ones the processes join."""
     metadata = pytest.importorskip("importlib.metadata")
     scripts = {e.name for e in metadata.entry_points(group="console_scripts")}
     if "sotong-intake-api" not in scripts:
@@ -1225,10 +1721,17 @@ def test_console_scripts_and_consumer_groups_are_the_codes() -> None:
     engine_settings = pytest.importorskip("sotong_publishing.settings")
     lanes = pytest.importorskip("sotong_publishing.lanes")
     topics = pytest.importorskip("sotong_common.topics")
+    streams = pytest.importorskip("sotong_common.streams")
+    batching = pytest.importorskip("sotong_common.batching")
     assert set(engine_settings.CHANNELS) == set(DISPATCH_CHANNELS)
     if topics.PREFIX:
         pytest.skip("SOTONG_TOPIC_PREFIX is set: topic and group names carry it")
-    assert {topics.DISPATCH_EMERGENCY, topics.DISPATCH_ROUTINE} == set(DISPATCH_LANES.values())
-    assert {lanes.group_id(c, t) for c in DISPATCH_CHANNELS for t in DISPATCH_LANES.values()} == set(
-        consumer_groups("alerting-dispatch")
-    )
+    assert set(lanes.LANES) == set(dispatch_lanes())
+    assert {lane: set(lanes.lane_topics(lane)) for lane in lanes.LANES} == dispatch_lanes()
+    engine_groups = {lanes.group_id(channel, lane) for channel in DISPATCH_CHANNELS for lane in lanes.LANES}
+    assert engine_groups == set(consumer_groups("publishing-dispatch")) - {streams.app_id("publishing-directory")}
+    assert {
+        "intake-worker": streams.app_id("intake"),
+        "moderation-worker": batching.BatchConsumer("moderation", "kafka:9092").group,
+        "alerting-worker": streams.app_id("alerting"),
+    } == CONSUMER_GROUPS
