@@ -107,7 +107,7 @@ def every_channel(suffix: str) -> list[pb.DispatchRequested]:
                 "description": "하천변 접근 금지",
                 "instruction": "대피",
                 "link": "-",
-            },  # fmt: skip
+            },
         ),
         alert(pb.CHANNEL_SMS, f"d-sms-{suffix}", pb.Audience(segment="all")),
     ]
