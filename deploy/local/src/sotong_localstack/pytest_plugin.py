@@ -1,7 +1,8 @@
 """pytest fixtures for tests that need the real stack: one Kafka broker and one PostgreSQL per test session.
 
-`infra` starts them in a temporary run directory (or uses SOTONG_KAFKA_BOOTSTRAP / SOTONG_DATABASE_URL when both
-are set, e.g. a stack started with `make up`), creates the catalog's topics, and stops everything at the end.
+`infra` starts them in a temporary run directory (PostgreSQL: the server of SOTONG_DATABASE_URL instead, when it is
+set), creates the catalog's topics, and stops everything at the end. The repository's root conftest.py loads this
+plugin where sotong_localstack is installed.
 Service processes are started by the tests that need them (`Stack.start_services`), each in a fresh database
 so tests do not see each other's rows.
 """
