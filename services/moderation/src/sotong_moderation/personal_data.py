@@ -41,7 +41,7 @@ _CENTURY = {
 _RRN_RE = re.compile(r"(?<![0-9])(\d{6})[ ]?[-–—~][ ]?(\d)(\d{6})(?![0-9])|(?<![0-9])(\d{6})(\d)(\d{6})(?![0-9])")
 
 _CONTEXT_NEGATIVE = re.compile(
-    r"(주문|송장|운송장|접수|민원|예약|신청|사건|등기|승인|거래|결제|회원|사업자|고객|관리|상품|모델|일련|시리얼|티켓|쿠폰|영수증)\s*(번호|no|코드)?\s*[:：#]?\s*$"
+    r"(?:주문|송장|운송장|접수|민원|예약|신청|사건|등기|승인|거래|결제|회원|사업자|고객|관리|상품|모델|일련|시리얼|티켓|쿠폰|영수증)(?:\s{0,2}(?:번호|no|코드))?\s{0,2}[:：#]?\s{0,2}$"
 )
 
 # One separator between digit groups: a space, or one of - . – — _ ㆍ · ) / with at most
@@ -56,7 +56,7 @@ _LANDLINE_RE = re.compile(
     r"\d{3,4}[ .-]\d{4}(?![0-9])"
 )
 _INSTITUTION_CONTEXT = re.compile(
-    r"(?:대표\s?(?:번호|전화)|고객\s?센터|콜\s?센터|상담\s?센터|주민\s?센터|구청|시청|민원실|관리\s?사무소)\s*(?:번호|전화)?\s*[:：]?\s*(?:은|는|이|가)?\s*$"
+    r"(?:대표\s?(?:번호|전화)|고객\s?센터|콜\s?센터|상담\s?센터|주민\s?센터|구청|시청|민원실|관리\s?사무소)(?:\s{0,2}(?:번호|전화))?\s{0,2}[:：]?\s{0,2}(?:은|는|이|가)?\s{0,2}$"
 )
 # A mobile number spelled out in Hangul digits ("공일공 일이삼사 오육칠팔") to dodge filters.
 _HD = "[공영일이삼사오육칠팔구]"
@@ -64,7 +64,11 @@ _MOBILE_WORDS_RE = re.compile(
     r"(?:공|영)\s?일\s?(?:공|영|일|육|칠|팔|구)(?:(?:[ .-]?" + _HD + r"){7,8}(?!" + _HD + r")"
     r"|[ .-]?[0-9]{3,4}[ .-]?[0-9]{4}(?![0-9]))"
 )
-_EMAIL_RE = re.compile(r"(?<![a-z0-9._%+-])[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?![a-z])")
+# Bounded like the standard's own limits (64-character local part, 63-character labels):
+# every pattern here explores a bounded number of paths per start, so matching is linear.
+_EMAIL_RE = re.compile(
+    r"(?<![a-z0-9._%+-])[a-z0-9][a-z0-9._%+-]{0,63}@[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){0,6}\.[a-z]{2,24}(?![a-z])"
+)
 _PASSPORT_RE = re.compile(r"(?<![a-z0-9])[mrsodg](?:\d{8}|\d{3}[a-z]\d{4})(?![a-z0-9])")
 _PASSPORT_CONTEXT = re.compile(r"여권|passport")
 _REGION = r"(?:서울|부산|경기|강원|충북|충남|전북|전남|경북|경남|제주|대구|인천|광주|대전|울산)"
@@ -92,7 +96,7 @@ _ADDRESS_CONTEXT = re.compile(
     r"(?:우리|저희|제|내|너희|걔네|그 사람)\s?(?:집|주소)|사는|살고|거주|자택|사시는|산다|살아|댁"
 )
 # Used with .match(text, pos), which anchors at pos by itself ("^" would not).
-_UNIT_AFTER = re.compile(r"[ ,]*(?:[가-힣a-z]{0,12}[ ]?)?(?:\d{1,4}[ ]?동[ ]?)?\d{1,4}[ ]?(?:호|층)")
+_UNIT_AFTER = re.compile(r"[ ,]{0,3}(?:[가-힣a-z]{0,12}[ ]?)?(?:\d{1,4}[ ]?동[ ]?)?\d{1,4}[ ]?(?:호|층)")
 
 
 def rrn_is_valid(front: str, gender: str, back6: str, today: _dt.date | None = None) -> bool:
@@ -244,6 +248,9 @@ def find_personal_data(text: str, enabled: frozenset[str] | None = None) -> list
     if digits == 0 and not has_at:
         return []  # every detector needs a digit or an at sign
     found: list[PiiMatch] = []
+    # Characters already inside a match: an overlap test costs the span's length, not the
+    # number of matches so far (a comment of a thousand phone numbers stays linear).
+    taken = bytearray(len(text))
     for kind, detect in KINDS.items():
         if digits < _MIN_DIGITS[kind] or (kind == "email" and not has_at):
             continue
@@ -258,8 +265,9 @@ def find_personal_data(text: str, enabled: frozenset[str] | None = None) -> list
         for m in detect(text):
             if enabled is not None and m.kind not in enabled:
                 continue
-            if any(m.start < f.end and f.start < m.end for f in found):
+            if any(taken[m.start : m.end]):
                 continue
+            taken[m.start : m.end] = b"\x01" * (m.end - m.start)
             found.append(m)
     found.sort(key=lambda m: m.start)
     return found
