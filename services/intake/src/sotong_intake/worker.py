@@ -64,6 +64,7 @@ def build(values: dict[str, Any]) -> streams.Worker:
                 decision.decision_id,
                 new_status,
                 list(decision.categories),
+                decision.masked_text,
             )
         except UnknownSubmission as exc:
             raise streams.PoisonMessage(f"unknown submission {exc}") from None

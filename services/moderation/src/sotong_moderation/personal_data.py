@@ -88,7 +88,7 @@ _PLATE_RE = re.compile(
 )
 _UNIT_RE = re.compile(r"(?<![0-9])\d{1,4}[ ]?동[ ]?\d{1,4}[ ]?호(?![선실기])")
 _ROAD_RE = re.compile(
-    r"[가-힣0-9]{1,12}(?:로|길)[ ]?\d{1,4}(?:번?길[ ]?\d{1,4})?(?:-\d{1,4})?(?![0-9가-힣])"
+    r"[가-힣0-9]{0,12}(?:로|길)[ ]?\d{1,4}(?:번?길[ ]?\d{1,4})?(?:-\d{1,4})?(?![0-9가-힣])"
     r"|[가-힣]{1,8}[동리][ ]?\d{1,5}-\d{1,5}(?:번지)?(?![0-9])"
 )
 # Personal context only: "시청 주소가 세종대로 110" is a public place, "우리 집 ..." is not.
@@ -200,14 +200,18 @@ def _plate(text: str) -> Iterator[PiiMatch]:
 
 
 def _address(text: str) -> Iterator[PiiMatch]:
-    for m in _UNIT_RE.finditer(text):
-        yield PiiMatch(m.start(), m.end(), "address")
+    # Road address with its unit first: "세종대로 12 301동 1203호" is masked whole (the building number
+    # and the unit together point at one home), and the unit alone only where no road precedes it.
     for m in _ROAD_RE.finditer(text):
         tail = _UNIT_AFTER.match(text, m.end())
         if tail is not None:
             yield PiiMatch(m.start(), tail.end(), "address")
+        elif m.group()[0] in "로길":
+            continue  # a road without its name ("…로 12") counts only with a unit after it
         elif _ADDRESS_CONTEXT.search(text, max(0, m.start() - 15), min(len(text), m.end() + 8)):
             yield PiiMatch(m.start(), m.end(), "address")
+    for m in _UNIT_RE.finditer(text):
+        yield PiiMatch(m.start(), m.end(), "address")
 
 
 # Ordered from most to least specific: when spans overlap the earlier kind wins.
