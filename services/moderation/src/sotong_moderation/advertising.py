@@ -119,6 +119,8 @@ def find_links(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _RUN_RE.finditer(text):
         if m.start() < resume:
             continue  # inside the path of the previous link
+        if (m.end() < n and text[m.end()] == "@") or (m.start() > 0 and text[m.start() - 1] == "@"):
+            continue  # an e-mail address (personal data, masked there), not a link
         run_start = m.start()
         run = m.group()
         while run:

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["KINDS", "PiiMatch", "find_personal_data", "mask_spans", "rrn_is_valid"]
+__all__ = ["KINDS", "PiiMatch", "find_personal_data", "mask_spans", "rrn_is_plausible", "rrn_is_valid"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,9 @@ class PiiMatch:
     start: int
     end: int
     kind: str
+    # How sure the detector is; only the resident/alien number detector says less than 1.0
+    # (a mistyped number whose check digit fails is masked all the same, with 0.8).
+    confidence: float = 1.0
 
 
 # Numbers issued from this date on have random final digits (no check digit).
@@ -38,7 +41,15 @@ _CENTURY = {
     "5": (1900, True), "6": (1900, True), "7": (2000, True), "8": (2000, True),
 }  # fmt: skip
 
-_RRN_RE = re.compile(r"(?<![0-9])(\d{6})[ ]?[-–—~][ ]?(\d)(\d{6})(?![0-9])|(?<![0-9])(\d{6})(\d)(\d{6})(?![0-9])")
+# 6+7 digits: with a separator (dash-like, dot, ㆍ, underscore, slash or a space; digits
+# may be spaced out one by one), or 13 digits in a row.
+_RRN_RE = re.compile(
+    r"(?<![0-9])(\d(?:[ ]?\d){5})(?:[ ]?[-–—~_.\u318d\u00b7/][ ]?|[ ]{1,2})(\d)((?:[ ]?\d){6})(?![0-9])"
+    r"|(?<![0-9])(\d{6})(\d)(\d{6})(?![0-9])"
+)
+# A word that says the number is one: then any 6+7 digits are masked, whatever date or check digit they carry.
+_RRN_CONTEXT = re.compile(r"주민\s?(?:등록)?\s?번호|주민\s?번호|외국인\s?(?:등록)?\s?번호|등록\s?번호|rrn|resident")
+_ALIEN_CONTEXT = re.compile(r"외국인")
 
 _CONTEXT_NEGATIVE = re.compile(
     r"(?:주문|송장|운송장|접수|민원|예약|신청|사건|등기|승인|거래|결제|회원|사업자|고객|관리|상품|모델|일련|시리얼|티켓|쿠폰|영수증)(?:\s{0,2}(?:번호|no|코드))?\s{0,2}[:：#]?\s{0,2}$"
@@ -99,6 +110,18 @@ _ADDRESS_CONTEXT = re.compile(
 _UNIT_AFTER = re.compile(r"[ ,]{0,3}(?:[가-힣a-z]{0,12}[ ]?)?(?:\d{1,4}[ ]?동[ ]?)?\d{1,4}[ ]?(?:호|층)")
 
 
+def rrn_is_plausible(front: str, gender: str, today: _dt.date | None = None) -> bool:
+    """A possible birth date (not in the future) and gender digit, whatever the rest says."""
+    century_info = _CENTURY.get(gender)
+    if century_info is None or len(front) != 6 or not front.isdigit():
+        return False
+    try:
+        born = _dt.date(century_info[0] + int(front[:2]), int(front[2:4]), int(front[4:6]))
+    except ValueError:
+        return False
+    return born <= (today or _dt.date.today())
+
+
 def rrn_is_valid(front: str, gender: str, back6: str, today: _dt.date | None = None) -> bool:
     """Whether ``front``-``gender back6`` can be a resident or alien registration number.
 
@@ -133,16 +156,31 @@ def _negative_context(text: str, start: int) -> bool:
 
 
 def _rrn(text: str) -> Iterator[PiiMatch]:
+    """Resident and alien registration numbers.
+
+    A leaked number with a typo is still a leak: with a context word nearby (주민번호,
+    외국인등록번호, ...) any 6+7 digits are masked; without one, the 6+7 shape with a
+    separator is masked when its date and gender digit are possible, whatever the check
+    digit says.  The check digit only sets the confidence (1.0 valid, 0.8 not).  Thirteen
+    digits in a row without a context word still need a valid number (order and parcel
+    numbers look like that).
+    """
     for m in _RRN_RE.finditer(text):
-        if m.group(1) is not None:
-            front, gender, back = m.group(1), m.group(2), m.group(3)
+        separated = m.group(1) is not None
+        if separated:
+            front, gender, back = m.group(1).replace(" ", ""), m.group(2), m.group(3).replace(" ", "")
         else:
             front, gender, back = m.group(4), m.group(5), m.group(6)
-            if _negative_context(text, m.start()):
+        context = _near(_RRN_CONTEXT, text, m.start(), m.end(), 20)
+        valid = rrn_is_valid(front, gender, back)
+        if not context:
+            if not separated and (not valid or _negative_context(text, m.start())):
                 continue
-        if rrn_is_valid(front, gender, back):
-            kind = "alien_registration" if gender in "5678" else "resident_registration"
-            yield PiiMatch(m.start(), m.end(), kind)
+            if separated and not rrn_is_plausible(front, gender):
+                continue
+        foreign = gender in "5678" or (context and _near(_ALIEN_CONTEXT, text, m.start(), m.end(), 20))
+        kind = "alien_registration" if foreign else "resident_registration"
+        yield PiiMatch(m.start(), m.end(), kind, 1.0 if valid else 0.8)
 
 
 def _mobile(text: str) -> Iterator[PiiMatch]:

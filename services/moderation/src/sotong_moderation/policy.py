@@ -60,7 +60,7 @@ CLAUSES = (
 # policy file cannot switch it off.
 NEVER_AUTO_REMOVE = frozenset({"slander", "defamation", "political", "copyright"})
 PII_KINDS = frozenset(PII_DETECTORS) | {"alien_registration"}
-VIEWS = ("base", "tight", "jamo")
+VIEWS = ("base", "tight", "jamo", "latin")
 ACTIONS = ("mask", "review", "remove")
 
 
