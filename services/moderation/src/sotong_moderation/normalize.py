@@ -242,8 +242,14 @@ _INWORD_RE = re.compile(r"(?<=[a-z])[-._~^+/*'\"]{1,2}(?=[a-z])")
 _LATIN_REPEAT_RE = re.compile(r"([a-z])\1+")
 
 
+# "sh!t", "b|tch": a bang or bar between letters stands for an i (one character for one: offsets stay).
+_BANG_RE = re.compile(r"(?<=[a-z])[!|](?=[a-z])")
+
+
 def _latin(base: View) -> View:
     text = base.text.translate(_CONFUSABLES)
+    if "!" in text or "|" in text:
+        text = _BANG_RE.sub("i", text)
     drops: list[tuple[int, int]] = []
     for m in _SPELLED_RE.finditer(text):
         drops.extend((m.start() + s.start(), m.start() + s.end()) for s in _SEPARATOR_RE.finditer(m.group()))

@@ -48,7 +48,7 @@ _RRN_RE = re.compile(
     r"|(?<![0-9])(\d{6})(\d)(\d{6})(?![0-9])"
 )
 # A word that says the number is one: then any 6+7 digits are masked, whatever date or check digit they carry.
-_RRN_CONTEXT = re.compile(r"주민\s?(?:등록)?\s?번호|주민\s?번호|외국인\s?(?:등록)?\s?번호|등록\s?번호|rrn|resident")
+_RRN_CONTEXT = re.compile(r"주민\s?(?:등록)?\s?번호|외국인\s?(?:등록)?\s?번호|rrn|resident registration")
 _ALIEN_CONTEXT = re.compile(r"외국인")
 
 _CONTEXT_NEGATIVE = re.compile(
