@@ -246,6 +246,9 @@ _LATIN_REPEAT_RE = re.compile(r"([a-z])\1+")
 _BANG_RE = re.compile(r"(?<=[a-z])[!|](?=[a-z])")
 
 
+_LATIN_HINT_RE = re.compile("[a-z\u0370-\u03ff\u0400-\u04ff\u0500-\u052f\u0261]")
+
+
 def _latin(base: View) -> View:
     text = base.text.translate(_CONFUSABLES)
     if "!" in text or "|" in text:
@@ -293,6 +296,15 @@ class NormalizedText:
     @cached_property
     def latin(self) -> View:
         return _latin(self.base)
+
+    @cached_property
+    def has_latin(self) -> bool:
+        """Whether the latin view can differ from nothing: Latin letters or look-alikes in the text.
+
+        Most civic comments are Hangul, digits and punctuation only; rules on the latin view skip
+        them without building the view.
+        """
+        return _LATIN_HINT_RE.search(self.base.text) is not None
 
     @cached_property
     def jamo_text(self) -> str:

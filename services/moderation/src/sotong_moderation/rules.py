@@ -30,7 +30,7 @@ def run_rules(policy: Policy, nt: NormalizedText) -> list[RuleHit]:
     hits: list[RuleHit] = []
     original = nt.original
     for view_name, rules in policy.rules_by_view.items():
-        if not rules:
+        if not rules or (view_name == "latin" and not nt.has_latin):
             continue
         view = nt.view(view_name)
         grams: set[str] | None = None
