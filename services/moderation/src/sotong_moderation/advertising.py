@@ -64,6 +64,7 @@ TLDS = frozenset(
     ]
 )
 _RUN_RE = re.compile(r"[a-z0-9.-]+")
+_HINT_RE = re.compile(r"[a-z0-9]\.[a-z]{2}")
 _SCHEME_TAIL = ("https://", "http://")
 _PATH_START = frozenset("/?#")
 _PATH_END = frozenset("<>\"'")
@@ -112,8 +113,8 @@ def find_links(text: str) -> Iterator[tuple[int, int, str]]:
     The span covers an ``http(s)://`` scheme before the host and a path after it
     (``/``, ``?`` or ``#`` up to white space or a quote); ``host`` has no leading ``www.``.
     """
-    if "." not in text:
-        return
+    if _HINT_RE.search(text) is None:
+        return  # no "x.yy" anywhere: most comments end here
     n = len(text)
     resume = 0
     for m in _RUN_RE.finditer(text):

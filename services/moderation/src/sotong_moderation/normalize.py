@@ -36,6 +36,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import compress
 
 import numpy as np
 import numpy.typing as npt
@@ -151,19 +152,16 @@ _COMPAT_JAMO_RE = re.compile("[\u3131-\u318e]")
 def _drop(
     text: str, src: Sequence[int] | npt.NDArray[np.int64], spans: list[tuple[int, int]]
 ) -> tuple[str, Sequence[int] | npt.NDArray[np.int64]]:
-    """Remove ``spans`` from ``text`` and its offset map together."""
+    """Remove ``spans`` (sorted, not overlapping) from ``text`` and its offset map together.
+
+    One keep-mask and ``itertools.compress`` (C loops) instead of a Python loop per kept character.
+    """
     if not spans:
         return text, src
-    parts: list[str] = []
-    kept: list[int] = []
-    prev = 0
+    keep = bytearray(b"\x01") * len(text)
     for a, b in spans:
-        parts.append(text[prev:a])
-        kept.extend(src[prev:a])
-        prev = b
-    parts.append(text[prev:])
-    kept.extend(src[prev:])
-    return "".join(parts), kept
+        keep[a:b] = bytes(b - a)
+    return "".join(compress(text, keep)), list(compress(src, keep))
 
 
 def _tight(base: View) -> View:
@@ -249,8 +247,16 @@ _BANG_RE = re.compile(r"(?<=[a-z])[!|](?=[a-z])")
 _LATIN_HINT_RE = re.compile("[a-z\u0370-\u03ff\u0400-\u04ff\u0500-\u052f\u0261]")
 
 
+# Whether the look-alike table can change anything that matters: a Cyrillic, Greek or symbol
+# look-alike, or a digit touching a Latin letter ("sh1t"). str.translate over a whole Hangul
+# comment costs more than the rest of this view, so most comments skip it.
+_CONFUSABLE_HINT_RE = re.compile("[\u0370-\u052f\u0261@$]|[a-z][0-9]|[0-9][a-z]")
+
+
 def _latin(base: View) -> View:
-    text = base.text.translate(_CONFUSABLES)
+    text = base.text
+    if _CONFUSABLE_HINT_RE.search(text) is not None:
+        text = text.translate(_CONFUSABLES)
     if "!" in text or "|" in text:
         text = _BANG_RE.sub("i", text)
     drops: list[tuple[int, int]] = []
