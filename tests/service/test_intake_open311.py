@@ -14,9 +14,14 @@ import pytest
 import requests
 from georeport import GeoReport
 
+from sotong.common.v1 import geo_pb2
+from sotong.intake.v1 import intake_service_pb2 as pb
+from sotong.intake.v1 import intake_service_pb2_grpc as pb_grpc
+from sotong.intake.v1 import intake_types_pb2 as types
+from sotong_common import auth
 from sotong_localstack.ports import free_ports
 from sotong_localstack.stack import Stack
-from sotong_localstack.testing import sql
+from sotong_localstack.testing import channel, eventually, sql, token
 
 pytestmark = pytest.mark.service
 
@@ -77,7 +82,8 @@ async def test_post_then_read_back_with_the_client(intake_http: str, fresh_stack
     assert one["service_request_id"] == request_id and one["status"] == "open"
     assert one["service_code"] == "streetlight" and abs(one["lat"] - 37.5663) < 1e-9
     assert one_xml["service_request_id"] == request_id
-    # Personal data never leaves: not the contact, and a phone number typed into the text is redacted.
+    # Personal data never leaves: not the contact, and not the text before moderation has published it.
+    assert one["description"] == ""
     shown = json.dumps(one, ensure_ascii=False) + json.dumps(one_xml, ensure_ascii=False)
     assert "citizen@example.com" not in shown and "2345-6789" not in shown and "김민수" not in shown
     rows = await sql(
@@ -141,3 +147,111 @@ async def test_bad_queries_are_400_and_unknown_ids_404(intake_http: str) -> None
     assert bad_date.status_code == 400 and bad_date.json()[0]["description"].startswith("start_date")
     assert bad_status.status_code == 400 and "status" in bad_status.text
     assert unknown.status_code == 404
+
+
+PERSONAL = (
+    "시청 앞 가로등이 꺼졌어요. 연락은 (010)2345-6789 또는 010 - 2345 - 6789, 010ㆍ2345ㆍ6789,"
+    " 공일공 이삼사오 육칠팔구 로 주세요. 저희 집은 세종대로 12 301동 1203호, 메일 minsu.kim@example.com"
+)
+LEAKS = ("2345", "6789", "이삼사오", "육칠팔구", "301동", "1203호", "세종대로 12", "minsu.kim")
+SPAM = "최저가 대출 상담은 오픈채팅 open.kakao.com/o/abc123 으로 오세요"
+
+
+def citizen(stack: Stack, subject: str) -> tuple[tuple[str, str], ...]:
+    assert stack.state is not None
+    return (("authorization", "Bearer " + auth.issue(stack.state.jwt_secret, subject, ["citizen"])),)
+
+
+async def test_public_views_show_what_moderation_published_and_nothing_before(
+    intake_http: str, fresh_stack: Stack
+) -> None:
+    """Issue 10 item 5: before moderation decides, the public (Open311, other citizens) reads nothing of the text;
+    afterwards exactly moderation's masked text; a removed submission's text never; author and operators the
+    original throughout."""
+    fresh_stack.start_services(("intake-api", "intake-worker"), say=False)
+    author, other, operator = (
+        citizen(fresh_stack, "citizen-author"),
+        citizen(fresh_stack, "citizen-other"),
+        token(fresh_stack, "operator"),
+    )
+    async with channel(fresh_stack, "intake-api") as ch:
+        stub = pb_grpc.IntakeServiceStub(ch)
+        ids = {}
+        for name, text in (("personal", PERSONAL), ("spam", SPAM)):
+            reply = await stub.SubmitReport(
+                pb.SubmitReportRequest(
+                    kind=types.SUBMISSION_KIND_REPORT,
+                    text=text,
+                    category="streetlight",
+                    point=geo_pb2.GeoPoint(lat=37.5663, lng=126.9779),
+                    channel="app",
+                ),
+                metadata=author,
+            )
+            ids[name] = reply.tracking_id
+
+        async def text_for(who: tuple[tuple[str, str], ...], name: str) -> str:
+            found = await stub.GetSubmission(pb.GetSubmissionRequest(tracking_id=ids[name]), metadata=who)
+            return found.submission.text
+
+        def open311(name: str, fmt: str = "json") -> requests.Response:
+            return requests.get(f"{intake_http}/requests/{ids[name]}.{fmt}", timeout=10)
+
+        # Before moderation has decided (its worker is not even running): nothing public.
+        assert await text_for(other, "personal") == ""
+        assert await text_for(author, "personal") == PERSONAL
+        assert await text_for(operator, "personal") == PERSONAL
+        before = await asyncio.to_thread(open311, "personal")
+        assert before.status_code == 200 and before.json()[0]["description"] == ""
+        listing = await asyncio.to_thread(requests.get, f"{intake_http}/requests.json", timeout=10)
+        assert ids["personal"] not in listing.text
+        assert not any(leak in before.text + listing.text for leak in LEAKS)
+
+        fresh_stack.start_services(("moderation-worker",), say=False)
+
+        async def moderated() -> bool:
+            shown = {
+                name: (await stub.GetSubmission(pb.GetSubmissionRequest(tracking_id=i), metadata=operator)).submission
+                for name, i in ids.items()
+            }
+            return (
+                shown["personal"].status == types.SUBMISSION_STATUS_PUBLISHED
+                and shown["spam"].status == types.SUBMISSION_STATUS_REMOVED
+            )
+
+        await eventually(moderated, timeout=120)
+        rows = await sql(
+            fresh_stack,
+            "SELECT tracking_id, id::text AS id FROM submissions WHERE tracking_id = ANY($1)",
+            list(ids.values()),
+            schema="intake",
+        )
+        content = {r["tracking_id"]: r["id"] for r in rows}
+        decision = await sql(
+            fresh_stack,
+            "SELECT masked_text, action, evidence FROM decisions WHERE content_id = $1",
+            content[ids["personal"]],
+            schema="moderation",
+        )
+        masked = decision[0]["masked_text"]
+        assert decision[0]["action"] == "publish" and masked != PERSONAL and len(masked) == len(PERSONAL)
+        assert not any(leak in masked for leak in LEAKS), masked
+
+        # After: exactly moderation's masked text for the public; the original for its author and operators.
+        assert await text_for(other, "personal") == masked
+        assert await text_for(author, "personal") == PERSONAL
+        assert await text_for(operator, "personal") == PERSONAL
+        after = await asyncio.to_thread(open311, "personal")
+        after_xml = await asyncio.to_thread(open311, "personal", "xml")
+        assert after.json()[0]["description"] == masked
+        assert after_xml.status_code == 200 and masked in after_xml.text
+        listing = await asyncio.to_thread(requests.get, f"{intake_http}/requests.json", timeout=10)
+        listed = {r["service_request_id"]: r for r in listing.json()}
+        assert listed[ids["personal"]]["description"] == masked
+        assert not any(leak in after.text + after_xml.text + listing.text for leak in LEAKS)
+
+        # Removed: its text reaches no one but its author and operators.
+        assert await text_for(other, "spam") == ""
+        assert await text_for(author, "spam") == SPAM
+        assert (await asyncio.to_thread(open311, "spam")).status_code == 404
+        assert ids["spam"] not in listing.text and "open.kakao.com" not in listing.text

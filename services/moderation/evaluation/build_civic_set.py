@@ -30,6 +30,15 @@ def rrn(front: str, gender: str, rest5: str, foreign: bool = False) -> str:
     return f"{front}-{gender}{rest5}{check}"
 
 
+FULL_WIDTH = str.maketrans("0123456789-", "０１２３４５６７８９－")
+
+
+def rrn_typo(front: str, gender: str, rest5: str, foreign: bool = False) -> str:
+    """The same number with a wrong check digit: a citizen's typo, still a leak (issue 17)."""
+    good = rrn(front, gender, rest5, foreign)
+    return good[:-1] + str((int(good[-1]) + 3) % 10)
+
+
 CLEAN = [
     "지하철 2호선 강남역 에스컬레이터 수리 감사합니다. 출근길이 훨씬 편해졌어요",
     "따릉이 앱에서 대여소 잔여 대수가 실제랑 달라요. 확인 부탁드립니다",
@@ -436,6 +445,92 @@ REPEATS = [
 ]
 
 
+# Issue 17, written on 2026-12-03: the everyday spam, campaigning, registration numbers and Latin swear words the
+# pipeline let through, with hard negatives next to each (text, labels, kind). Appended after the repetition rows so
+# the ids above stay as they were.
+REAL_WORLD: list[tuple[str, list[str], str]] = [
+    # advertising: loans with business numbers, messenger IDs, job scams, counterfeits, bare shop domains
+    ("급하게 돈 필요하신 분 무직자 주부 당일 대출 가능합니다 1577-3482", ["advertising"], "advertising_loan"),
+    ("저신용 신불자도 승인 가능 한도조회 무료 ☎1644 2291", ["advertising"], "advertising_loan"),
+    ("개인돈 급전 필요하면 1855.7730 으로 연락 주세요 비밀 보장", ["advertising"], "advertising_loan"),
+    ("카톡 ID seoulvip77 로 연락주시면 바로 상담해 드려요", ["advertising"], "advertising_messenger"),
+    ("텔레 아이디 @moneyking_kr 입금 확인 즉시 진행", ["advertising"], "advertising_messenger"),
+    ("카톡아이디 luckyjob2 추가하세요 재택으로 하루 2시간", ["advertising"], "advertising_messenger"),
+    ("재택알바 구합니다 일당 12만원 이상 지급 누구나 가능", ["advertising"], "advertising_job"),
+    ("꿀알바 단순업무 핸드폰만 있으면 됩니다 주급지급", ["advertising"], "advertising_job"),
+    ("명품가방 미러급 정품급 판매중 사진 문의주세요", ["advertising"], "advertising_counterfeit"),
+    ("홍콩명품 시계 레플리카 특a급 택배발송 가능", ["advertising"], "advertising_counterfeit"),
+    ("싸게 사실 분은 dongdaemun-outlet.co 에서 주문하세요", ["advertising"], "advertising_domain"),
+    ("주방용품 세일 kitchen-mall.kr 오늘만 초특가", ["advertising"], "advertising_domain"),
+    ("가입만 해도 포인트 지급 luckybet.xyz 지금바로", ["advertising"], "advertising_domain"),
+    ("주택도시보증공사 1566-9009 에 전세대출 문의했는데 답이 없어요", [], "hard_negative_advertising"),
+    ("서울시 청년 전세대출 이자 지원 신청은 어디서 하나요", [], "hard_negative_advertising"),
+    ("카톡으로 구청 소식을 받고 있는데 알림이 안 와요", [], "hard_negative_advertising"),
+    ("구청 홈페이지 주소가 gangnam.go.kr 맞나요", [], "hard_negative_advertising"),
+    ("기사 링크 hani.co.kr/arti/society 참고하세요", [], "hard_negative_advertising"),
+    ("중고 거래 사기 당했어요 짝퉁인 줄 몰랐습니다 신고 방법 알려주세요", [], "hard_negative_advertising"),
+    ("알바 구하는 청년들 위한 일자리센터 운영 시간이 궁금해요", [], "hard_negative_advertising"),
+    # political purposes: endorsements, signature drives, party slogans (a person decides)
+    ("이번 지방선거에서는 꼭 박영수 후보 찍어주세요", ["political"], "political_endorsement"),
+    ("김민정 후보 지지합니다 여러분의 소중한 한 표 부탁드립니다", ["political"], "political_endorsement"),
+    ("구청장 주민소환 서명 받고 있습니다 동참 부탁드립니다", ["political"], "political_signature"),
+    ("시장 퇴진 서명운동 함께 해주세요 링크 올립니다", ["political"], "political_signature"),
+    ("대통령 탄핵 국민청원 동의 눌러주세요", ["political"], "political_signature"),
+    ("정의당과 함께 합시다 노동 존중 서울", ["political"], "political_slogan"),
+    ("국민의힘 압승으로 서울을 바꾸자", ["political"], "political_slogan"),
+    ("민주당 화이팅 이번에도 승리합시다", ["political"], "political_slogan"),
+    ("정권 심판 투표로 보여줍시다", ["political"], "political_slogan"),
+    ("다음 총선에서 무조건 3번 뽑읍시다", ["political"], "political_endorsement"),
+    ("서명 5만 명 목표입니다 구청장 소환 청원에 힘을 보태주세요", ["political"], "political_signature"),
+    ("기호 2번 이서연, 우리 동네를 바꿀 사람", ["political"], "political_endorsement"),
+    ("선거 날 투표소까지 가는 셔틀버스가 있나요", [], "hard_negative_political"),
+    ("주민센터에 청원 제출하는 방법을 알려주세요", [], "hard_negative_political"),
+    ("국민의힘 시의원 사무실 위치가 어디인가요", [], "hard_negative_political"),
+    ("민원 서명이 필요하다고 해서 서류 준비 중입니다", [], "hard_negative_political"),
+    # resident and alien registration numbers (synthetic; some with a wrong check digit, still masked)
+    (f"주민번호 {rrn_typo('850412', '1', '59382')} 로 조회가 안 됩니다", ["personal_data"], "rrn_typo"),
+    (f"주민등록번호 {rrn('910723', '2', '34567').replace('-', ' - ')} 맞나요", ["personal_data"], "rrn"),
+    (f"외국인등록번호 {rrn('880305', '5', '12345', foreign=True)} 연장 신청", ["personal_data"], "alien"),
+    (f"제 주민 번호는 {' '.join(rrn('750211', '1', '23456'))} 입니다", ["personal_data"], "rrn_spaced"),
+    (
+        f"주민번호 {rrn_typo('920315', '2', '14567').translate(FULL_WIDTH)}",
+        ["personal_data"],
+        "rrn_full_width",
+    ),
+    (f"아이 주민번호 {rrn('190203', '4', '12345').replace('-', '')} 알려드려요", ["personal_data"], "rrn_13"),
+    (f"{rrn_typo('900101', '1', '23456').replace('-', 'ㆍ')} 제 번호예요", ["personal_data"], "rrn_shape"),
+    (
+        f"외국인 번호 {rrn_typo('950312', '6', '23456', foreign=True).replace('-', '')} 체류 연장",
+        ["personal_data"],
+        "alien_typo",
+    ),
+    (f"주민번호 뒷자리 틀리게 적었어요 {rrn_typo('880101', '1', '23456')} 맞나요", ["personal_data"], "rrn_typo"),
+    ("주문번호 2024112512345 배송 조회가 안 돼요", [], "hard_negative_rrn"),
+    ("운송장 번호 6089-1234-5678 확인 부탁", [], "hard_negative_rrn"),
+    ("사건번호 2026-1234567 진행 상황 알려주세요", [], "hard_negative_rrn"),
+    ("접수번호 202611-3456789 로 신청했어요", [], "hard_negative_rrn"),
+    ("계약번호 991231-0012345 로 조회됩니다", [], "hard_negative_rrn"),
+    # profanity in Latin letters, spelled out, with separators, look-alikes, full width, mixed scripts
+    ("f u c k 구청 일 좀 해라", ["profanity"], "latin_profanity"),
+    ("s.h.i.t 이게 행정이냐", ["profanity"], "latin_profanity"),
+    ("ssi-bal 버스 또 안 와", ["profanity"], "latin_profanity"),
+    ("tlqkf 따릉이 또 고장", ["profanity"], "latin_profanity"),
+    ("진짜 qudtls 같은 정책", ["profanity"], "latin_profanity"),
+    ("F*CK 공사 소음 때문에 잠을 못 자", ["profanity"], "latin_profanity"),
+    ("이런 sh1t 같은 도로", ["profanity"], "latin_profanity"),
+    ("s i b a l 신호등 왜 이래", ["profanity"], "latin_profanity"),
+    ("씨bal 주차 단속 너무하네", ["profanity"], "latin_profanity"),
+    ("ｆｕｃｋ 진짜 짜증", ["profanity"], "latin_profanity"),
+    ("gae-sae-kki 들 불법주차 좀 잡아라", ["profanity"], "latin_profanity"),
+    ("wlfkf 하네 진짜 민원 처리 안 해주고", ["profanity"], "latin_profanity"),
+    ("this hit song 축제에서 틀어주세요", [], "hard_negative_latin"),
+    ("CBS 라디오 교통정보 잘 듣고 있어요", [], "hard_negative_latin"),
+    ("Shiitake 버섯 농장 체험 신청 어디서 하나요", [], "hard_negative_latin"),
+    ("a b c 순서대로 줄 서라고 안내해 주세요", [], "hard_negative_latin"),
+    ("Sibaljeom 표지판 영문 표기가 이상해요", [], "hard_negative_latin"),
+]
+
+
 def main() -> None:
     rows: list[dict[str, object]] = []
 
@@ -476,6 +571,8 @@ def main() -> None:
         add(t, ["personal_data"], f"pd{i}", "personal_data", kind)
     for author, t, rep in REPEATS:
         add(t, ["repetition"] if rep else [], author, "repetition")
+    for i, (t, labels, kind) in enumerate(REAL_WORLD):
+        add(t, labels, f"rw{i}", kind)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with OUT.open("w", encoding="utf-8") as f:
         for r in rows:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from build_civic_set import rrn
+from build_civic_set import FULL_WIDTH, rrn
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "sotong_moderation" / "eval_sets" / "civic_heldout.jsonl"
 
@@ -133,6 +133,81 @@ REPEATS: list[tuple[str, str, bool]] = [
 ]
 
 
+# Issue 17, written on 2026-12-03 after the new rules were written and before they were run on this set: the same
+# classes as civic.jsonl's REAL_WORLD rows in other words, with hard negatives. Appended, so earlier ids stay.
+def _typo(number: str) -> str:
+    return number[:-1] + str((int(number[-1]) + 4) % 10)
+
+
+REAL_WORLD: list[tuple[str, list[str], str]] = [
+    ("신용 낮아도 OK 무직자 대출 가능 상담 1899-2034 연중무휴", ["advertising"], "advertising_loan"),
+    ("급전 당일 지급 개인돈 ☎ 1522 8841", ["advertising"], "advertising_loan"),
+    ("카톡 아이디 money8282 친추 후 상담", ["advertising"], "advertising_messenger"),
+    ("텔레그램 @quick_loan24 으로 문의 주세요", ["advertising"], "advertising_messenger"),
+    ("하루 1시간 투자 재택부업 일당 10만원 보장", ["advertising"], "advertising_job"),
+    ("고액알바 모집 초보가능 출근없는 일", ["advertising"], "advertising_job"),
+    ("명품 레플 정품급 지갑 특s급 판매합니다", ["advertising"], "advertising_counterfeit"),
+    ("skincare-deal.shop 방문하시면 50% 할인", ["advertising"], "advertising_domain"),
+    ("미용실 예약은 hair-shop.kr 에서 하세요", ["advertising"], "advertising_domain"),
+    ("이벤트 참여 bonus-cash.site 가입 즉시 지급", ["advertising"], "advertising_domain"),
+    ("서민금융진흥원 1397 상담이 너무 어렵네요", [], "hard_negative_advertising"),
+    ("카드사 1588-1688 에 분실 신고했는데 재발급이 늦어요", [], "hard_negative_advertising"),
+    ("청년 일자리 박람회 알바 정보도 있나요", [], "hard_negative_advertising"),
+    ("서울시 공식 블로그 blog.naver.com/seoul_official 에 올라왔어요", [], "hard_negative_advertising"),
+    ("교통정보는 www.topis.seoul.go.kr 에서 확인했어요", [], "hard_negative_advertising"),
+    ("오는 보궐선거 때 꼭 최민호 후보 뽑아 주십시오", ["political"], "political_endorsement"),
+    ("이번 선거 우리 구의원 후보님 지지 선언합니다", ["political"], "political_endorsement"),
+    ("구청장 소환 청원 서명 좀 해주세요 마감 임박", ["political"], "political_signature"),
+    ("하야 서명 받습니다 광장으로 모입시다", ["political"], "political_signature"),
+    ("진보당이 답이다 노동자 서울", ["political"], "political_slogan"),
+    ("국힘 심판 민주당 심판 모두 투표합시다", ["political"], "political_slogan"),
+    ("정권재창출 반드시 이뤄냅시다", ["political"], "political_slogan"),
+    ("개혁신당과 함께 새로운 서울", ["political"], "political_slogan"),
+    ("탄핵 청원 동의 부탁드려요 링크는 프로필에", ["political"], "political_signature"),
+    ("한 표가 세상을 바꿉니다 2번에게 한 표 주세요", ["political"], "political_endorsement"),
+    ("투표소 엘리베이터가 고장이라 어르신들이 힘들어하셨어요", [], "hard_negative_political"),
+    ("청원 게시판 답변이 언제 나오는지 궁금합니다", [], "hard_negative_political"),
+    ("정당 현수막이 인도를 가려서 위험해요", [], "hard_negative_political"),
+    ("주민소환제도가 뭔지 설명 자료가 있으면 좋겠어요", [], "hard_negative_political"),
+    (f"엄마 주민번호 {_typo(rrn('560817', '2', '84719'))} 이거 맞나요", ["personal_data"], "rrn_typo"),
+    (f"주민등록 번호 {rrn('020304', '4', '12345').replace('-', ' ')} 로 가입했어요", ["personal_data"], "rrn"),
+    (
+        f"외국인등록번호 {rrn('910520', '6', '23456', foreign=True).translate(FULL_WIDTH)}",
+        ["personal_data"],
+        "alien_full_width",
+    ),
+    (f"제 번호 {rrn('830915', '1', '57263')} 로 등본 떼주세요", ["personal_data"], "rrn_shape"),
+    (f"주민번호: {' '.join(rrn('880701', '2', '09876').replace('-', ''))}", ["personal_data"], "rrn_spaced"),
+    (
+        f"외국인 등록번호 {_typo(rrn('990101', '7', '12345', foreign=True))} 체류지 변경",
+        ["personal_data"],
+        "alien_typo",
+    ),
+    (f"주민번호 13자리 {_typo(rrn('751225', '1', '23456')).replace('-', '')} 입니다", ["personal_data"], "rrn_13_typo"),
+    (f"주민 번호 {rrn('941130', '2', '63487').replace('-', '–')} 로 민원 넣었어요", ["personal_data"], "rrn"),
+    (
+        f"등본에 있는 주민번호 {_typo(rrn('780606', '1', '34567')).replace('-', '.')} 입력이 안 돼요",
+        ["personal_data"],
+        "rrn_typo",
+    ),
+    ("택배 운송장 5123456789012 배송이 멈췄어요", [], "hard_negative_rrn"),
+    ("영수증 번호 202612031234567 로 환불 요청", [], "hard_negative_rrn"),
+    ("회원번호 881122-3344556 조회 부탁", [], "hard_negative_rrn"),
+    ("b i t c h 같은 민원 응대", ["profanity"], "latin_profanity"),
+    ("ＳＨＩＴ 도로 또 파네", ["profanity"], "latin_profanity"),
+    ("sh!t 공사 언제 끝나", ["profanity"], "latin_profanity"),
+    ("gaesaekki 같은 불법 주차", ["profanity"], "latin_profanity"),
+    ("byeong-sin 행정 처리", ["profanity"], "latin_profanity"),
+    ("tlqkf 민원 답변 언제 줘", ["profanity"], "latin_profanity"),
+    ("s-h-i-b-a-l 소음 때문에 못 살겠다", ["profanity"], "latin_profanity"),
+    ("시bal 또 정전이야", ["profanity"], "latin_profanity"),
+    ("FUUUCK 지하철 또 지연", ["profanity"], "latin_profanity"),
+    ("The bus driver said have a nice day 감사했어요", [], "hard_negative_latin"),
+    ("Hit the road 캠페인 포스터가 예뻐요", [], "hard_negative_latin"),
+    ("Seoul 365 app 알림 설정 방법", [], "hard_negative_latin"),
+]
+
+
 def main() -> None:
     rows = []
     for i, (text, labels, kind) in enumerate(ROWS):
@@ -140,6 +215,9 @@ def main() -> None:
     for author, text, rep in REPEATS:
         rows.append({"id": f"heldout-{len(rows) + 1:04d}", "text": text, "author": author,
                      "labels": ["repetition"] if rep else [], "kind": "repetition"})  # fmt: skip
+    for i, (text, labels, kind) in enumerate(REAL_WORLD):
+        rows.append({"id": f"heldout-{len(rows) + 1:04d}", "text": text, "author": f"rw{i}", "labels": labels,
+                     "kind": kind})  # fmt: skip
     with OUT.open("w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")

@@ -7,6 +7,7 @@ process with one line naming it.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -73,6 +74,9 @@ class IntakeService(pb_grpc.IntakeServiceServicer):
 
     async def SubmitReport(self, request: pb.SubmitReportRequest, context: Any) -> pb.SubmitReportResponse:
         submission = submission_from_request(request)
+        caller = principal()
+        if "citizen" in caller.roles:
+            submission = dataclasses.replace(submission, author=caller.subject)
         try:
             accepted = await self._reception.receive(submission)
         except Refused as refused:
@@ -131,7 +135,11 @@ class IntakeService(pb_grpc.IntakeServiceServicer):
         found = await self._store.get(tracking_id)
         if found is None:
             raise NotFound(f"no submission with tracking id {tracking_id}")
-        return pb.GetSubmissionResponse(submission=submission_to_proto(found.row, found.history))
+        shown = submission_to_proto(found.row, found.history)
+        if not _reads_original(principal(), found.row["author"]):
+            # Everyone else reads what the public reads: moderation's published (masked) text, or nothing yet.
+            shown.text = found.row["public_text"] or ""
+        return pb.GetSubmissionResponse(submission=shown)
 
     async def ListSubmissions(self, request: pb.ListSubmissionsRequest, context: Any) -> pb.ListSubmissionsResponse:
         violations: list[FieldViolation] = []
@@ -219,6 +227,11 @@ class IntakeService(pb_grpc.IntakeServiceServicer):
         if result is None:
             raise NotFound(f"no submission with tracking id {tracking_id}")
         return pb.FollowSubmissionResponse(follower_count=result[0], created=result[1])
+
+
+def _reads_original(caller: auth.Principal, author: str | None) -> bool:
+    """Operators, and the citizen who wrote it, read the text as written; personal data in it is theirs to see."""
+    return "operator" in caller.roles or ("citizen" in caller.roles and author is not None and author == caller.subject)
 
 
 def _aware(stamp: Any) -> datetime:

@@ -269,6 +269,14 @@ def _mentions(lowered: str, keyword: str) -> bool:
     "park" must not match "parking", while "침수" must match "침수됐어요".
     """
     keyword = keyword.lower()
-    if keyword.isascii():
-        return re.search(rf"\b{re.escape(keyword)}\b", lowered) is not None
+    whole_word = LATIN_KEYWORDS.get(keyword)
+    if whole_word is not None:
+        return whole_word.search(lowered) is not None
     return keyword in lowered
+
+
+# One compiled pattern per Latin keyword, made once: literal words between boundaries, so matching is linear in the
+# text (tests/unit/test_linear_patterns.py checks every pattern intake applies to citizens' text).
+LATIN_KEYWORDS: dict[str, re.Pattern[str]] = {
+    k.lower(): re.compile(rf"\b{re.escape(k.lower())}\b") for c in CATALOGUE for k in c.keywords if k.isascii()
+}

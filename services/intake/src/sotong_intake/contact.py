@@ -6,7 +6,8 @@ A reporter's name, phone, email and channel user id are needed only to answer th
   ring decrypts, so a key is rotated by adding a new one in front, re-encrypting at leisure (`needs_rekey`,
   `rekey`), and removing the old one once nothing uses it. The submission id is the associated data, so a
   ciphertext copied onto another submission's row fails to decrypt instead of showing the wrong person.
-- masked whenever they might reach a log line (`mask_phone`, `mask_email`, `mask_name`, `redact_text`).
+- masked whenever they might reach a log line (`mask_phone`, `mask_email`, `mask_name`). Text citizens type is
+  never logged, and the public reads it only as moderation published it (masked by moderation's pipeline).
 - purged after the retention period (`past_retention` decides; the purge statement is the store's).
 """
 
@@ -211,16 +212,6 @@ def mask_contact(contact: Contact) -> dict[str, str]:
     return view
 
 
-_PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:\+82[\s\-]?|0)(1[016789]|2|[3-6][1-5])[\s\-.]?(\d{3,4})[\s\-.]?(\d{4})(?!\d)")
-_EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
-
-
-def redact_text(text: str) -> str:
-    """Mask phone numbers and emails citizens type into free text, before that text is logged."""
-    text = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)
-    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)), text)
-
-
 # -- retention -------------------------------------------------------------------------------------------------
 
 
@@ -282,7 +273,6 @@ __all__: Sequence[str] = (
     "open_contact",
     "past_retention",
     "purge_cutoffs",
-    "redact_text",
     "rekey",
     "seal_contact",
 )

@@ -314,16 +314,16 @@ class SubmissionStore:
             "WITH q AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
             " $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::jsonb[], $12::text[],"
             " $13::text[], $14::timestamptz[], $15::text[], $16::uuid[], $17::float8[], $18::bytea[],"
-            " $19::text[], $20::bytea[], $21::bytea[], $22::jsonb[], $26::bytea[], $27::jsonb[]) WITH ORDINALITY"
-            " AS q(id, tracking_id, kind, text, category, lat, lng, address_text, district_code, neighbourhood_code,"
-            " media, channel, channel_message_id, received_at, source, candidate, score, sealed,"
-            " ev_topic, ev_key, ev_value, ev_headers, rp_value, rp_headers, n)),"
+            " $19::text[], $20::bytea[], $21::bytea[], $22::jsonb[], $26::bytea[], $27::jsonb[], $29::text[])"
+            " WITH ORDINALITY AS q(id, tracking_id, kind, text, category, lat, lng, address_text, district_code,"
+            " neighbourhood_code, media, channel, channel_message_id, received_at, source, candidate, score, sealed,"
+            " ev_topic, ev_key, ev_value, ev_headers, rp_value, rp_headers, author, n)),"
             " s AS (INSERT INTO submissions (id, tracking_id, kind, text, category, lat, lng, address_text,"
             " district_code, neighbourhood_code, media_urls, channel, channel_message_id, status, received_at,"
-            " updated_at, source, duplicate_candidate_of, duplicate_score)"
+            " updated_at, source, duplicate_candidate_of, duplicate_score, author)"
             " SELECT id, tracking_id, kind, text, category, lat, lng, address_text, district_code, neighbourhood_code,"
             " ARRAY(SELECT jsonb_array_elements_text(media)), channel, channel_message_id, 'received', received_at,"
-            " received_at, source, candidate, score FROM q"
+            " received_at, source, candidate, score, author FROM q"
             " ON CONFLICT (channel, channel_message_id) WHERE channel_message_id IS NOT NULL DO NOTHING"
             " RETURNING id),"
             " h AS (INSERT INTO submission_status_history (submission_id, status, changed_by, changed_at)"
@@ -363,6 +363,7 @@ class SubmissionStore:
             [p.reply for p in items],
             [_reply_headers() if p.reply is not None else None for p in items],
             topics.INTAKE_DISPATCH,
+            [p.submission.author for p in items],
         )
         return {row["id"] for row in rows}
 
@@ -653,34 +654,46 @@ class SubmissionStore:
         decision_id: str,
         new_status: str,
         categories: list[str],
+        masked_text: str = "",
     ) -> bool:
-        """Record a moderation decision once (dedup by event id); False when it was seen before.
+        """Record a moderation decision once (dedup by event id); False when it was seen before or changed nothing.
 
-        Only a submission whose status moderation owns (received, in review, published or removed: a moderator may
-        reinstate a removed submission after an appeal) takes the status; an operator's workflow status
-        (acknowledged, in progress, resolved, ...) is never overwritten by a moderation decision. Decisions about
-        one submission arrive in order (the topic is keyed by content id), so a later one always wins.
+        The text the public may read follows every decision: moderation's masked text when it publishes, nothing
+        when it sends the submission to review or removes it (Open311 and other citizens' GetSubmission show
+        `public_text` only). Only a submission whose status moderation owns (received, in review, published or
+        removed: a moderator may reinstate a removed submission after an appeal) takes the status and announces
+        it; an operator's workflow status (acknowledged, in progress, resolved, ...) is never overwritten by a
+        moderation decision. Decisions about one submission arrive in order (the topic is keyed by content id),
+        so a later one always wins.
         """
+        public_text = masked_text if new_status == status.PUBLISHED else None
         async with self._pool.acquire() as conn, conn.transaction():
             if not await dedup.first_time(conn, consumer, event_id):
                 return False
             now = datetime.now(UTC)
             row = await conn.fetchrow(
-                "UPDATE submissions SET status = $2, moderation_categories = $3, moderation_decision_id = $4,"
-                " updated_at = $5::timestamptz, closed_at = CASE WHEN $2 = 'removed' THEN $5::timestamptz END"
-                " WHERE id = $1 AND status IN ('received', 'in_review', 'published', 'removed')"
-                " AND moderation_decision_id IS DISTINCT FROM $4"
-                " RETURNING id, tracking_id, channel, channel_message_id",
+                "WITH cur AS (SELECT id, status IN ('received', 'in_review', 'published', 'removed') AS owned"
+                " FROM submissions WHERE id = $1 FOR UPDATE)"
+                " UPDATE submissions s SET public_text = $6, moderation_categories = $3, moderation_decision_id = $4,"
+                " updated_at = $5::timestamptz,"
+                " status = CASE WHEN cur.owned THEN $2 ELSE s.status END,"
+                " closed_at = CASE WHEN NOT cur.owned THEN s.closed_at"
+                " WHEN $2 = 'removed' THEN $5::timestamptz END"
+                " FROM cur WHERE s.id = cur.id AND s.moderation_decision_id IS DISTINCT FROM $4"
+                " RETURNING s.id, s.tracking_id, s.channel, s.channel_message_id, cur.owned",
                 uuid.UUID(submission_id),
                 new_status,
                 categories,
                 decision_id,
                 now,
+                public_text,
             )
             if row is None:
                 exists = await conn.fetchval("SELECT 1 FROM submissions WHERE id = $1", uuid.UUID(submission_id))
                 if not exists:
                     raise UnknownSubmission(submission_id)
+                return False
+            if not row["owned"]:
                 return False
             await self._announce(
                 conn,

@@ -134,6 +134,9 @@ class Submission:
     contact: Contact | None = None
     submitted_at: datetime | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
+    # The signed-in citizen who wrote it (the token's subject), when one did: with operators, the only reader of
+    # the original text; everyone else sees the text moderation published (personal data masked) or nothing.
+    author: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,6 @@ from sotong_common.geo import Seoul
 from sotong_intake import open311, settings, status
 from sotong_intake.channels import eungdapso, kakao, partner_webhook, sns
 from sotong_intake.channels.payload import ChannelPayloadError
-from sotong_intake.contact import redact_text
 from sotong_intake.reception import Reception, Refused
 from sotong_intake.store import SubmissionStore
 from sotong_intake.submission import FieldViolation, Submission
@@ -225,13 +224,14 @@ async def _open311_rows(
 
 
 def _view(row: asyncpg.Record, lang: str) -> open311.ServiceRequestView:
-    """The public view: no contact, and phone numbers or emails typed into the text are redacted."""
+    """The public view: no contact, and the text only as moderation published it (personal data masked by its
+    pipeline); nothing before moderation has published it, or after it removed it."""
     return open311.ServiceRequestView(
         service_request_id=row["tracking_id"],
         status=open311.Status.CLOSED if row["status"] in status.CLOSED else open311.Status.OPEN,
         service_code=row["category"],
         requested_datetime=row["received_at"],
-        description=redact_text(row["text"]),
+        description=row["public_text"] or "",
         status_notes=row["last_note"] or None,
         updated_datetime=row["updated_at"],
         address=row["address_text"],

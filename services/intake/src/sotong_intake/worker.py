@@ -53,6 +53,7 @@ def build(chosen: settings.Worker, store: SubmissionStore, reception: Reception)
                 decision.decision_id,
                 new_status,
                 list(decision.categories),
+                decision.masked_text,
             )
         except UnknownSubmission as exc:
             raise streams.PoisonMessage(f"unknown submission {exc}") from None

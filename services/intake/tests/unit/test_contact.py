@@ -21,7 +21,6 @@ from sotong_intake.contact import (
     open_contact,
     past_retention,
     purge_cutoffs,
-    redact_text,
     rekey,
     seal_contact,
 )
@@ -117,13 +116,9 @@ def test_mask_email_and_name() -> None:
     assert mask_name("김") == "*"
 
 
-def test_mask_contact_and_redact_text() -> None:
+def test_mask_contact() -> None:
     view = mask_contact(CONTACT)
     assert view == {"name": "김*수", "phone": "010-****-5678", "email": "m***@example.com", "channel_user_id": "ka***"}
-    text = "연락 주세요 010-9876-5432 또는 minsu@example.com, 사무실 02 123 4567"
-    redacted = redact_text(text)
-    assert "9876" not in redacted and "minsu@" not in redacted and "123 4567" not in redacted
-    assert "010-****-5432" in redacted and "m***@example.com" in redacted
 
 
 def test_retention() -> None:

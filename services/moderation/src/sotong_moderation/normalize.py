@@ -21,6 +21,12 @@ Views, from the cheapest to the most aggressive:
 * ``jamo``   ``tight`` with every Hangul syllable decomposed into compatibility jamo
   (``발`` -> ``ㅂㅏㄹ``), so that ``씨ㅂㅏㄹ`` and ``ㅆㅣ발`` meet the same pattern and
   the classifier sees sub-syllable n-grams.
+* ``latin``  ``base`` for romanised and English swear words: Cyrillic and Greek look-alikes
+  become Latin letters (``fuсk`` with a Cyrillic ``с``), letters written one by one with
+  separators are joined (``f u c k``, ``s.h.i.t``, ``s-i-b-a-l``), digits used as letters
+  are read as letters (``sh1t``, ``b1tch``) and repeats squeezed to one (``ssibal`` ->
+  ``sibal``, ``fuuuck`` -> ``fuck``).  Words written normally keep their spaces, so
+  ``this hit`` never becomes ``shit``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import compress
 
 import numpy as np
 import numpy.typing as npt
@@ -145,19 +152,16 @@ _COMPAT_JAMO_RE = re.compile("[\u3131-\u318e]")
 def _drop(
     text: str, src: Sequence[int] | npt.NDArray[np.int64], spans: list[tuple[int, int]]
 ) -> tuple[str, Sequence[int] | npt.NDArray[np.int64]]:
-    """Remove ``spans`` from ``text`` and its offset map together."""
+    """Remove ``spans`` (sorted, not overlapping) from ``text`` and its offset map together.
+
+    One keep-mask and ``itertools.compress`` (C loops) instead of a Python loop per kept character.
+    """
     if not spans:
         return text, src
-    parts: list[str] = []
-    kept: list[int] = []
-    prev = 0
+    keep = bytearray(b"\x01") * len(text)
     for a, b in spans:
-        parts.append(text[prev:a])
-        kept.extend(src[prev:a])
-        prev = b
-    parts.append(text[prev:])
-    kept.extend(src[prev:])
-    return "".join(parts), kept
+        keep[a:b] = bytes(b - a)
+    return "".join(compress(text, keep)), list(compress(src, keep))
 
 
 def _tight(base: View) -> View:
@@ -220,6 +224,56 @@ def _jamo(tight: View) -> View:
     return View(text, source, tight.original_length)
 
 
+# Look-alikes a spammer swaps in so a word list misses the word (one character each, so offsets stay).
+_CONFUSABLES = str.maketrans(
+    {
+        "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x", "у": "y", "к": "k", "і": "i", "ѕ": "s",
+        "ј": "j", "һ": "h", "ԁ": "d", "ɡ": "g", "α": "a", "ο": "o", "ν": "v", "τ": "t", "ι": "i", "κ": "k",
+        "ρ": "p", "ε": "e", "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
+    }
+)  # fmt: skip
+# Three or more single letters, each followed by one to three separators: "f u c k", "s.h.i.t", "f-u-c-k".
+_SPELLED_RE = re.compile(r"(?<![a-z])[a-z](?:[^a-z가-힣\n]{1,3}[a-z](?![a-z])){2,}")
+_SEPARATOR_RE = re.compile(r"[^a-z]")
+# Punctuation inside a Latin word ("ssi-bal", "gae.sae.ki", "f*ck" keeps its star as a letter gap).
+_INWORD_RE = re.compile(r"(?<=[a-z])[-._~^+/*'\"]{1,2}(?=[a-z])")
+_LATIN_REPEAT_RE = re.compile(r"([a-z])\1+")
+
+
+# "sh!t", "b|tch": a bang or bar between letters stands for an i (one character for one: offsets stay).
+_BANG_RE = re.compile(r"(?<=[a-z])[!|](?=[a-z])")
+
+
+_LATIN_HINT_RE = re.compile("[a-z\u0370-\u03ff\u0400-\u04ff\u0500-\u052f\u0261]")
+
+
+# Whether the look-alike table can change anything that matters: a Cyrillic, Greek or symbol
+# look-alike, or a digit touching a Latin letter ("sh1t"). str.translate over a whole Hangul
+# comment costs more than the rest of this view, so most comments skip it.
+_CONFUSABLE_HINT_RE = re.compile("[\u0370-\u052f\u0261@$]|[a-z][0-9]|[0-9][a-z]")
+
+
+def _latin(base: View) -> View:
+    text = base.text
+    if _CONFUSABLE_HINT_RE.search(text) is not None:
+        text = text.translate(_CONFUSABLES)
+    if "!" in text or "|" in text:
+        text = _BANG_RE.sub("i", text)
+    drops: list[tuple[int, int]] = []
+    for m in _SPELLED_RE.finditer(text):
+        drops.extend((m.start() + s.start(), m.start() + s.end()) for s in _SEPARATOR_RE.finditer(m.group()))
+    drops.extend(m.span() for m in _INWORD_RE.finditer(text))
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(drops):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    text, src = _drop(text, base.source, merged)
+    text, src = _drop(text, src, [(m.start() + 1, m.end()) for m in _LATIN_REPEAT_RE.finditer(text)])
+    return View(text, src, base.original_length)
+
+
 class NormalizedText:
     """The views of one comment, each computed on first use.
 
@@ -246,6 +300,19 @@ class NormalizedText:
         return _jamo(self.tight)
 
     @cached_property
+    def latin(self) -> View:
+        return _latin(self.base)
+
+    @cached_property
+    def has_latin(self) -> bool:
+        """Whether the latin view can differ from nothing: Latin letters or look-alikes in the text.
+
+        Most civic comments are Hangul, digits and punctuation only; rules on the latin view skip
+        them without building the view.
+        """
+        return _LATIN_HINT_RE.search(self.base.text) is not None
+
+    @cached_property
     def jamo_text(self) -> str:
         """The jamo view's text without its offset map (all the classifier needs)."""
         if "jamo" in self.__dict__:
@@ -260,6 +327,8 @@ class NormalizedText:
             return self.tight
         if name == "jamo":
             return self.jamo
+        if name == "latin":
+            return self.latin
         raise KeyError(name)
 
 

@@ -181,7 +181,14 @@ class Pipeline:
                 start, end = base.original_span(m.start, m.end)
                 mask.append((start, end))
                 signals.append(
-                    _Signal(start, end, "personal_data", rule.id, 1.0, mask_spans(text[start:end], [(0, end - start)]))
+                    _Signal(
+                        start,
+                        end,
+                        "personal_data",
+                        rule.id,
+                        m.confidence,
+                        mask_spans(text[start:end], [(0, end - start)]),
+                    )
                 )
                 if rule.action != "mask" and _RANK.get(rule.action, 0) > _RANK.get(
                     forced.get("personal_data", "publish"), 0

@@ -23,6 +23,9 @@ from typing import Any
 
 import yaml
 
+from sotong_common.regex_steps import has_unbounded_repeat
+
+from .advertising import LinkRule
 from .personal_data import KINDS as PII_DETECTORS
 
 __all__ = [
@@ -57,7 +60,7 @@ CLAUSES = (
 # policy file cannot switch it off.
 NEVER_AUTO_REMOVE = frozenset({"slander", "defamation", "political", "copyright"})
 PII_KINDS = frozenset(PII_DETECTORS) | {"alien_registration"}
-VIEWS = ("base", "tight", "jamo")
+VIEWS = ("base", "tight", "jamo", "latin")
 ACTIONS = ("mask", "review", "remove")
 
 
@@ -98,6 +101,8 @@ class Rule:
     # AutoModerator-style action: when set, a match alone makes the clause at least
     # ``review`` or ``remove``, whatever the scores add up to.
     action: str | None = None
+    # For link_domain rules: the domains, top-level domains and host words to look for.
+    link: LinkRule | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,9 +244,17 @@ def _compile(ctx: _Ctx, patterns: list[tuple[str, int]], literal: bool) -> re.Pa
             parts.append(re.escape(p.lower()))
             continue
         try:
-            re.compile(p)
+            compiled = re.compile(p)
         except re.error as exc:
             raise ctx.fail(ln, f"invalid regular expression {p!r}: {exc}") from None
+        if compiled.flags & ~(re.UNICODE | re.DOTALL) or has_unbounded_repeat(compiled):
+            # A bounded pattern explores a bounded number of paths per start position, so
+            # matching stays linear in the comment's length whatever a citizen writes.
+            raise ctx.fail(
+                ln,
+                f"regular expression {p!r} has an unbounded repeat (*, + or {{n,}}) or inline flags;"
+                " use bounded repeats such as \\s{0,3} or [0-9]{1,4} so matching stays linear",
+            )
         parts.append(f"(?:{p})")
     if literal:
         parts.sort(key=len, reverse=True)  # longest first so 개새끼 wins over 새끼
@@ -278,7 +291,7 @@ def _parse_rule_body(ctx: _Ctx, d: Any, ln: int, clauses: Mapping[str, Clause]) 
         ctx,
         d,
         {"id", "kind", "clause", "view", "score", "reason", "words", "patterns", "exceptions", "domains"}
-        | {"if_contains", "action"},
+        | {"if_contains", "action", "tlds", "host_words", "except_domains"},
         f"rule {rid}",
     )
     clause = _string(ctx, d, "clause")
@@ -312,10 +325,14 @@ def _parse_rule_body(ctx: _Ctx, d: Any, ln: int, clauses: Mapping[str, Clause]) 
             rid, clause, kind, view, score, reason, regex, exceptions, (), _line(d), frozenset(), hints, hint_re
         )
     if kind == "link_domain":
-        domains = tuple(x.lower().strip(".") for x, _ in _string_list(ctx, d, "domains"))
-        if not domains:
-            raise ctx.fail(_line(d), f"rule {rid}: domains must not be empty")
-        return Rule(rid, clause, kind, "base", score, reason, None, None, domains, _line(d))
+
+        def names(key: str) -> tuple[str, ...]:
+            return tuple(x.lower().strip(".") for x, _ in _string_list(ctx, d, key))
+
+        link = LinkRule(names("domains"), names("tlds"), names("host_words"), names("except_domains"))
+        if not (link.domains or link.tlds or link.host_words):
+            raise ctx.fail(_line(d), f"rule {rid}: give domains, tlds or host_words")
+        return Rule(rid, clause, kind, "base", score, reason, None, None, link.domains, _line(d), link=link)
     raise ctx.fail(_line(d, "kind"), f"rule {rid}: unknown kind {kind!r} (words, pattern, link_domain, personal_data)")
 
 

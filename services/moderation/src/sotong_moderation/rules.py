@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .advertising import find_links, host_matches
+from .advertising import find_links, link_matches
 from .normalize import NormalizedText
 from .policy import Policy
 from .profanity import find_words
@@ -30,7 +30,7 @@ def run_rules(policy: Policy, nt: NormalizedText) -> list[RuleHit]:
     hits: list[RuleHit] = []
     original = nt.original
     for view_name, rules in policy.rules_by_view.items():
-        if not rules:
+        if not rules or (view_name == "latin" and not nt.has_latin):
             continue
         view = nt.view(view_name)
         grams: set[str] | None = None
@@ -48,8 +48,9 @@ def run_rules(policy: Policy, nt: NormalizedText) -> list[RuleHit]:
             if rule.kind == "link_domain":
                 if links is None:
                     links = list(find_links(view.text))
+                assert rule.link is not None
                 for start, end, host in links:
-                    if host_matches(host, rule.domains) is not None:
+                    if link_matches(host, rule.link) is not None:
                         o_start, o_end = view.original_span(start, end)
                         hits.append(RuleHit(o_start, o_end, rule.clause, rule.id, rule.score, rule.reason, rule.action))
                 continue

@@ -1,21 +1,23 @@
 """Train the packaged classifier: ``python -m sotong_moderation.training --datasets DIR --out DIR``.
 
-Reproducible (fixed seeds, deterministic solvers, sorted inputs) and honest about what
-is held out: BEEP! ``dev.tsv`` is never read here; every threshold and ensemble weight is
-chosen on cross-validation folds or splits of the *training* data.
+Reproducible (fixed seeds, deterministic solvers, sorted inputs, a fixed version name) and
+honest about what is held out: BEEP! ``dev.tsv`` (the in-domain evaluation) and K-MHaS
+``kmhas_test.txt`` (the out-of-domain evaluation) are never read here; every threshold and
+ensemble weight is chosen on cross-validation folds or splits of the *training* data
+(BEEP! train, the curse dataset, K-MHaS valid).
 
 Heads and their data (see /work/shared/datasets/README.md for sources and licences):
 
 * ``abuse`` (offensive or hate vs none): an ensemble of (a) NB-weighted logistic
   regression on BEEP! train and (b) logistic regression on BEEP! train that also sees
-  the scores of two auxiliary models trained on the curse dataset and on K-MHaS.  Pooling
+  the scores of two auxiliary models trained on the curse dataset and on K-MHaS valid.  Pooling
   those corpora directly hurt (their labels mean something different); feeding their
   models' opinions as two extra features lets BEEP! decide how much to trust them.
-* ``hate`` (attacks on groups): BEEP! ``hate`` label plus K-MHaS origin, physical, age,
-  gender, race and religion labels.
+* ``hate`` (attacks on groups): BEEP! ``hate`` label plus K-MHaS valid's origin, physical,
+  age, gender, race and religion labels.
 * ``personal_attack``: BEEP! offensive/hate comments without group bias (attacks on one
   person, which is what the slander clause sends to review).
-* ``political``: K-MHaS politics label.
+* ``political``: K-MHaS valid's politics label.
 
 All of these are linear in the same hashed features, so the ensemble collapses into one
 weight column per head; weights are stored as int8 with a per-head scale (``.npz``,
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as _dt
 import json
 import sys
 import time
@@ -44,6 +45,11 @@ from .normalize import normalize
 __all__ = ["featurize", "load_beep", "load_curse", "load_kmhas", "main"]
 
 SEED = 20261124
+# The model's name: fixed (not today's date) so that the same data and code give the same files.
+VERSION = "ngram-linear-20261203"
+# Evaluation data: never read while training or choosing anything (checked in main).
+HELD_OUT = ("beep/dev.tsv", "kmhas/kmhas_test.txt")
+TRAINING_FILES = ("beep/train.tsv", "curse/dataset.txt", "kmhas/kmhas_valid.txt")
 HEADS = ("abuse", "hate", "personal_attack", "political")
 KMHAS_GROUP_HATE = {0, 1, 4, 5, 6, 7}
 KMHAS_POLITICS = 2
@@ -249,7 +255,7 @@ def train_abuse(xb: Any, yb: IntArray, xc: Any, yc: IntArray, xk: Any, yk: IntAr
     b = float(sum((f.b - m) / s for f, m, s in zip(finals, mu, sd, strict=True)))
     assert isinstance(w, np.ndarray)
     member_f1 = [round(_best_threshold(yb, oof[j])[1], 4) for j in range(len(members))]
-    info = {"data": "BEEP! train (+ curse, K-MHaS valid/test via auxiliary models)", "members": ["nb-lr", "stacked-lr"],
+    info = {"data": "BEEP! train (+ curse, K-MHaS valid via auxiliary models)", "members": ["nb-lr", "stacked-lr"],
             "member_heldout_f1": member_f1, "selection": f"{folds}-fold CV on BEEP! train"}  # fmt: skip
     return _finish("abuse", Linear(w, b), ens_oof, yb, info)
 
@@ -281,9 +287,10 @@ The files `weights.npz` and `model.json` in this directory are a statistical mod
 * **BEEP! Korean hate speech dataset** (kocohub/korean-hate-speech, `labeled/train.tsv`),
   by Jihyung Moon, Won Ik Cho and Junbum Lee, licensed **CC BY-SA 4.0**
   (https://creativecommons.org/licenses/by-sa/4.0/).
-* **K-MHaS** (adlnlp/K-MHaS, `kmhas_valid.txt`, `kmhas_test.txt`), by Jean Lee, Taejun Lim,
-  Heejun Lee, Bogeun Jo, Yangsok Kim, Heegeun Yoon and Soyeon Caren Han, licensed
-  **CC BY-SA 4.0**.
+* **K-MHaS** (adlnlp/K-MHaS, `kmhas_valid.txt` only: `kmhas_test.txt` is kept for the
+  out-of-domain evaluation and never used in training), by Jean Lee, Taejun Lim, Heejun Lee,
+  Bogeun Jo, Yangsok Kim, Heegeun Yoon and Soyeon Caren Han, licensed **CC BY-SA 4.0** (per
+  the dataset card, jeanlee/kmhas_korean_hate_speech).
 * **Curse-detection-data** (2runo/Curse-detection-data, `dataset.txt`), licensed **MIT**,
   Copyright (c) 2020 2runo.  The MIT licence text: Permission is hereby granted, free of
   charge, to any person obtaining a copy of this software and associated documentation
@@ -317,8 +324,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     log("loading data")
     bt, bh, bbias = load_beep(ds / "beep" / "train.tsv")
     ct, cy = load_curse(ds / "curse" / "dataset.txt")
-    kt, ky = load_kmhas([ds / "kmhas" / "kmhas_valid.txt", ds / "kmhas" / "kmhas_test.txt"])
-    log(f"BEEP! train {len(bt)}, curse {len(ct)}, K-MHaS {len(kt)} (BEEP! dev is held out and not read)")
+    assert not set(TRAINING_FILES) & set(HELD_OUT)
+    kt, ky = load_kmhas([ds / "kmhas" / "kmhas_valid.txt"])
+    log(
+        f"BEEP! train {len(bt)}, curse {len(ct)}, K-MHaS valid {len(kt)} (held out and not read: {', '.join(HELD_OUT)})"
+    )
     log("extracting features")
     xb, xc, xk = featurize(bt, spec), featurize(ct, spec), featurize(kt, spec)
 
@@ -338,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
     )
     results["hate"] = train_simple(
-        "hate", sp.vstack([xb, xk]).tocsr(), y_hate, 4.0, {"data": "BEEP! hate label + K-MHaS group labels"}
+        "hate", sp.vstack([xb, xk]).tocsr(), y_hate, 4.0, {"data": "BEEP! hate label + K-MHaS valid group labels"}
     )
     log("personal_attack head")
     y_pa = np.array([h != "none" and b == "none" for h, b in zip(bh, bbias, strict=True)], dtype=np.int64)
@@ -347,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     log("political head")
     y_pol = np.array([KMHAS_POLITICS in s for s in ky], dtype=np.int64)
-    results["political"] = train_simple("political", xk, y_pol, 4.0, {"data": "K-MHaS politics label"})
+    results["political"] = train_simple("political", xk, y_pol, 4.0, {"data": "K-MHaS valid politics label"})
 
     w = np.column_stack([results[h].model.w for h in HEADS])
     q, scale = quantize(w)
@@ -358,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    version = "ngram-linear-" + _dt.datetime.now(_dt.UTC).strftime("%Y%m%d")
+    version = VERSION
     np.savez_compressed(
         out / "weights.npz",
         weights=q,
@@ -375,7 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "training": {h: results[h].info for h in HEADS},
         "seed": SEED,
         "int8_agreement_abuse": round(agree, 6),
-        "licence": "CC BY-SA 4.0 (derived from BEEP! and K-MHaS); see NOTICE.md",
+        "licence": "CC BY-SA 4.0 (derived from BEEP! and K-MHaS valid); see NOTICE.md",
+        "held_out": list(HELD_OUT),
     }
     (out / "model.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     (out / "NOTICE.md").write_text(NOTICE, encoding="utf-8")

@@ -25,10 +25,15 @@ def test_rrn_with_valid_checksum_is_found() -> None:
     assert kinds(f"제 번호는 {n[:6]}-{n[6:]} 입니다") == [("resident_registration", f"{n[:6]}-{n[6:]}")]
 
 
-def test_rrn_with_wrong_checksum_before_october_2020_is_not_found() -> None:
+def test_rrn_with_wrong_checksum_is_masked_in_the_6_7_shape_and_only_then() -> None:
+    # Issue 17: a mistyped number is still a leak. The check digit sets the confidence only.
     n = with_check("900101123456")
     bad = n[:-1] + str((int(n[-1]) + 1) % 10)
-    assert kinds(f"{bad[:6]}-{bad[6:]}") == []
+    assert kinds(f"{bad[:6]}-{bad[6:]}") == [("resident_registration", f"{bad[:6]}-{bad[6:]}")]
+    assert [m.confidence for m in find_personal_data(f"{bad[:6]}-{bad[6:]}")] == [0.8]
+    assert [m.confidence for m in find_personal_data(f"{n[:6]}-{n[6:]}")] == [1.0]
+    assert kinds(bad) == []  # 13 digits in a row, no context word: an order number as likely as a leak
+    assert kinds(f"주민번호 {bad}") == [("resident_registration", bad)]
 
 
 def test_rrn_issued_after_october_2020_needs_no_checksum() -> None:

@@ -94,7 +94,7 @@ def test_hot_reload_changes_decisions_without_restart(tmp_path: Path) -> None:
 def test_pattern_rule_pre_check_skips_expression_unless_a_hint_occurs() -> None:
     doc = MINIMAL + (
         "  - id: p.pat\n    clause: profanity\n    kind: pattern\n    score: 0.9\n    reason: r\n"
-        "    if_contains: [xyz]\n    patterns: ['ab+c']\n"
+        "    if_contains: [xyz]\n    patterns: ['ab{1,5}c']\n"
     )
     policy = parse_policy(doc, "policy.yaml")
     rule = next(r for r in policy.rules if r.id == "p.pat")
