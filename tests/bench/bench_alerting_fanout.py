@@ -30,10 +30,13 @@ from typing import Any
 import aiohttp
 
 from sotong.publishing.v1 import publishing_events_pb2 as pb
+from sotong_common import sealing
+from sotong_localstack import publishing as localrun
 from sotong_localstack.stack import Stack
-from sotong_publishing import directory, localrun, settings
-from sotong_publishing.dispatch import Dispatcher
+from sotong_publishing import directory, settings
+from sotong_publishing.dispatch import Dispatcher, provider_accounts
 from sotong_publishing.providers.base import MemoryRefs
+from sotong_publishing.providers.sns import SnsProvider
 from sotong_publishing.store import Finished
 from sotong_publishing.worker import build_route
 from sotong_standins.control import StandinControl
@@ -72,10 +75,11 @@ def push_alert(dispatch_id: str, segment: str) -> pb.DispatchRequested:
 
 
 def stage2(run: str) -> list[pb.DispatchRequested]:
-    variables = {"headline": "지진", "description": "강한 진동 예상", "instruction": "탁자 밑으로", "link": "-"}
+    variables = {"marker": "", "sender": "서울특별시", "headline": "지진", "area": "서울 전역",
+                 "description": "강한 진동 예상", "instruction": "탁자 밑으로", "link": "-"}  # fmt: skip
     base: dict[str, Any] = {
         "message_id": f"BENCH-{run}",
-        "incident_id": f"INC-{run}",
+        "thread_id": f"INC-{run}",
         "priority": pb.PRIORITY_EMERGENCY,
         "purpose": "stage2",
     }
@@ -144,17 +148,26 @@ async def baseline_fanout(ports: dict[str, Any], devices: int) -> float:
 
 async def baseline_stage2(ports: dict[str, Any], devices: int, run: str, expected: dict[str, int]) -> float:
     """Stage 2 through the adapters and routes in this process: what the engine costs beyond the providers."""
-    values = {s.name: s.default for s in settings.WORKER}
-    values.update(
-        ALERTING_DISPATCH_PROVIDERS=ports["providers"],
-        ALERTING_DISPATCH_TOKEN=ports["token"],
-        ALERTING_DISPATCH_CONCURRENCY=CONCURRENCY,
+    chosen = settings.Dispatch.load(
+        {
+            "SOTONG_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+            "SOTONG_DATABASE_URL": "postgresql://unused",
+            "SOTONG_PUBLISHING_PROVIDERS": json.dumps(ports["providers"]),
+            "SOTONG_PUBLISHING_PROVIDER_TOKEN": ports["token"],
+            "SOTONG_PUBLISHING_CONCURRENCY": str(CONCURRENCY),
+            "SOTONG_PUBLISHING_SEAL_KEYS": sealing.new_pair()[0],
+        }
     )
-    book = directory.Directory(push_devices=devices, kakao_friends=KAKAO_FRIENDS)
+    book = directory.Subscribers(push_devices=devices, kakao_friends=KAKAO_FRIENDS)
     refs = MemoryRefs()
     dispatchers = {}
     for kind in ("sns", "push", "kakao", "notice"):
-        dispatchers[kind] = Dispatcher(build_route(kind, values, refs), _NoStore(), book, _drop, CONCURRENCY)
+        route = build_route(kind, chosen, refs)
+        lists = _Lists()
+        if kind == "sns":
+            assert isinstance(route.primary, SnsProvider)
+            lists.lists[directory.OFFICIAL_SNS] = official_accounts(await provider_accounts(route.primary))
+        dispatchers[kind] = Dispatcher(route, _NoStore(), lists, book, _drop, concurrency=CONCURRENCY)
     started = time.perf_counter()
     kinds = ("sns", "push", "kakao", "notice")
     await asyncio.gather(*(dispatchers[k].handle(d) for k, d in zip(kinds, stage2(run), strict=True)))
@@ -162,6 +175,20 @@ async def baseline_stage2(ports: dict[str, Any], devices: int, run: str, expecte
     for dispatcher in dispatchers.values():
         await dispatcher.route.close()
     return elapsed
+
+
+def official_accounts(accounts: list[str]) -> list[str]:
+    """The provider's accounts minus the drill accounts: what the engine imports into `sns:official`."""
+    drills = set(directory.DirectoryFile.load().lists.get(directory.drill_list("sns"), ()))
+    return [a for a in accounts if a not in drills]
+
+
+class _Lists:
+    def __init__(self) -> None:
+        self.lists: dict[str, list[str]] = {}
+
+    async def members(self, name: str) -> list[str]:
+        return self.lists.get(name, [])
 
 
 class _NoStore:
@@ -228,8 +255,9 @@ async def measure_stage2(stack: Stack, ports: dict[str, Any], devices: int, runs
     lane = LANE
     async with StandinControl(ports["base_url"]) as control:
         await control.reset()
-        accounts = int((await control.provider_stats("sns"))["extra"]["registered_accounts"])
-        district_devices = len(directory.Directory(push_devices=devices).segment("push", f"districts:{DISTRICT}"))
+        registered = int((await control.provider_stats("sns"))["extra"]["registered_accounts"])
+        accounts = registered - len(directory.DirectoryFile.load().lists.get(directory.drill_list("sns"), ()))
+        district_devices = len(directory.Subscribers(push_devices=devices).segment("push", f"districts:{DISTRICT}"))
         per_run = {"sns": accounts, "push": district_devices, "kakao": KAKAO_FRIENDS, "notice": 1}
         # Warm-up (not counted): the worker's consumer groups join, connections and the SNS registry are opened.
         for n in range(2):

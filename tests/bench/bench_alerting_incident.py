@@ -5,7 +5,7 @@ group on group chat, the duty officers' page) are readable on alerting.dispatch-
 its audited log entries, the outbox rows, the relay and the broker's acks=all write all on the path.
 p50/p99 over --runs sequential incidents (after --warmup), plus the RPC's own latency.
 
-Then, with the publishing engine (`sotong-alerting-dispatch`) delivering to the provider stand-ins: ReportIncident
+Then, with the publishing engine (`sotong-publishing-dispatch`) delivering to the provider stand-ins: ReportIncident
 until the receipts on publishing.delivery-reported.v1 say the response group (chat) and both duty officers (pager)
 were delivered at the stand-ins — stage 0 notified, end to end.
 
