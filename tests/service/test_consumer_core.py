@@ -82,3 +82,45 @@ def test_an_unexpected_error_is_dead_lettered_after_n_attempts_and_the_consumer_
             os.killpg(probe.pid, signal.SIGTERM)
         code = probe.wait(timeout=60)
     assert code == 0, (tmp_path / f"probe-{kind}.log").read_text()[-3000:]
+
+
+def test_the_faust_worker_never_handles_an_event_of_an_aborted_transaction(fresh_stack: Stack, tmp_path: Path) -> None:
+    """Faust reads read_committed, so a record whose Kafka transaction was aborted (a moderation batch that did not
+    commit) never reaches a handler; the committed one after it does."""
+    from confluent_kafka import Producer
+
+    assert fresh_stack.state is not None
+    out = tmp_path / "handled.txt"
+    out.touch()
+    log = open(tmp_path / "probe-faust.log", "wb")  # noqa: SIM115 - handed to the child
+    probe = subprocess.Popen(
+        [sys.executable, str(PROBE), "faust", str(out)],
+        env={**os.environ, **fresh_stack.state.env(), "SOTONG_METRICS_PORT": "0"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    try:
+        topic = fresh_stack.state.topic_prefix + "intake.raw-submission.v1"
+        producer = Producer(
+            {"bootstrap.servers": fresh_stack.state.kafka_bootstrap, "transactional.id": f"test-{tmp_path.name}"}
+        )
+        producer.init_transactions(30)
+        for text, commit in (("aborted-1", False), ("committed-1", True)):
+            producer.begin_transaction()
+            headers = events.EventMetadata.new(topic, "test").headers(with_trace=False)
+            value = intake.SubmitReportRequest(text=text).SerializeToString()
+            producer.produce(topic, value=value, key=b"same-key", headers=headers)
+            producer.flush(30)
+            if commit:
+                producer.commit_transaction(30)
+            else:
+                producer.abort_transaction(30)
+        _wait(lambda: "committed-1" in out.read_text().split())
+        time.sleep(2)
+        assert out.read_text().split() == ["committed-1"]
+    finally:
+        if probe.poll() is None:
+            os.killpg(probe.pid, signal.SIGTERM)
+        probe.wait(timeout=60)
