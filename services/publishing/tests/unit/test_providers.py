@@ -147,6 +147,17 @@ async def test_pager_and_mail_deliver_per_officer_and_per_address(standins: dict
     assert keys == {"<d-m@sotong.seoul.go.kr>:a@press.kr", "<d-m@sotong.seoul.go.kr>:b@press.kr"}
 
 
+@pytest.mark.parametrize("title", ["[호우]\r\n경보 발령", "[호우]\n경보\t발령 ", "[호우] 경보\u2028발령"])
+async def test_a_headline_with_line_breaks_is_one_encoded_subject_line(standins: dict[str, Any], title: str) -> None:
+    """A line break in a header value would split the header (the email library refuses it, and once stopped the
+    whole dispatch process): the subject is one line, Hangul written as RFC 2047 encoded words."""
+    mail = adapter("mail", standins)
+    results = await mail.send(job("d-subject", title=title), ["a@press.kr"])
+    assert [r.status for r in results] == [ItemStatus.DELIVERED]
+    (row,) = await ledger(standins, "mail")
+    assert row["text"].splitlines()[0] == "[호우] 경보 발령"
+
+
 async def test_outages_and_rate_limits_are_transient_with_retry_after(standins: dict[str, Any]) -> None:
     sms = adapter("sms", standins)
     async with StandinControl(standins["base_url"]) as control:
