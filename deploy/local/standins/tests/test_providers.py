@@ -237,3 +237,46 @@ async def test_sms_key_reused_for_other_text_refuses_the_whole_request(
     assert (await call(http, "/sms/v2/services/svc/messages", second, key="same"))[0] == 422
     stats = await control.provider_stats("sms")
     assert stats["accepted"] == 1  # nothing of the refused request was recorded
+
+
+# --- KakaoTalk chatbot (Open Builder event API) -------------------------------------------------------------------
+
+
+def talk(
+    users: list[str], text: str = "[서울시] 민원이 접수되었습니다.", event: str = "sotong_message"
+) -> dict[str, Any]:
+    return {
+        "event": {"name": event, "data": {"text": text}},
+        "user": [{"type": "botUserKey", "id": u, "properties": {}} for u in users],
+        "params": {},
+    }
+
+
+async def test_kakao_bot_messages_each_user_once_per_key(http: aiohttp.ClientSession, control: StandinControl) -> None:
+    path = "/kakao-bot/v2/bots/sotong-seoul-bot/talk"
+    status, body = await call(http, path, talk(["bot-user-1", "bot-user-2"]), key="reply-1")
+    assert status == 200 and body["status"] == "SUCCESS" and body["taskId"]
+    status, _ = await call(http, path, talk(["bot-user-1", "bot-user-2"]), key="reply-1")  # a retry
+    assert status == 200
+    stats = await control.provider_stats("kakao_bot")
+    assert stats["accepted"] == 2 and stats["duplicates"] == 2 and stats["extra"]["by_event"] == {"sotong_message": 2}
+    keys = {d["key"] for d in await control.deliveries("kakao_bot")}
+    assert keys == {"reply-1:bot-user-1", "reply-1:bot-user-2"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/kakao-bot/v2/bots/another-bot/talk", talk(["u"]), 404),
+        ("/kakao-bot/v2/bots/sotong-seoul-bot/talk", talk(["u"], event="unregistered"), 400),
+        ("/kakao-bot/v2/bots/sotong-seoul-bot/talk", talk(["u"], text=""), 400),
+        ("/kakao-bot/v2/bots/sotong-seoul-bot/talk", talk(["u"], text="가" * 1001), 400),
+        ("/kakao-bot/v2/bots/sotong-seoul-bot/talk", talk([f"u{n}" for n in range(101)]), 400),
+        ("/kakao-bot/v2/bots/sotong-seoul-bot/talk", talk([]), 400),
+        ("/kakao-bot/v2/bots/sotong-seoul-bot/talk", talk(["line\nbreak"]), 400),
+    ],
+)
+async def test_kakao_bot_refuses_what_kakao_refuses(
+    http: aiohttp.ClientSession, path: str, body: Any, status: int
+) -> None:
+    assert (await call(http, path, body))[0] == status
