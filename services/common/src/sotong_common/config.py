@@ -148,3 +148,25 @@ TOPIC_REPLICATION: Setting[int] = Setting(
 )
 
 COMMON: list[Setting[Any]] = [LISTEN_HOST, LOG_LEVEL, OTEL_EXPORTER, OTEL_FILE, OTEL_ENDPOINT]
+
+# Token verification (sotong_common.auth.TokenVerifier.from_settings) and reflection. Appended by the security
+# work (issue 10 items 7 and 8); JWT_SECRET above stays required until the platform settings make it optional
+# when JWT_JWKS is set.
+JWT_JWKS: Setting[str] = Setting(
+    "JWT_JWKS",
+    str,
+    default="",
+    help="file path or https URL of a JWKS with the RS256/EdDSA public keys that verify tokens; when set, "
+    "HS256 tokens (JWT_SECRET) are refused",
+)
+JWT_ISSUER: Setting[str] = Setting("JWT_ISSUER", str, default="sotong", help="the `iss` every token must carry")
+JWT_AUDIENCE: Setting[str] = Setting(
+    "JWT_AUDIENCE", str, default="", help="the `aud` tokens must carry for this service (empty: not checked)"
+)
+GRPC_REFLECTION_OPEN: Setting[bool] = Setting(
+    "GRPC_REFLECTION_OPEN",
+    parse_bool,
+    default=False,
+    help="answer gRPC reflection without a token (local development only; production needs a token)",
+)
+AUTH: list[Setting[Any]] = [JWT_JWKS, JWT_ISSUER, JWT_AUDIENCE, GRPC_REFLECTION_OPEN]

@@ -1,9 +1,11 @@
 """gRPC server bootstrap shared by every service's API process.
 
 It gives each server the same behaviour without each service writing it: grpc.health.v1 (for Kubernetes gRPC
-probes), reflection (for grpcurl and the console), a per-method JWT role check, a server span continuing the
-caller's trace, latency metrics, domain errors mapped to status codes with google.rpc details, and a graceful
-shutdown on SIGTERM (health flips to NOT_SERVING, in-flight calls get a grace period).
+probes), reflection (for grpcurl and the console; it needs a token unless a development setting opens it), a
+per-method JWT role check, the refusal of control characters in any text field of a request (INVALID_ARGUMENT
+naming the field, before the service sees it), a server span continuing the caller's trace, latency metrics,
+domain errors mapped to status codes with google.rpc details, and a graceful shutdown on SIGTERM (health flips to
+NOT_SERVING, in-flight calls get a grace period).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
@@ -25,7 +28,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from sotong_common import auth, logs, metrics, tracing
-from sotong_common.errors import DomainError
+from sotong_common.errors import DomainError, InvalidArgument
+from sotong_common.text_fields import control_character_violations
 
 current_principal: contextvars.ContextVar[auth.Principal | None] = contextvars.ContextVar(
     "current_principal", default=None
@@ -40,13 +44,20 @@ def principal() -> auth.Principal:
     return found
 
 
-class PlatformInterceptor(grpc.aio.ServerInterceptor):
-    """Auth, tracing, metrics and error mapping around every handler kind."""
+def _verifier(tokens: str | auth.TokenVerifier) -> auth.TokenVerifier:
+    return tokens if isinstance(tokens, auth.TokenVerifier) else auth.TokenVerifier.shared_secret(tokens)
 
-    def __init__(self, service_name: str, policy: auth.Policy, jwt_secret: str) -> None:
+
+class PlatformInterceptor(grpc.aio.ServerInterceptor):
+    """Auth, request text checks, tracing, metrics and error mapping around every handler kind.
+
+    `tokens` is a `TokenVerifier`, or an HS256 secret for local development.
+    """
+
+    def __init__(self, service_name: str, policy: auth.Policy, tokens: str | auth.TokenVerifier) -> None:
         self._service = service_name
         self._policy = policy
-        self._tokens = auth.VerifiedTokens(jwt_secret)
+        self._tokens = _verifier(tokens)
         self._tracer = tracing.tracer("sotong.grpc.server")
         self._log = logs.get("grpc")
 
@@ -93,6 +104,14 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         self._policy.check(method, found)
         return found
 
+    @staticmethod
+    def _check_text(request: Any) -> None:
+        """Refuse a request whose text fields hold control characters (streamed requests: the service checks)."""
+        if isinstance(request, Message):
+            violations = control_character_violations(request)
+            if violations:
+                raise InvalidArgument(violations)
+
     async def _fail(self, context: grpc.aio.ServicerContext[Any, Any], error: Exception, method: str) -> None:
         if isinstance(error, auth.AuthError):
             code = grpc.StatusCode.PERMISSION_DENIED if error.permission else grpc.StatusCode.UNAUTHENTICATED
@@ -121,6 +140,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             code = "OK"
             try:
                 current_principal.set(self._authenticate(method, metadata))
+                self._check_text(request)
                 return await inner(request, context)
             except Exception as exc:
                 code = _code_name(exc)
@@ -138,6 +158,7 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             span, token = self._start(method, metadata)
             try:
                 current_principal.set(self._authenticate(method, metadata))
+                self._check_text(request)
                 async for item in inner(request, context):
                     yield item
             except Exception as exc:
@@ -190,20 +211,25 @@ def channel(target: str) -> grpc.aio.Channel:
 
 
 class Server:
-    """A service's gRPC server with health, reflection and the platform interceptor."""
+    """A service's gRPC server with health, reflection and the platform interceptor.
+
+    `tokens` verifies bearer tokens: a `TokenVerifier` (`auth.TokenVerifier.from_settings(values)`), or an HS256
+    secret for local development. Reflection needs a token unless `reflection_open` (`GRPC_REFLECTION_OPEN`).
+    """
 
     def __init__(
         self,
         service_name: str,
         policy: auth.Policy,
-        jwt_secret: str,
+        tokens: str | auth.TokenVerifier,
         host: str = "127.0.0.1",
         port: int = 0,
         grace_s: float = 10.0,
+        reflection_open: bool = False,
     ) -> None:
         self.name = service_name
         self._server = grpc.aio.server(
-            interceptors=[PlatformInterceptor(service_name, policy, jwt_secret)],
+            interceptors=[PlatformInterceptor(service_name, policy.with_open_reflection(reflection_open), tokens)],
             options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)],
         )
         self.health = health_aio.HealthServicer()

@@ -1,0 +1,77 @@
+"""Control characters in the text fields of requests: refused at the door, with the field named.
+
+PostgreSQL `text` cannot hold NUL, so a NUL that passed validation failed the insert as INTERNAL (and, in
+intake's group commit, took every other submission of the batch with it). Other C0 and C1 control characters
+are stored but break logs, CSV exports, SMS gateways and terminals that show them. No text a person or a
+partner system sends needs them: tab, line feed and carriage return are the exceptions (multi-line texts, web
+forms' CRLF).
+
+`control_character_violations` walks every string field of a protobuf message (nested messages, repeated fields
+and maps included), so a field added to a contract tomorrow is covered without anyone remembering it; the gRPC
+interceptor applies it to every request (`sotong_common.server`), services apply `control_character` to the text
+of other doors (HTTP forms, webhooks, Kafka).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from sotong_common.errors import FieldViolation
+
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""C0 controls except tab, line feed and carriage return; DEL; the C1 controls."""
+
+
+def control_character(text: str) -> str | None:
+    """A description of the first control character in `text` ("U+0000 (NUL) at position 3"), or None."""
+    found = CONTROL_CHARACTERS.search(text)
+    if found is None:
+        return None
+    ch = found.group()
+    name = unicodedata.name(ch, "") or _C0_NAMES.get(ord(ch), "control character")
+    return f"U+{ord(ch):04X} ({name}) at position {found.start()}"
+
+
+_C0_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "BACKSPACE", 0x0B: "VT", 0x0C: "FF", 0x1B: "ESC", 0x7F: "DEL"}
+
+
+def control_character_violations(message: Message, prefix: str = "") -> list[FieldViolation]:
+    """One violation per string field (by its path, e.g. `texts[1].headline`) holding a control character."""
+    found: list[FieldViolation] = []
+    for field, value in message.ListFields():
+        name = prefix + field.name
+        if field.type == FieldDescriptor.TYPE_STRING:
+            items = enumerate(value) if field.is_repeated else [(None, value)]
+            for index, text in items:
+                _check(found, name if index is None else f"{name}[{index}]", text)
+        elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
+            if field.message_type.GetOptions().map_entry:
+                _check_map(found, name, field, value)
+            elif field.is_repeated:
+                for index, item in enumerate(value):
+                    found.extend(control_character_violations(item, f"{name}[{index}]."))
+            else:
+                found.extend(control_character_violations(value, f"{name}."))
+    return found
+
+
+def _check(found: list[FieldViolation], name: str, text: str) -> None:
+    where = control_character(text)
+    if where is not None:
+        found.append(FieldViolation(name, f"{name} contains the control character {where}; refused"))
+
+
+def _check_map(found: list[FieldViolation], name: str, field: FieldDescriptor, value: dict[object, object]) -> None:
+    assert field.message_type is not None
+    value_field = field.message_type.fields_by_name["value"]
+    for key, item in value.items():
+        if isinstance(key, str):
+            _check(found, f"{name} key", key)
+        if isinstance(item, str):
+            _check(found, f"{name}[{key!s:.40}]", item)
+        elif value_field.type == FieldDescriptor.TYPE_MESSAGE and isinstance(item, Message):
+            found.extend(control_character_violations(item, f"{name}[{key!s:.40}]."))
