@@ -1,7 +1,9 @@
 """Alerting's gRPC API process: `sotong.alerting.v1.AlertingService`, plus the outbox relay for its events.
 
 Run as `sotong-alerting-api`. Who may call what is declared in POLICY (fails closed for undeclared methods); the
-two-person rule does not trust the client: the approver is the authenticated caller (the JWT subject).
+two-person rule does not trust the client: the approver is the authenticated caller (the JWT subject). Upstream
+CAP is read in another process within a time budget (`cap.reader`), and only for the senders the caller is bound
+to (`upstream`); WatchIncident streams are woken by one LISTEN connection and bounded per caller (`watch`).
 """
 
 from __future__ import annotations
@@ -21,14 +23,22 @@ from sotong.alerting.v1 import alerting_service_pb2_grpc as pb_grpc
 from sotong_alerting import settings, timeline
 from sotong_alerting.alerts import AlertDesk
 from sotong_alerting.approval import Person
-from sotong_alerting.cap import parse_cap
+from sotong_alerting.cap.reader import CapReader, ReadingFailed
 from sotong_alerting.districts import districts
 from sotong_alerting.drafting import MAX_EXPIRES_HOURS
 from sotong_alerting.feed import active_alerts, render_atom_feed
 from sotong_alerting.response import ResponsePlan, load_plan
 from sotong_alerting.store import IncidentStore, IncidentView, actionable, upstream_hazard
+from sotong_alerting.upstream import SenderBindings, referenced_keys, size_violations, upstream_key
+from sotong_alerting.watch import TimelineWatch
 from sotong_common import auth, config, database, logs, metrics, outbox, producer, tracing
-from sotong_common.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from sotong_common.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+    ResourceExhausted,
+)
 from sotong_common.server import Server, principal
 
 SERVICE = "sotong.alerting.v1.AlertingService"
@@ -55,7 +65,6 @@ POLICY = auth.Policy(
 )
 
 MAX_SUMMARY = 2000
-WATCH_POLL_S = 0.25
 
 
 def _ts(moment: datetime | None) -> Timestamp | None:
@@ -129,10 +138,22 @@ def validate_report(request: pb.ReportIncidentRequest) -> None:
 
 
 class AlertingService(pb_grpc.AlertingServiceServicer):
-    def __init__(self, store: IncidentStore, alerts: AlertDesk, feed_url: str) -> None:
+    def __init__(
+        self,
+        store: IncidentStore,
+        alerts: AlertDesk,
+        feed_url: str,
+        *,
+        cap_senders: SenderBindings | None = None,
+        reader: CapReader | None = None,
+        watch: TimelineWatch | None = None,
+    ) -> None:
         self._store = store
         self._alerts = alerts
         self._feed_url = feed_url.rstrip("/")
+        self._senders = cap_senders or SenderBindings({})
+        self._reader = reader or CapReader()
+        self._watch = watch or TimelineWatch(store.pool)
         self._log = logs.get("alerting.api")
 
     async def _incident(self, incident_id: str) -> pb.Incident:
@@ -161,17 +182,32 @@ class AlertingService(pb_grpc.AlertingServiceServicer):
     async def IngestCap(self, request: pb.IngestCapRequest, context: Any) -> pb.IngestCapResponse:
         if not request.cap_xml:
             raise InvalidArgument(FieldViolation("cap_xml", "cap_xml is required: a CAP 1.2 document"))
-        document = parse_cap(request.cap_xml)
+        caller = principal().subject
+        refusal = self._senders.refusal(caller)
+        if refusal is not None:  # before any parsing: an unbound caller gets no CPU
+            raise PermissionDenied(refusal)
+        try:
+            document = await self._reader.read(request.cap_xml)
+        except ReadingFailed as failed:
+            raise ResourceExhausted(f"cap_xml was not read: {failed}; real alerts are a few kB") from None
         if document.alert is None:
             raise InvalidArgument(
                 [FieldViolation("cap_xml", str(problem)) for problem in document.problems[:20]],
                 f"not a valid CAP 1.2 document: {document.problems[0]}",
             )
         alert = document.alert
+        refusal = self._senders.refusal(caller, alert.sender)
+        if refusal is not None:
+            raise PermissionDenied(refusal)
+        too_large = size_violations(alert)
+        if too_large:
+            raise InvalidArgument(too_large)
+        for warning in document.warnings:
+            self._log.warning("upstream CAP accepted with a warning", identifier=alert.identifier, warning=str(warning))
         actor = f"upstream:{alert.sender}"
         if not actionable(alert):
             if alert.msg_type.value in {"Update", "Cancel"}:
-                keys = [f"cap:{ref.sender}:{ref.identifier}" for ref in alert.references]
+                keys = referenced_keys(caller, alert, self._senders.senders_for(caller))
                 headline = upstream_hazard(alert)[2]
                 note = f"upstream {alert.msg_type.value} {alert.identifier}: {headline}".strip()
                 incident_id = await self._store.note_upstream(keys, actor, note)
@@ -187,10 +223,16 @@ class AlertingService(pb_grpc.AlertingServiceServicer):
             hazard=hazard,
             area_codes=codes,
             summary=headline,
-            request_key=f"cap:{alert.sender}:{alert.identifier}",
+            request_key=upstream_key(caller, alert.sender, alert.identifier),
             source="upstream-cap",
         )
-        self._log.info("upstream CAP ingested", incident_id=incident_id, identifier=alert.identifier, created=created)
+        self._log.info(
+            "upstream CAP ingested",
+            incident_id=incident_id,
+            identifier=alert.identifier,
+            created=created,
+            caller=caller,
+        )
         return pb.IngestCapResponse(incident=await self._incident(incident_id), created=created)
 
     async def Acknowledge(self, request: pb.AcknowledgeRequest, context: Any) -> pb.AcknowledgeResponse:
@@ -276,12 +318,14 @@ class AlertingService(pb_grpc.AlertingServiceServicer):
             raise InvalidArgument(FieldViolation("after_sequence", "after_sequence cannot be negative"))
         await self._store.incident_row(incident_id)  # NOT_FOUND before the stream starts
         after = request.after_sequence
-        while True:
-            entries = await self._store.entries_after(incident_id, after)
-            for entry in entries:
-                yield pb.WatchIncidentResponse(entry=timeline.to_timeline(entry))
-                after = entry.sequence
-            await asyncio.sleep(WATCH_POLL_S)
+        with self._watch.stream_of(principal().subject):
+            async with self._watch.subscribe(incident_id) as wakeup:
+                while True:
+                    entries = await self._store.entries_after(incident_id, after)
+                    for entry in entries:
+                        yield pb.WatchIncidentResponse(entry=timeline.to_timeline(entry))
+                        after = entry.sequence
+                    await wakeup.wait()
 
     async def GetCapFeed(self, request: pb.GetCapFeedRequest, context: Any) -> pb.GetCapFeedResponse:
         now = datetime.now(UTC)
@@ -331,11 +375,15 @@ async def serve(values: dict[str, Any]) -> None:
     await kafka.start()
     relay = outbox.OutboxRelay(pool, kafka, settings.SCHEMA)
     relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-    server = Server("alerting", POLICY, values["JWT_SECRET"], host=values["LISTEN_HOST"], port=values["GRPC_PORT"])
+    tokens = auth.TokenVerifier.from_settings(values)
+    server = Server(
+        "alerting", POLICY, tokens, host=values["LISTEN_HOST"], port=values["GRPC_PORT"],
+        reflection_open=values["GRPC_REFLECTION_OPEN"],
+    )  # fmt: skip
     store = IncidentStore(pool, plan)
-    alerts = AlertDesk(store, values["ALERTING_CAP_SENDER"])
+    alerts = AlertDesk(store, values["ALERTING_CAP_SENDER"], solo_drill=values["ALERTING_SOLO_DRILL_APPROVERS"])
     server.add(SERVICE, lambda s: pb_grpc.add_AlertingServiceServicer_to_server(
-        AlertingService(store, alerts, values["ALERTING_FEED_URL"]), s
+        AlertingService(store, alerts, values["ALERTING_FEED_URL"], cap_senders=values["ALERTING_CAP_SENDERS"]), s
     ))  # fmt: skip
     port = await server.start()
     logs.get("alerting.api").info("alerting api serving", grpc_port=port)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sotong_common import config
+from sotong_alerting.upstream import SenderBindings
+from sotong_common import auth, config
 
 
 def _delays(raw: str) -> tuple[float, ...]:
@@ -52,6 +53,31 @@ GROUPING_WINDOW: config.Setting[float] = config.Setting(
     help="citizens' disaster reports of the same hazard and district within this many seconds form one incident",
 )
 
+
+def _subjects(raw: str) -> frozenset[str]:
+    found = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    for subject in found:
+        problem = auth.subject_problem(subject)
+        if problem is not None:
+            raise ValueError(f"{subject!r}: {problem}")
+    return found
+
+
+CAP_SENDERS: config.Setting[SenderBindings] = config.Setting(
+    "ALERTING_CAP_SENDERS",
+    SenderBindings.parse,
+    default=SenderBindings({}),
+    help='which CAP senders each IngestCap caller may speak for, JSON {"subject": ["sender", ...]}; '
+    "empty: nobody may ingest CAP",
+)
+SOLO_DRILL_APPROVERS: config.Setting[frozenset[str]] = config.Setting(
+    "ALERTING_SOLO_DRILL_APPROVERS",
+    _subjects,
+    default=frozenset(),
+    help="comma-separated subjects allowed to approve Test/Exercise alerts they drafted themselves "
+    "(every such approval is audited); empty: drills need a second person like real alerts",
+)
+
 API: list[config.Setting[Any]] = [
     config.KAFKA_BOOTSTRAP,
     config.DATABASE_URL,
@@ -62,6 +88,9 @@ API: list[config.Setting[Any]] = [
     ESCALATION_SECONDS,
     CAP_SENDER,
     FEED_URL,
+    CAP_SENDERS,
+    SOLO_DRILL_APPROVERS,
+    *config.AUTH,
     *config.COMMON,
 ]
 WORKER: list[config.Setting[Any]] = [
