@@ -40,6 +40,7 @@ from sotong_common.errors import (
     ResourceExhausted,
 )
 from sotong_common.server import Server, principal
+from sotong_common.text_fields import refuse_control_characters
 
 SERVICE = "sotong.alerting.v1.AlertingService"
 _STAFF = {"operator", "approver", "dept_admin"}
@@ -137,6 +138,7 @@ def validate_report(request: pb.ReportIncidentRequest) -> None:
         raise InvalidArgument(problems)
 
 
+@refuse_control_characters  # every text field of every request: INVALID_ARGUMENT naming it
 class AlertingService(pb_grpc.AlertingServiceServicer):
     def __init__(
         self,

@@ -2,10 +2,10 @@
 
 It gives each server the same behaviour without each service writing it: grpc.health.v1 (for Kubernetes gRPC
 probes), reflection (for grpcurl and the console; it needs a token unless a development setting opens it), a
-per-method JWT role check, the refusal of control characters in any text field of a request (INVALID_ARGUMENT
-naming the field, before the service sees it), a server span continuing the caller's trace, latency metrics,
-domain errors mapped to status codes with google.rpc details, and a graceful shutdown on SIGTERM (health flips to
-NOT_SERVING, in-flight calls get a grace period).
+per-method JWT role check, a server span continuing the caller's trace, latency metrics, domain errors mapped to
+status codes with google.rpc details, and a graceful shutdown on SIGTERM (health flips to NOT_SERVING, in-flight
+calls get a grace period). Services that store what they are sent declare their servicer with
+`sotong_common.text_fields.refuse_control_characters`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import grpc
-from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
@@ -28,8 +27,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from sotong_common import auth, logs, metrics, tracing
-from sotong_common.errors import DomainError, InvalidArgument
-from sotong_common.text_fields import control_character_violations
+from sotong_common.errors import DomainError
 
 current_principal: contextvars.ContextVar[auth.Principal | None] = contextvars.ContextVar(
     "current_principal", default=None
@@ -49,7 +47,7 @@ def _verifier(tokens: str | auth.TokenVerifier) -> auth.TokenVerifier:
 
 
 class PlatformInterceptor(grpc.aio.ServerInterceptor):
-    """Auth, request text checks, tracing, metrics and error mapping around every handler kind.
+    """Auth, tracing, metrics and error mapping around every handler kind.
 
     `tokens` is a `TokenVerifier`, or an HS256 secret for local development.
     """
@@ -104,14 +102,6 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         self._policy.check(method, found)
         return found
 
-    @staticmethod
-    def _check_text(request: Any) -> None:
-        """Refuse a request whose text fields hold control characters (streamed requests: the service checks)."""
-        if isinstance(request, Message):
-            violations = control_character_violations(request)
-            if violations:
-                raise InvalidArgument(violations)
-
     async def _fail(self, context: grpc.aio.ServicerContext[Any, Any], error: Exception, method: str) -> None:
         if isinstance(error, auth.AuthError):
             code = grpc.StatusCode.PERMISSION_DENIED if error.permission else grpc.StatusCode.UNAUTHENTICATED
@@ -140,7 +130,6 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             code = "OK"
             try:
                 current_principal.set(self._authenticate(method, metadata))
-                self._check_text(request)
                 return await inner(request, context)
             except Exception as exc:
                 code = _code_name(exc)
@@ -158,7 +147,6 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
             span, token = self._start(method, metadata)
             try:
                 current_principal.set(self._authenticate(method, metadata))
-                self._check_text(request)
                 async for item in inner(request, context):
                     yield item
             except Exception as exc:

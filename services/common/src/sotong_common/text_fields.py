@@ -7,20 +7,28 @@ partner system sends needs them: tab, line feed and carriage return are the exce
 forms' CRLF).
 
 `control_character_violations` walks every string field of a protobuf message (nested messages, repeated fields
-and maps included), so a field added to a contract tomorrow is covered without anyone remembering it; the gRPC
-interceptor applies it to every request (`sotong_common.server`), services apply `control_character` to the text
-of other doors (HTTP forms, webhooks, Kafka).
+and maps included), so a field added to a contract tomorrow is covered without anyone remembering it. A service
+declares its servicer with `@refuse_control_characters` to apply it to every RPC's request before the handler
+runs (after authentication: who before what); services apply `control_character` to the text of other doors
+(HTTP forms, webhooks, Kafka, streamed requests). It is a declaration, not a platform default, because a
+service such as moderation's CheckText judges whatever text it is shown and stores none of it.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 import unicodedata
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from sotong_common.errors import FieldViolation
+from sotong_common.errors import FieldViolation, InvalidArgument
+
+S = TypeVar("S", bound=type)
 
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 """C0 controls except tab, line feed and carriage return; DEL; the C1 controls."""
@@ -75,3 +83,45 @@ def _check_map(found: list[FieldViolation], name: str, field: FieldDescriptor, v
             _check(found, f"{name}[{key!s:.40}]", item)
         elif value_field.type == FieldDescriptor.TYPE_MESSAGE and isinstance(item, Message):
             found.extend(control_character_violations(item, f"{name}[{key!s:.40}]."))
+
+
+def refuse_control_characters(servicer: S) -> S:
+    """Class decorator for a gRPC servicer: each RPC refuses a request with control characters in a text field.
+
+    Wraps the coroutine and async-generator methods the class defines; a request that is not a message (a
+    client stream) is left to the handler, which checks each item with its own validation.
+    """
+    for name, method in list(vars(servicer).items()):
+        if name.startswith("_"):
+            continue
+        if inspect.isasyncgenfunction(method):
+            setattr(servicer, name, _checked_stream(method))
+        elif inspect.iscoroutinefunction(method):
+            setattr(servicer, name, _checked_unary(method))
+    return servicer
+
+
+def _refuse(request: Any) -> None:
+    if isinstance(request, Message):
+        violations = control_character_violations(request)
+        if violations:
+            raise InvalidArgument(violations)
+
+
+def _checked_unary(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def handle(self: Any, request: Any, *args: Any) -> Any:
+        _refuse(request)
+        return await method(self, request, *args)
+
+    return handle
+
+
+def _checked_stream(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def handle(self: Any, request: Any, *args: Any) -> AsyncIterator[Any]:
+        _refuse(request)
+        async for item in method(self, request, *args):
+            yield item
+
+    return handle

@@ -20,7 +20,7 @@ from sotong.moderation.v1 import moderation_service_pb2
 from sotong_common import auth
 from sotong_common.errors import field_violations
 from sotong_common.server import Server
-from sotong_common.text_fields import control_character, control_character_violations
+from sotong_common.text_fields import control_character, control_character_violations, refuse_control_characters
 
 CONTROL = [chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0))]
 ALLOWED = ["\t", "\n", "\r", "\r\n", "\u200b", "\u3000", "😀", "ㆍ", "\ufeff"]
@@ -106,47 +106,74 @@ def test_a_description_names_the_character_and_where() -> None:
     assert control_character("줄\r\n바꿈\t탭") is None
 
 
-async def test_the_server_refuses_before_the_service_runs() -> None:
-    """Through the interceptor: a handler that would store the text never sees it."""
+async def test_a_declared_servicer_refuses_before_its_handler_runs() -> None:
+    """Through a real server: a handler that would store the text never sees it; authentication comes first."""
     reached: list[str] = []
 
-    async def draft(request: alerting_service_pb2.DraftAlertRequest, context: Any) -> Any:
-        reached.append(request.incident_id)
-        return alerting_service_pb2.DraftAlertResponse()
+    @refuse_control_characters
+    class Drafts:
+        async def DraftAlert(self, request: alerting_service_pb2.DraftAlertRequest, context: Any) -> Any:
+            reached.append(request.incident_id)
+            return alerting_service_pb2.DraftAlertResponse()
 
+        async def WatchIncident(self, request: Any, context: Any) -> Any:
+            reached.append(request.incident_id)
+            yield alerting_service_pb2.WatchIncidentResponse()
+
+    servicer = Drafts()
+    name = "sotong.alerting.v1.AlertingService"
     handler = grpc.method_handlers_generic_handler(
-        "sotong.alerting.v1.AlertingService",
+        name,
         {
             "DraftAlert": grpc.unary_unary_rpc_method_handler(
-                draft,
+                servicer.DraftAlert,
                 request_deserializer=alerting_service_pb2.DraftAlertRequest.FromString,
                 response_serializer=alerting_service_pb2.DraftAlertResponse.SerializeToString,
-            )
+            ),
+            "WatchIncident": grpc.unary_stream_rpc_method_handler(
+                servicer.WatchIncident,
+                request_deserializer=alerting_service_pb2.WatchIncidentRequest.FromString,
+                response_serializer=alerting_service_pb2.WatchIncidentResponse.SerializeToString,
+            ),
         },
     )
     secret = "s" * 32
-    server = Server("t", auth.Policy({"/sotong.alerting.v1.AlertingService/DraftAlert": {"operator"}}), secret, port=0)
-    server.add("sotong.alerting.v1.AlertingService", lambda s: s.add_generic_rpc_handlers((handler,)))
+    rules = {f"/{name}/DraftAlert": {"operator"}, f"/{name}/WatchIncident": {"operator"}}
+    server = Server("t", auth.Policy(rules), secret, port=0)
+    server.add(name, lambda s: s.add_generic_rpc_handlers((handler,)))
     port = await server.start()
     metadata = (("authorization", "Bearer " + auth.issue(secret, "kim", ["operator"])),)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            call = channel.unary_unary(
-                "/sotong.alerting.v1.AlertingService/DraftAlert",
+            draft = channel.unary_unary(
+                f"/{name}/DraftAlert",
                 request_serializer=alerting_service_pb2.DraftAlertRequest.SerializeToString,
                 response_deserializer=alerting_service_pb2.DraftAlertResponse.FromString,
+            )
+            watch = channel.unary_stream(
+                f"/{name}/WatchIncident",
+                request_serializer=alerting_service_pb2.WatchIncidentRequest.SerializeToString,
+                response_deserializer=alerting_service_pb2.WatchIncidentResponse.FromString,
             )
             bad = alerting_service_pb2.DraftAlertRequest(
                 incident_id="INC-1", texts=[alerting_service_pb2.AlertText(language="ko", headline="화재\x00")]
             )
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await call(bad, metadata=metadata)
+                await draft(bad, metadata=metadata)
             assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert [v.field for v in field_violations(refused.value)] == ["texts[0].headline"]
             with pytest.raises(grpc.aio.AioRpcError) as anonymous:
-                await call(bad)
+                await draft(bad)
             assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED  # who before what
-            await call(alerting_service_pb2.DraftAlertRequest(incident_id="INC-2"), metadata=metadata)
+            with pytest.raises(grpc.aio.AioRpcError) as streamed:
+                async for _ in watch(
+                    alerting_service_pb2.WatchIncidentRequest(incident_id="INC\x1b"), metadata=metadata
+                ):
+                    pass
+            assert [v.field for v in field_violations(streamed.value)] == ["incident_id"]
+            await draft(alerting_service_pb2.DraftAlertRequest(incident_id="INC-2"), metadata=metadata)
+            async for _ in watch(alerting_service_pb2.WatchIncidentRequest(incident_id="INC-3"), metadata=metadata):
+                pass
     finally:
         await server.stop()
-    assert reached == ["INC-2"]
+    assert reached == ["INC-2", "INC-3"]
