@@ -23,6 +23,7 @@ from sotong_common import auth, config, database, logs, metrics, outbox, produce
 from sotong_common.errors import FieldViolation, InvalidArgument, NotFound
 from sotong_common.geo import Seoul
 from sotong_common.server import Server, principal
+from sotong_common.text_fields import refuse_control_characters
 from sotong_intake import settings, status
 from sotong_intake.contract import contract_violations, status_change, submission_from_request, submission_to_proto
 from sotong_intake.group_commit import GroupCommit
@@ -67,6 +68,7 @@ def _filter_value(name: str, value: str, violations: list[FieldViolation]) -> st
     return value
 
 
+@refuse_control_characters  # every text field of a unary request; SubmitBatch items: the domain validation
 class IntakeService(pb_grpc.IntakeServiceServicer):
     def __init__(self, reception: Reception, watch: StatusWatch | None = None) -> None:
         self._reception = reception
