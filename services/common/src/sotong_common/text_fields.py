@@ -47,23 +47,43 @@ def control_character(text: str) -> str | None:
 _C0_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "BACKSPACE", 0x0B: "VT", 0x0C: "FF", 0x1B: "ESC", 0x7F: "DEL"}
 
 
+_TEXT, _TEXTS, _MESSAGE, _MESSAGES, _MAP, _OTHER = range(6)
+_KINDS: dict[FieldDescriptor, int] = {}
+"""Each field's kind, computed once: the check runs on every request, and descriptor attributes are not free."""
+
+
+def _kind_of(field: FieldDescriptor) -> int:
+    if field.type == FieldDescriptor.TYPE_STRING:
+        return _TEXTS if field.is_repeated else _TEXT
+    if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
+        if field.message_type.GetOptions().map_entry:
+            return _MAP
+        return _MESSAGES if field.is_repeated else _MESSAGE
+    return _OTHER
+
+
 def control_character_violations(message: Message, prefix: str = "") -> list[FieldViolation]:
     """One violation per string field (by its path, e.g. `texts[1].headline`) holding a control character."""
     found: list[FieldViolation] = []
+    search = CONTROL_CHARACTERS.search
     for field, value in message.ListFields():
-        name = prefix + field.name
-        if field.type == FieldDescriptor.TYPE_STRING:
-            items = enumerate(value) if field.is_repeated else [(None, value)]
-            for index, text in items:
-                _check(found, name if index is None else f"{name}[{index}]", text)
-        elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
-            if field.message_type.GetOptions().map_entry:
-                _check_map(found, name, field, value)
-            elif field.is_repeated:
-                for index, item in enumerate(value):
-                    found.extend(control_character_violations(item, f"{name}[{index}]."))
-            else:
-                found.extend(control_character_violations(value, f"{name}."))
+        kind = _KINDS.get(field)
+        if kind is None:
+            kind = _KINDS[field] = _kind_of(field)
+        if kind == _TEXT:
+            if search(value) is not None:
+                _check(found, prefix + field.name, value)
+        elif kind == _TEXTS:
+            for index, text in enumerate(value):
+                if search(text) is not None:
+                    _check(found, f"{prefix}{field.name}[{index}]", text)
+        elif kind == _MESSAGE:
+            found.extend(control_character_violations(value, f"{prefix}{field.name}."))
+        elif kind == _MESSAGES:
+            for index, item in enumerate(value):
+                found.extend(control_character_violations(item, f"{prefix}{field.name}[{index}]."))
+        elif kind == _MAP:
+            _check_map(found, prefix + field.name, field, value)
     return found
 
 
