@@ -250,6 +250,8 @@ class Jwks:
 
     def _refresh(self, min_age: float) -> bool:
         now = self._clock()
+        if now - self._attempted_at < min_age:  # the common case, without taking the lock on every verification
+            return False
         with self._lock:
             if self._refreshing or now - self._attempted_at < min_age:
                 return False
