@@ -42,6 +42,7 @@ class TimelineWatch:
         self._streams: Counter[str] = Counter()
         self._conn: Any = None
         self._lock = asyncio.Lock()
+        self._releases: set[asyncio.Task[None]] = set()  # referenced until done, so none is collected midway
         self._log = logs.get("alerting.watch")
 
     @property
@@ -83,7 +84,9 @@ class TimelineWatch:
                     del self._waiters[incident_id]
             if not self._waiters:
                 # Not awaited here: a stream being cancelled must not wait on the pool; a task gives it back.
-                asyncio.get_running_loop().create_task(self._release_if_idle())
+                task = asyncio.get_running_loop().create_task(self._release_if_idle())
+                self._releases.add(task)
+                task.add_done_callback(self._releases.discard)
 
     async def _ensure_listening(self) -> None:
         """Listen unless already listening; when the database refuses, watchers live on the backstop re-read."""

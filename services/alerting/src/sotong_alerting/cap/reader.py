@@ -51,12 +51,16 @@ class CapReader:
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._turn = threading.Lock()  # one document at a time through the one connection
+        self._queue: asyncio.Lock | None = None  # callers wait their turn on the event loop, not in threads
         self.restarts = 0
         """Children killed or lost because a document was not read (for tests and metrics)."""
 
     async def read(self, data: bytes, *, strict: bool = False) -> CapDocument:
         """The document as `parse_cap` reads it; ReadingFailed when over the budget or the child died."""
-        return await asyncio.to_thread(self.read_blocking, data, strict)
+        if self._queue is None:
+            self._queue = asyncio.Lock()
+        async with self._queue:
+            return await asyncio.to_thread(self.read_blocking, data, strict)
 
     def read_blocking(self, data: bytes, strict: bool = False) -> CapDocument:
         with self._turn:
