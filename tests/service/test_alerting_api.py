@@ -89,7 +89,9 @@ def draft(incident_id: str, **overrides: object) -> pb.DraftAlertRequest:
 
 
 @pytest.fixture()
-def alerting(fresh_stack: Stack) -> Stack:
+def alerting(fresh_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
+    # The service token of these tests speaks for the weather agency's CAP sender (IngestCap is bound per caller).
+    monkeypatch.setenv("SOTONG_ALERTING_CAP_SENDERS", '{"test-service": ["cap@kma.go.kr"]}')
     fresh_stack.start_services(("alerting-api",), say=False)
     return fresh_stack
 
@@ -160,8 +162,11 @@ async def test_bad_input_is_refused_with_the_field_or_rule_named(alerting: Stack
         assert "DOCTYPE" in field_violations(xxe.value)[0].description
 
 
-async def test_exercise_alerts_need_the_drill_permission_not_a_second_person(alerting: Stack) -> None:
+async def test_exercise_alerts_need_the_drill_permission_and_a_second_person_and_leave_the_stage(
+    alerting: Stack,
+) -> None:
     operator = token(alerting, "operator")
+    second = token(alerting, "operator", "dept_admin")  # another operator: subject test-operator-dept_admin
     async with channel(alerting, "alerting-api") as ch:
         api = pb_grpc.AlertingServiceStub(ch)
         incident = (
@@ -169,10 +174,14 @@ async def test_exercise_alerts_need_the_drill_permission_not_a_second_person(ale
         ).incident
         drafted = (await api.DraftAlert(draft(incident.incident_id, status="Exercise"), metadata=operator)).alert
         assert "<status>Exercise</status>" in drafted.cap_xml
-        approved = await api.ApproveAlert(pb.ApproveAlertRequest(identifier=drafted.identifier), metadata=operator)
-        assert approved.alert.state == "approved" and approved.alert.approved_by == "test-operator"
+        with pytest.raises(grpc.aio.AioRpcError) as alone:
+            await api.ApproveAlert(pb.ApproveAlertRequest(identifier=drafted.identifier), metadata=operator)
+        assert alone.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "second person" in (alone.value.details() or "")
+        approved = await api.ApproveAlert(pb.ApproveAlertRequest(identifier=drafted.identifier), metadata=second)
+        assert approved.alert.state == "approved" and approved.alert.approved_by == "test-operator-dept_admin"
         issued = await api.IssueAlert(pb.IssueAlertRequest(identifier=drafted.identifier), metadata=operator)
-        assert issued.incident.stage == "stage_1"
+        assert issued.incident.stage == "stage_0"  # a drill never moves the real incident
 
     async def exercise_dispatches() -> list[dispatch.DispatchRequested] | None:
         found = [

@@ -106,8 +106,9 @@ async def test_health_and_reflection(intake: Stack) -> None:
             health_pb2.HealthCheckRequest(service="sotong.intake.v1.IntakeService")
         )
         assert health.status == health_pb2.HealthCheckResponse.SERVING
+        # Reflection needs a token (any role) unless SOTONG_GRPC_REFLECTION_OPEN: see test_intake_security.
         stream = reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(
-            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), metadata=token(intake, "citizen")
         )
         services = [s.name async for r in stream for s in r.list_services_response.service]
     assert "sotong.intake.v1.IntakeService" in services

@@ -71,8 +71,12 @@ def main(argv: list[str] | None = None) -> int:
 def how_to_call(state: StackState) -> str:
     """Where a newcomer points a client at the running stack, with the local credentials (development only)."""
     lines = ["", "Call it yourself (local development credentials):"]
+    operator = auth.issue(state.jwt_secret, "local-operator", ["operator"], ttl_s=24 * 3600)
     for name, port in sorted(state.grpc_ports.items()):
-        lines.append(f"  {name:<16} gRPC 127.0.0.1:{port}  (grpcurl -plaintext 127.0.0.1:{port} list)")
+        lines.append(f"  {name:<16} gRPC 127.0.0.1:{port}")
+    if state.grpc_ports:
+        port = sorted(state.grpc_ports.items())[0][1]
+        lines.append(f'                   grpcurl -plaintext -H "authorization: Bearer $OPERATOR" 127.0.0.1:{port} list')
     http = state.http_ports.get("intake-http")
     if http:
         base = f"http://127.0.0.1:{http}"
@@ -85,9 +89,9 @@ def how_to_call(state: StackState) -> str:
     standins = state.standins_ports.get("standins")
     if standins:
         lines.append(f"  stand-ins        http://127.0.0.1:{standins['http']}/_control/stats (what each provider got)")
-    for role in ("citizen", "operator"):
-        token = auth.issue(state.jwt_secret, f"local-{role}", [role], ttl_s=24 * 3600)
-        lines.append(f"  {role + ' token':<16} Bearer {token}")
+    citizen = auth.issue(state.jwt_secret, "local-citizen", ["citizen"], ttl_s=24 * 3600)
+    lines.append(f"  CITIZEN={citizen}")
+    lines.append(f"  OPERATOR={operator}")
     return "\n".join(lines)
 
 

@@ -3,6 +3,12 @@
 Every step runs in one transaction on the incident's log (`store.IncidentStore`): the alert row, its audit or
 lifecycle entry, and, when issued, one DispatchRequested per channel. The checks that protect people from a bad
 message (CAP validity, each channel's limit, the two-person rule) run before anything is stored.
+
+Test and Exercise alerts (drills) follow the same steps and the same two-person rule (unless the drafter holds
+the separately configured, audited own-drill permission), but they never move the incident: issuing one appends a
+`drill-issued` audit entry instead of a stage transition, a drill's Update or Cancel neither updates nor cancels
+the real incident nor stops its pages, and a drill's follow-ups go where earlier drills went, never where the
+real alerts went. Which recipients a drill reaches is the publishing side's decision (the dispatch's `exercise`).
 """
 
 from __future__ import annotations
@@ -18,13 +24,23 @@ from sotong.alerting.v1 import alerting_dispatch_pb2 as api_channel
 from sotong.alerting.v1 import alerting_service_pb2 as pb
 from sotong.publishing.v1 import publishing_events_pb2 as dispatch
 from sotong_alerting import publishing, timeline
-from sotong_alerting.approval import ApprovalRefused, Person, approve, derive_cancel, derive_update, duplicate_warnings
+from sotong_alerting.approval import (
+    PERMISSION_APPROVE_OWN_DRILL,
+    ApprovalRefused,
+    Person,
+    approve,
+    derive_cancel,
+    derive_update,
+    duplicate_warnings,
+    is_drill,
+)
 from sotong_alerting.cap import Alert, Info, MsgType, render_cap, validate_alert
 from sotong_alerting.channels import check_channels
 from sotong_alerting.drafting import Problem, compose, replaced_texts
-from sotong_alerting.incident import Incident, Stage
+from sotong_alerting.incident import Incident, IncidentEvent, Stage
 from sotong_alerting.store import IncidentStore, refused_by_lifecycle, stored_alert
-from sotong_common import database
+from sotong_common import database, logs
+from sotong_common.auth import same_subject
 from sotong_common.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
 
 RECENT = timedelta(hours=24)
@@ -63,9 +79,15 @@ class Drafted:
 
 
 class AlertDesk:
-    def __init__(self, log: IncidentStore, sender: str = "alert@seoul.go.kr") -> None:
+    """`solo_drill`: subjects granted PERMISSION_APPROVE_OWN_DRILL (settings: ALERTING_SOLO_DRILL_APPROVERS)."""
+
+    def __init__(
+        self, log: IncidentStore, sender: str = "alert@seoul.go.kr", *, solo_drill: frozenset[str] = frozenset()
+    ) -> None:
         self._log = log
         self._sender = sender
+        self._solo_drill = solo_drill
+        self._audit_log = logs.get("alerting.alerts")
 
     async def _recent_alerts(self, conn: database.Connection, now: datetime) -> list[Alert]:
         rows = await conn.fetch("SELECT cap_xml, identifier FROM alerts WHERE issued_at >= $1", now - RECENT)
@@ -208,9 +230,15 @@ class AlertDesk:
             )
         return row
 
-    async def _issued_channels(self, conn: database.Connection, incident_id: str) -> list[dispatch.Channel.ValueType]:
+    async def _issued_channels(
+        self, conn: database.Connection, incident_id: str, *, drill: bool
+    ) -> list[dispatch.Channel.ValueType]:
+        """Channels the incident's issued alerts went to: its drills' for a drill, its real alerts' otherwise."""
         rows = await conn.fetch(
-            "SELECT channels FROM alerts WHERE incident_id = $1 AND state = 'issued' ORDER BY issued_at", incident_id
+            "SELECT channels FROM alerts WHERE incident_id = $1 AND state = 'issued' AND (status = 'Actual') = $2"
+            " ORDER BY issued_at",
+            incident_id,
+            not drill,
         )
         return [dispatch.Channel.ValueType(c) for r in rows for c in r["channels"]]
 
@@ -225,11 +253,14 @@ class AlertDesk:
             original_row = await self._issued_alert(conn, references)
             row = await self._log.locked(conn, original_row["incident_id"])
             incident = await self._log.aggregate(conn, row["incident_id"])
-            if incident.stage not in {Stage.STAGE_1, Stage.STAGE_2, Stage.UPDATING}:
+            original = stored_alert(original_row)
+            drill = is_drill(original)
+            if incident.stage.terminal or (
+                not drill and incident.stage not in {Stage.STAGE_1, Stage.STAGE_2, Stage.UPDATING}
+            ):
                 raise FailedPrecondition(
                     f"incident {incident.incident_id} is {incident.stage.value}; it cannot be updated"
                 )
-            original = stored_alert(original_row)
             infos, shorts, problems = replaced_texts(original, texts)
             if problems:
                 raise _invalid(problems)
@@ -237,7 +268,7 @@ class AlertDesk:
             infos = restarted(infos, at)
             alert = derive_update(original, identifier=identifier, sent=at, infos=infos, note=reason or None)
             channels = publishing.channels_for(
-                publishing.UPDATE, await self._issued_channels(conn, incident.incident_id)
+                publishing.UPDATE, await self._issued_channels(conn, incident.incident_id, drill=drill)
             )
             shorts = shorts or json.loads(original_row["short_texts"])
             shown = self._check(alert, channels, shorts)
@@ -288,7 +319,8 @@ class AlertDesk:
             original = stored_alert(original_row)
             identifier = await self._next_identifier(conn, incident_id)
             alert = derive_cancel(original, identifier=identifier, sent=at, note=reason)
-            channels = publishing.channels_for(publishing.CANCEL, await self._issued_channels(conn, incident_id))
+            issued = await self._issued_channels(conn, incident_id, drill=is_drill(original))
+            channels = publishing.channels_for(publishing.CANCEL, issued)
             shorts = cancel_texts(original)
             self._check(alert, channels, shorts)
             return await self._insert_alert(
@@ -313,7 +345,7 @@ class AlertDesk:
             if found is None:
                 raise NotFound(f"no alert {identifier}")
             if found["state"] != "drafted":
-                if found["approved_by"] == approver.id:
+                if same_subject(found["approved_by"] or "", approver.id):
                     return found, []
                 raise FailedPrecondition(
                     f"alert {identifier} was already approved by {found['approved_by']} and never changes"
@@ -324,8 +356,10 @@ class AlertDesk:
                 "SELECT * FROM alerts WHERE incident_id = $1 AND approved_at IS NOT NULL", found["incident_id"]
             )
             approved_alerts = {r["identifier"]: stored_alert(r) for r in approved_rows}
+            if any(same_subject(approver.id, subject) for subject in self._solo_drill):
+                approver = replace(approver, grants=approver.grants | {PERMISSION_APPROVE_OWN_DRILL})
             try:
-                approve(alert, Person(found["drafted_by"]), approver, now, approved=approved_alerts)
+                approval = approve(alert, Person(found["drafted_by"]), approver, now, approved=approved_alerts)
             except ApprovalRefused as refused:
                 if any("second person" in r or "may not approve" in r for r in refused.reasons):
                     raise PermissionDenied(str(refused)) from None
@@ -338,13 +372,20 @@ class AlertDesk:
                 now,
             )
             incident = await self._log.aggregate(conn, found["incident_id"])
+            detail = f"drafted by {found['drafted_by']}"
+            if approval.own_drill:
+                detail += f"; approved by its drafter under {PERMISSION_APPROVE_OWN_DRILL}"
+                self._audit_log.warning(
+                    "drill approved by its drafter", identifier=identifier, approver=approver.id, status=alert.status
+                )
             entry = timeline.audit(
                 incident.incident_id,
                 timeline.ALERT_APPROVED,
                 approver.id,
                 max(now, incident.last_change),
                 alert_identifier=identifier,
-                detail=f"drafted by {found['drafted_by']}",
+                detail=detail,
+                permission=PERMISSION_APPROVE_OWN_DRILL if approval.own_drill else "",
             )
             await self._log.append(conn, incident, row, [entry])
             warnings = self._warnings(alert, await self._recent_alerts(conn, now))
@@ -364,7 +405,7 @@ class AlertDesk:
         )
 
     async def issue(self, identifier: str, actor: str) -> tuple[asyncpg.Record, list[str]]:
-        """Publish an approved alert: the lifecycle move and one DispatchRequested per channel, once."""
+        """Publish an approved alert: the lifecycle move (a drill: an audit entry) and one dispatch per channel."""
         now = datetime.now(UTC)
         async with self._log.pool.acquire() as conn, conn.transaction():
             found = await conn.fetchrow("SELECT * FROM alerts WHERE identifier = $1 FOR UPDATE", identifier)
@@ -383,28 +424,26 @@ class AlertDesk:
             at = max(now, incident.last_change)
             names = [dispatch.Channel.Name(c) for c in found["channels"]]
             purpose = found["purpose"]
-            with refused_by_lifecycle():
-                if purpose == publishing.STAGE1:
-                    decided = incident.issue_first_message(
-                        actor=actor, at=at, alert_identifier=identifier, channels=names
-                    )
-                elif purpose == publishing.STAGE2:
-                    decided = incident.issue_second_message(
-                        actor=actor, at=at, alert_identifier=identifier, channels=names
-                    )
-                elif purpose == publishing.UPDATE:
-                    decided = incident.issue_update(
-                        actor=actor, at=at, alert_identifier=identifier, reason=alert.note or ""
-                    )
-                else:
-                    decided = incident.cancel(
-                        actor=actor, at=at, reason=alert.note or "cancelled", alert_identifier=identifier
-                    )
-            await self._log.append(conn, incident, row, [timeline.from_event(e) for e in decided])
+            if is_drill(alert):
+                # A drill is on the timeline, but it is not a stage: the real incident stays where it is.
+                drill_entry = timeline.audit(
+                    incident.incident_id,
+                    timeline.DRILL_ISSUED,
+                    actor,
+                    at,
+                    alert_identifier=identifier,
+                    channels=names,
+                    detail=f"{alert.status.value} {alert.msg_type.value} ({purpose}) issued; the incident's stage "
+                    f"is unchanged",
+                )
+                await self._log.append(conn, incident, row, [drill_entry])
+            else:
+                decided = self._lifecycle(incident, purpose, alert, identifier, actor, at, names)
+                await self._log.append(conn, incident, row, [timeline.from_event(e) for e in decided])
             requested = self._dispatches(found, alert, now)
             for message in requested:
                 await self._log.request_dispatch(conn, message)
-            if alert.msg_type is MsgType.CANCEL:
+            if alert.msg_type is MsgType.CANCEL and not is_drill(alert):
                 await conn.execute("UPDATE pages SET next_due_at = NULL WHERE incident_id = $1", incident.incident_id)
             updated = await conn.fetchrow(
                 "UPDATE alerts SET state = 'issued', issued_by = $2, issued_at = $3 WHERE identifier = $1 RETURNING *",
@@ -414,3 +453,17 @@ class AlertDesk:
             )
         assert updated is not None
         return updated, [m.dispatch_id for m in requested]
+
+    @staticmethod
+    def _lifecycle(
+        incident: Incident, purpose: str, alert: Alert, identifier: str, actor: str, at: datetime, names: list[str]
+    ) -> tuple[IncidentEvent, ...]:
+        """The stage transition a real alert makes when it is issued."""
+        with refused_by_lifecycle():
+            if purpose == publishing.STAGE1:
+                return incident.issue_first_message(actor=actor, at=at, alert_identifier=identifier, channels=names)
+            if purpose == publishing.STAGE2:
+                return incident.issue_second_message(actor=actor, at=at, alert_identifier=identifier, channels=names)
+            if purpose == publishing.UPDATE:
+                return incident.issue_update(actor=actor, at=at, alert_identifier=identifier, reason=alert.note or "")
+            return incident.cancel(actor=actor, at=at, reason=alert.note or "cancelled", alert_identifier=identifier)

@@ -1,13 +1,14 @@
 """Alerting's gRPC API process: `sotong.alerting.v1.AlertingService`, plus the outbox relay for its events.
 
 Run as `sotong-alerting-api`. Who may call what is declared in POLICY (fails closed for undeclared methods); the
-two-person rule does not trust the client: the approver is the authenticated caller (the JWT subject).
+two-person rule does not trust the client: the approver is the authenticated caller (the JWT subject). Upstream
+CAP is read in another process within a time budget (`cap.reader`), and only for the senders the caller is bound
+to (`upstream`); WatchIncident streams are woken by one LISTEN connection and bounded per caller (`watch`).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,14 +20,23 @@ from sotong.alerting.v1 import alerting_service_pb2_grpc as pb_grpc
 from sotong_alerting import settings, timeline
 from sotong_alerting.alerts import AlertDesk
 from sotong_alerting.approval import Person
-from sotong_alerting.cap import parse_cap
+from sotong_alerting.cap.reader import CapReader, ReadingFailed
 from sotong_alerting.districts import districts
 from sotong_alerting.drafting import MAX_EXPIRES_HOURS
 from sotong_alerting.feed import active_alerts, render_atom_feed
 from sotong_alerting.store import IncidentStore, IncidentView, actionable, upstream_hazard
+from sotong_alerting.upstream import SenderBindings, referenced_keys, size_violations, upstream_key
+from sotong_alerting.watch import TimelineWatch
 from sotong_common import auth, logs, process
-from sotong_common.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from sotong_common.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+    ResourceExhausted,
+)
 from sotong_common.server import Server, principal
+from sotong_common.text_fields import refuse_control_characters
 
 SERVICE = "sotong.alerting.v1.AlertingService"
 _STAFF = {"operator", "approver", "dept_admin"}
@@ -52,7 +62,6 @@ POLICY = auth.Policy(
 )
 
 MAX_SUMMARY = 2000
-WATCH_POLL_S = 0.25
 
 
 def _ts(moment: datetime | None) -> Timestamp | None:
@@ -125,11 +134,24 @@ def validate_report(request: pb.ReportIncidentRequest) -> None:
         raise InvalidArgument(problems)
 
 
+@refuse_control_characters  # every text field of every request: INVALID_ARGUMENT naming it
 class AlertingService(pb_grpc.AlertingServiceServicer):
-    def __init__(self, store: IncidentStore, alerts: AlertDesk, feed_url: str) -> None:
+    def __init__(
+        self,
+        store: IncidentStore,
+        alerts: AlertDesk,
+        feed_url: str,
+        *,
+        cap_senders: SenderBindings | None = None,
+        reader: CapReader | None = None,
+        watch: TimelineWatch | None = None,
+    ) -> None:
         self._store = store
         self._alerts = alerts
         self._feed_url = feed_url.rstrip("/")
+        self._senders = cap_senders or SenderBindings({})
+        self._reader = reader or CapReader()
+        self._watch = watch or TimelineWatch(store.pool)
         self._log = logs.get("alerting.api")
 
     async def _incident(self, incident_id: str) -> pb.Incident:
@@ -158,17 +180,32 @@ class AlertingService(pb_grpc.AlertingServiceServicer):
     async def IngestCap(self, request: pb.IngestCapRequest, context: Any) -> pb.IngestCapResponse:
         if not request.cap_xml:
             raise InvalidArgument(FieldViolation("cap_xml", "cap_xml is required: a CAP 1.2 document"))
-        document = parse_cap(request.cap_xml)
+        caller = principal().subject
+        refusal = self._senders.refusal(caller)
+        if refusal is not None:  # before any parsing: an unbound caller gets no CPU
+            raise PermissionDenied(refusal)
+        try:
+            document = await self._reader.read(request.cap_xml)
+        except ReadingFailed as failed:
+            raise ResourceExhausted(f"cap_xml was not read: {failed}; real alerts are a few kB") from None
         if document.alert is None:
             raise InvalidArgument(
                 [FieldViolation("cap_xml", str(problem)) for problem in document.problems[:20]],
                 f"not a valid CAP 1.2 document: {document.problems[0]}",
             )
         alert = document.alert
+        refusal = self._senders.refusal(caller, alert.sender)
+        if refusal is not None:
+            raise PermissionDenied(refusal)
+        too_large = size_violations(alert)
+        if too_large:
+            raise InvalidArgument(too_large)
+        for warning in document.warnings:
+            self._log.warning("upstream CAP accepted with a warning", identifier=alert.identifier, warning=str(warning))
         actor = f"upstream:{alert.sender}"
         if not actionable(alert):
             if alert.msg_type.value in {"Update", "Cancel"}:
-                keys = [f"cap:{ref.sender}:{ref.identifier}" for ref in alert.references]
+                keys = referenced_keys(caller, alert, self._senders.senders_for(caller))
                 headline = upstream_hazard(alert)[2]
                 note = f"upstream {alert.msg_type.value} {alert.identifier}: {headline}".strip()
                 incident_id = await self._store.note_upstream(keys, actor, note)
@@ -184,10 +221,16 @@ class AlertingService(pb_grpc.AlertingServiceServicer):
             hazard=hazard,
             area_codes=codes,
             summary=headline,
-            request_key=f"cap:{alert.sender}:{alert.identifier}",
+            request_key=upstream_key(caller, alert.sender, alert.identifier),
             source="upstream-cap",
         )
-        self._log.info("upstream CAP ingested", incident_id=incident_id, identifier=alert.identifier, created=created)
+        self._log.info(
+            "upstream CAP ingested",
+            incident_id=incident_id,
+            identifier=alert.identifier,
+            created=created,
+            caller=caller,
+        )
         return pb.IngestCapResponse(incident=await self._incident(incident_id), created=created)
 
     async def Acknowledge(self, request: pb.AcknowledgeRequest, context: Any) -> pb.AcknowledgeResponse:
@@ -273,12 +316,14 @@ class AlertingService(pb_grpc.AlertingServiceServicer):
             raise InvalidArgument(FieldViolation("after_sequence", "after_sequence cannot be negative"))
         await self._store.incident_row(incident_id)  # NOT_FOUND before the stream starts
         after = request.after_sequence
-        while True:
-            entries = await self._store.entries_after(incident_id, after)
-            for entry in entries:
-                yield pb.WatchIncidentResponse(entry=timeline.to_timeline(entry))
-                after = entry.sequence
-            await asyncio.sleep(WATCH_POLL_S)
+        with self._watch.stream_of(principal().subject):
+            async with self._watch.subscribe(incident_id) as wakeup:
+                while True:
+                    entries = await self._store.entries_after(incident_id, after)
+                    for entry in entries:
+                        yield pb.WatchIncidentResponse(entry=timeline.to_timeline(entry))
+                        after = entry.sequence
+                    await wakeup.wait()
 
     async def GetCapFeed(self, request: pb.GetCapFeedRequest, context: Any) -> pb.GetCapFeedResponse:
         now = datetime.now(UTC)
@@ -300,14 +345,25 @@ async def serve(proc: process.Process, chosen: settings.Api) -> None:
     pool = await proc.database(chosen.database_url, settings.SCHEMA, settings.MIGRATIONS)
     kafka = await proc.producer(chosen.kafka_bootstrap, "sotong-alerting-api")
     proc.outbox_relay(pool, kafka, settings.SCHEMA)
-    server = Server("alerting", POLICY, chosen.jwt_secret, host=chosen.listen_host, port=chosen.grpc_port)
+    server = Server.for_settings("alerting", POLICY, chosen)
     store = IncidentStore(pool, chosen.plan)
-    alerts = AlertDesk(store, chosen.alerting_cap_sender)
+    alerts = AlertDesk(store, chosen.alerting_cap_sender, solo_drill=chosen.alerting_solo_drill_approvers)
+    reader = CapReader()
+    proc.on_stop("cap reader", _closing(reader))
+    watch = TimelineWatch(pool)
     server.add(SERVICE, lambda s: pb_grpc.add_AlertingServiceServicer_to_server(
-        AlertingService(store, alerts, chosen.alerting_feed_url), s
+        AlertingService(store, alerts, chosen.alerting_feed_url, cap_senders=chosen.alerting_cap_senders,
+                        reader=reader, watch=watch), s
     ))  # fmt: skip
     port = await proc.grpc(server)
     logs.get("alerting.api").info("alerting api serving", grpc_port=port)
+
+
+def _closing(reader: CapReader) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        reader.close()  # the child process that reads CAP documents
+
+    return close
 
 
 def main() -> None:

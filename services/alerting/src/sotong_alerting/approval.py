@@ -1,9 +1,14 @@
 """Approval rules for alerts, as pure functions the service calls before anything is sent.
 
 - A real (Actual) alert needs a second person: the approver must not be the drafter, and must hold the
-  permission to approve real alerts. This is enforced here, in the service, not only in a UI.
+  permission to approve real alerts. This is enforced here, in the service, not only in a UI. People are
+  compared by their canonical subject ids (`sotong_common.auth.same_subject`), so "Alice" or "alice" + U+200B
+  is still alice.
 - Test, Exercise and System alerts need their own permission (drill staff may send drills without being
-  allowed to send real alerts); the drafter may approve them.
+  allowed to send real alerts), and a second person too: a drill reaches people and an operator who can send
+  one alone can send one by mistake. Only a separate permission, `alert.approve.own-drill`, lets the drafter
+  approve a drill; it is granted to named people by configuration, never by a role, and every approval that
+  uses it says so in the audit trail (`ApprovedAlert.own_drill`).
 - Draft alerts are not actionable (CAP 1.2) and are never approved for sending.
 - An approved alert never changes: its identifier is spent. Changes are new alerts (msgType Update or Cancel)
   that reference it, built with `derive_update` / `derive_cancel`.
@@ -19,9 +24,11 @@ from datetime import datetime, timedelta
 
 from sotong_alerting.cap import Alert, Info, MsgType, Reference, Status, validate_alert
 from sotong_alerting.channels import Channel, check_channels
+from sotong_common.auth import same_subject
 
 PERMISSION_APPROVE_ACTUAL = "alert.approve.actual"
 PERMISSION_APPROVE_DRILL = "alert.approve.drill"
+PERMISSION_APPROVE_OWN_DRILL = "alert.approve.own-drill"
 
 ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
     "approver": frozenset({PERMISSION_APPROVE_ACTUAL, PERMISSION_APPROVE_DRILL}),
@@ -44,16 +51,21 @@ class ApprovalRefused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Person:
-    """Someone acting on an alert: an id from the bearer token and its roles."""
+    """Someone acting on an alert: an id from the bearer token, its roles, and permissions granted by name."""
 
     id: str
     roles: frozenset[str] = frozenset()
+    grants: frozenset[str] = frozenset()
 
     def permissions(self, role_permissions: Mapping[str, frozenset[str]] = ROLE_PERMISSIONS) -> frozenset[str]:
-        granted: set[str] = set()
+        granted: set[str] = set(self.grants)
         for role in self.roles:
             granted |= role_permissions.get(role, frozenset())
         return frozenset(granted)
+
+    def is_(self, other: Person) -> bool:
+        """The same person, whatever the spelling of the id (canonical subject ids)."""
+        return same_subject(self.id, other.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +76,8 @@ class ApprovedAlert:
     drafted_by: str
     approved_by: str
     approved_at: datetime
+    own_drill: bool = False
+    """The drafter approved their own drill under PERMISSION_APPROVE_OWN_DRILL (to be audited as such)."""
 
 
 def approval_refusals(
@@ -86,14 +100,22 @@ def approval_refusals(
     if alert.status is Status.DRAFT:
         reasons.append("a Draft alert is not actionable; set the status to Actual, Exercise or Test first")
     elif alert.status is Status.ACTUAL:
-        if approver.id == drafter.id:
+        if approver.is_(drafter):
             reasons.append(
                 f"an Actual alert needs a second person's approval; {approver.id} drafted it and cannot approve it"
             )
         if PERMISSION_APPROVE_ACTUAL not in permissions:
             reasons.append(f"{approver.id} may not approve Actual alerts (needs {PERMISSION_APPROVE_ACTUAL})")
-    elif alert.status in _DRILLS and PERMISSION_APPROVE_DRILL not in permissions:
-        reasons.append(f"{approver.id} may not approve {alert.status.value} alerts (needs {PERMISSION_APPROVE_DRILL})")
+    elif alert.status in _DRILLS:
+        if PERMISSION_APPROVE_DRILL not in permissions:
+            reasons.append(
+                f"{approver.id} may not approve {alert.status.value} alerts (needs {PERMISSION_APPROVE_DRILL})"
+            )
+        if approver.is_(drafter) and PERMISSION_APPROVE_OWN_DRILL not in permissions:
+            reasons.append(
+                f"a {alert.status.value} alert needs a second person's approval too; {approver.id} drafted it "
+                f"(approving one's own drill needs {PERMISSION_APPROVE_OWN_DRILL})"
+            )
 
     earlier = (approved or {}).get(alert.identifier)
     if earlier is not None and earlier != alert:
@@ -136,7 +158,15 @@ def approve(
     )
     if reasons:
         raise ApprovalRefused(reasons)
-    return ApprovedAlert(alert=alert, drafted_by=drafter.id, approved_by=approver.id, approved_at=at)
+    own_drill = alert.status in _DRILLS and approver.is_(drafter)
+    return ApprovedAlert(
+        alert=alert, drafted_by=drafter.id, approved_by=approver.id, approved_at=at, own_drill=own_drill
+    )
+
+
+def is_drill(alert: Alert) -> bool:
+    """Test, Exercise and System alerts: they never move an incident, whatever they say."""
+    return alert.status in _DRILLS
 
 
 def _references_to(original: Alert) -> tuple[Reference, ...]:

@@ -1,7 +1,9 @@
 """`sotong-cap`: validate CAP 1.2 files from the command line (and preview channel texts).
 
-Output follows the compiler convention `FILE:LINE: message`, so editors and CI annotate the right line.
-Exit status: 0 when every document is valid, 1 when any is not (or cannot be read), 2 for usage errors.
+Output follows the compiler convention `FILE:LINE: message` (`FILE:LINE: warning: message` for what is accepted
+but not as CAP 1.2 prescribes), so editors and CI annotate the right line. Exit status: 0 when every document is
+valid (warnings do not count), 1 when any is not (or cannot be read), 2 for usage errors. `--strict` refuses
+what is otherwise a warning (UTC written as +00:00).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from sotong_alerting.cap import MAX_DOCUMENT_BYTES, parse_cap, validate_cap
+from sotong_alerting.cap import MAX_DOCUMENT_BYTES, Problem, check_cap, parse_cap
 from sotong_alerting.channels import Channel, render_all
 
 EXIT_VALID = 0
@@ -26,6 +28,12 @@ def _read(name: str, max_bytes: int) -> bytes:
         return handle.read(max_bytes + 1)  # one byte more, so "too large" is detected without reading it all
 
 
+def _line(name: str, problem: Problem) -> str:
+    where = f"{problem.path}: " if problem.path else ""
+    kind = "warning: " if problem.warning else ""
+    return f"{name}:{problem.line or 0}: {kind}{where}{problem.message}"
+
+
 def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     status = EXIT_VALID
     for name in args.files:
@@ -35,14 +43,14 @@ def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"{name}:0: cannot read: {error.strerror or error}", file=out)
             status = EXIT_INVALID
             continue
-        problems = validate_cap(data, max_bytes=args.max_bytes)
-        for problem in problems:
-            where = f"{problem.path}: " if problem.path else ""
-            print(f"{name}:{problem.line or 0}: {where}{problem.message}", file=out)
-        if problems:
+        checked = check_cap(data, max_bytes=args.max_bytes, strict=args.strict)
+        for problem in sorted((*checked.problems, *checked.warnings), key=lambda p: p.line or 0):
+            print(_line(name, problem), file=out)
+        if checked.problems:
             status = EXIT_INVALID
         elif not args.quiet:
-            print(f"{name}: valid CAP 1.2", file=err)
+            noted = f" ({len(checked.warnings)} warnings)" if checked.warnings else ""
+            print(f"{name}: valid CAP 1.2{noted}", file=err)
     return status
 
 
@@ -81,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate",
         help="validate CAP 1.2 files; prints FILE:LINE: message per problem, exits 1 if any is invalid",
-        description="Validate CAP 1.2 files. Exit 0 when all are valid, 1 otherwise. Use - for stdin.",
+        description="Validate CAP 1.2 files. Exit 0 when all are valid (warnings allowed), 1 otherwise. "
+        "Use - for stdin.",
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("-q", "--quiet", action="store_true", help="do not report valid files on stderr")
@@ -90,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=MAX_DOCUMENT_BYTES,
         help="refuse larger documents (default %(default)s)",
+    )
+    validate.add_argument(
+        "--strict",
+        action="store_true",
+        help="the letter of CAP 1.2: refuse UTC written as +00:00 (accepted with a warning otherwise)",
     )
     validate.set_defaults(handler=_validate)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from sotong_alerting.response import ResponsePlan, load_plan
-from sotong_common import config
+from sotong_alerting.upstream import SenderBindings
+from sotong_common import auth, config
 
 
 def _delays(raw: str) -> tuple[float, ...]:
@@ -52,6 +53,31 @@ GROUPING_WINDOW: config.Setting[float] = config.Setting(
 )
 
 
+def _subjects(raw: str) -> frozenset[str]:
+    found = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    for subject in found:
+        problem = auth.subject_problem(subject)
+        if problem is not None:
+            raise ValueError(f"{subject!r}: {problem}")
+    return found
+
+
+CAP_SENDERS: config.Setting[SenderBindings] = config.Setting(
+    "ALERTING_CAP_SENDERS",
+    SenderBindings.parse,
+    default=SenderBindings({}),
+    help='which CAP senders each IngestCap caller may speak for, JSON {"subject": ["sender", ...]}; '
+    "empty: nobody may ingest CAP",
+)
+SOLO_DRILL_APPROVERS: config.Setting[frozenset[str]] = config.Setting(
+    "ALERTING_SOLO_DRILL_APPROVERS",
+    _subjects,
+    default=frozenset(),
+    help="comma-separated subjects allowed to approve Test/Exercise alerts they drafted themselves "
+    "(every such approval is audited); empty: drills need a second person like real alerts",
+)
+
+
 @config.settings
 class Planning(config.ProcessSettings):
     """The stage-0 response plan every alerting process works from, checked when the settings are read."""
@@ -84,6 +110,8 @@ class Api(Planning, config.GrpcSettings, config.KafkaSettings, config.DatabaseSe
 
     alerting_cap_sender: str = config.env(CAP_SENDER)
     alerting_feed_url: str = config.env(FEED_URL)
+    alerting_cap_senders: SenderBindings = config.env(CAP_SENDERS)
+    alerting_solo_drill_approvers: frozenset[str] = config.env(SOLO_DRILL_APPROVERS)
 
 
 @config.settings

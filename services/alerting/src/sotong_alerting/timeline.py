@@ -46,6 +46,8 @@ LIFECYCLE: Mapping[str, type[IncidentEvent]] = {
 
 ALERT_DRAFTED = "alerting.alert-drafted.v1"
 ALERT_APPROVED = "alerting.alert-approved.v1"
+DRILL_ISSUED = "alerting.drill-issued.v1"
+"""A Test or Exercise alert went out: recorded on the incident's timeline, but never a lifecycle transition."""
 PAGE_ESCALATED = "alerting.page-escalated.v1"
 PAGE_ACKNOWLEDGED = "alerting.page-acknowledged.v1"
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from sotong_alerting.approval import (
+    PERMISSION_APPROVE_OWN_DRILL,
     ApprovalRefused,
     Person,
     approval_refusals,
@@ -39,14 +40,30 @@ def test_actual_alert_needs_the_approver_permission() -> None:
     assert reasons == ["choi may not approve Actual alerts (needs alert.approve.actual)"]
 
 
-@pytest.mark.parametrize("status", [Status.TEST, Status.EXERCISE])
-def test_drills_need_their_own_permission_but_not_a_second_person(status: Status) -> None:
+@pytest.mark.parametrize("status", [Status.TEST, Status.EXERCISE, Status.SYSTEM])
+def test_drills_need_their_own_permission_and_a_second_person(status: Status) -> None:
     alert = make_alert(status=status)
-    assert approval_refusals(alert, OPERATOR, OPERATOR) == []
+    assert approval_refusals(alert, OPERATOR, Person("park", frozenset({"operator"}))) == []
+    assert approval_refusals(alert, OPERATOR, OPERATOR) == [
+        f"a {status.value} alert needs a second person's approval too; choi drafted it "
+        "(approving one's own drill needs alert.approve.own-drill)"
+    ]
     citizen = Person("someone", frozenset({"citizen"}))
-    assert approval_refusals(alert, citizen, citizen) == [
+    assert approval_refusals(alert, DRAFTER, citizen) == [
         f"someone may not approve {status.value} alerts (needs alert.approve.drill)"
     ]
+
+
+@pytest.mark.parametrize("status", [Status.TEST, Status.EXERCISE])
+def test_the_separate_own_drill_permission_lets_a_drafter_approve_a_drill_and_marks_it(status: Status) -> None:
+    solo = Person("choi", frozenset({"operator"}), grants=frozenset({PERMISSION_APPROVE_OWN_DRILL}))
+    approved = approve(make_alert(status=status), OPERATOR, solo, SENT)
+    assert approved.own_drill
+    assert not approve(make_alert(status=status), OPERATOR, APPROVER, SENT).own_drill
+    # It is a drill permission only: a real alert still needs a second person.
+    solo_approver = Person("kim", frozenset({"approver"}), grants=frozenset({PERMISSION_APPROVE_OWN_DRILL}))
+    with pytest.raises(ApprovalRefused, match="second person"):
+        approve(make_alert(), DRAFTER, solo_approver, SENT)
 
 
 def test_draft_is_never_approved() -> None:

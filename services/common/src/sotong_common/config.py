@@ -204,7 +204,9 @@ LISTEN_HOST: Setting[str] = Setting(
 LOG_LEVEL: Setting[str] = Setting(
     "LOG_LEVEL", parse_choice("debug", "info", "warning", "error"), default="info", help="log level"
 )
-JWT_SECRET: Setting[str] = Setting("JWT_SECRET", str, required=True, help="HS256 key for bearer tokens", secret=True)
+JWT_SECRET: Setting[str] = Setting(
+    "JWT_SECRET", str, default="", help="HS256 key for bearer tokens (local development)", secret=True
+)
 OTEL_EXPORTER: Setting[str] = Setting(
     "OTEL_EXPORTER", parse_choice("none", "otlp", "file"), default="none", help="where spans go"
 )
@@ -221,6 +223,26 @@ SEAL_PUBLIC_KEYS: Setting[Sealer | None] = Setting(
 )
 TOPIC_REPLICATION: Setting[int] = Setting(
     "TOPIC_REPLICATION", parse_positive_int, default=1, help="replication factor for topics a process creates"
+)
+
+
+# Token verification (sotong_common.auth.TokenVerifier) and reflection.
+JWT_JWKS: Setting[str] = Setting(
+    "JWT_JWKS",
+    str,
+    default="",
+    help="file path or https URL of a JWKS with the RS256/EdDSA public keys that verify tokens; when set, "
+    "HS256 tokens (JWT_SECRET) are refused",
+)
+JWT_ISSUER: Setting[str] = Setting("JWT_ISSUER", str, default="sotong", help="the `iss` every token must carry")
+JWT_AUDIENCE: Setting[str] = Setting(
+    "JWT_AUDIENCE", str, default="", help="the `aud` tokens must carry for this service (empty: not checked)"
+)
+GRPC_REFLECTION_OPEN: Setting[bool] = Setting(
+    "GRPC_REFLECTION_OPEN",
+    parse_bool,
+    default=False,
+    help="answer gRPC reflection without a token (local development only; production needs a token)",
 )
 
 
@@ -252,10 +274,22 @@ class DatabaseSettings(ProcessSettings):
 
 @settings
 class GrpcSettings(ProcessSettings):
-    """A gRPC API process: its port and the key that verifies callers' tokens."""
+    """A gRPC API process: its port and how it verifies callers' tokens (`auth.TokenVerifier.from_settings`).
+
+    Production sets `jwt_jwks` (verification-only public keys); local development one HS256 secret. One of the
+    two is required.
+    """
 
     grpc_port: int = env(GRPC_PORT)
     jwt_secret: str = env(JWT_SECRET)
+    jwt_jwks: str = env(JWT_JWKS)
+    jwt_issuer: str = env(JWT_ISSUER)
+    jwt_audience: str = env(JWT_AUDIENCE)
+    grpc_reflection_open: bool = env(GRPC_REFLECTION_OPEN)
+
+    def __post_init__(self) -> None:
+        if not self.jwt_secret and not self.jwt_jwks:
+            raise ConfigError(f"{JWT_SECRET.env} is required unless {JWT_JWKS.env} is set: {JWT_SECRET.help}")
 
 
 @settings

@@ -75,6 +75,12 @@ class Unauthenticated(DomainError):
     code = grpc.StatusCode.UNAUTHENTICATED
 
 
+class ResourceExhausted(DomainError):
+    """A per-caller quota or a time budget ran out; the message says which and what to do."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 def field_violations(error: grpc.aio.AioRpcError | grpc.RpcError) -> list[FieldViolation]:
     """Read the BadRequest field violations back from an RPC error (for clients and tests)."""
     from grpc_status import rpc_status

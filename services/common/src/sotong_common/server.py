@@ -1,9 +1,11 @@
 """gRPC server bootstrap shared by every service's API process.
 
 It gives each server the same behaviour without each service writing it: grpc.health.v1 (for Kubernetes gRPC
-probes), reflection (for grpcurl and the console), a per-method JWT role check, a server span continuing the
-caller's trace, latency metrics, domain errors mapped to status codes with google.rpc details, and a graceful
-shutdown on SIGTERM (health flips to NOT_SERVING, in-flight calls get a grace period).
+probes), reflection (for grpcurl and the console; it needs a token unless a development setting opens it), a
+per-method JWT role check, a server span continuing the caller's trace, latency metrics, domain errors mapped to
+status codes with google.rpc details, and a graceful shutdown on SIGTERM (health flips to NOT_SERVING, in-flight
+calls get a grace period). Services that store what they are sent declare their servicer with
+`sotong_common.text_fields.refuse_control_characters`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from sotong_common import auth, logs, metrics, tracing
+from sotong_common import auth, config, logs, metrics, tracing
 from sotong_common.errors import DomainError
 
 current_principal: contextvars.ContextVar[auth.Principal | None] = contextvars.ContextVar(
@@ -40,13 +42,20 @@ def principal() -> auth.Principal:
     return found
 
 
-class PlatformInterceptor(grpc.aio.ServerInterceptor):
-    """Auth, tracing, metrics and error mapping around every handler kind."""
+def _verifier(tokens: str | auth.TokenVerifier) -> auth.TokenVerifier:
+    return tokens if isinstance(tokens, auth.TokenVerifier) else auth.TokenVerifier.shared_secret(tokens)
 
-    def __init__(self, service_name: str, policy: auth.Policy, jwt_secret: str) -> None:
+
+class PlatformInterceptor(grpc.aio.ServerInterceptor):
+    """Auth, tracing, metrics and error mapping around every handler kind.
+
+    `tokens` is a `TokenVerifier`, or an HS256 secret for local development.
+    """
+
+    def __init__(self, service_name: str, policy: auth.Policy, tokens: str | auth.TokenVerifier) -> None:
         self._service = service_name
         self._policy = policy
-        self._tokens = auth.VerifiedTokens(jwt_secret)
+        self._tokens = _verifier(tokens)
         self._tracer = tracing.tracer("sotong.grpc.server")
         self._log = logs.get("grpc")
 
@@ -190,20 +199,25 @@ def channel(target: str) -> grpc.aio.Channel:
 
 
 class Server:
-    """A service's gRPC server with health, reflection and the platform interceptor."""
+    """A service's gRPC server with health, reflection and the platform interceptor.
+
+    `tokens` verifies bearer tokens: a `TokenVerifier` (`auth.TokenVerifier.from_settings(values)`), or an HS256
+    secret for local development. Reflection needs a token unless `reflection_open` (`GRPC_REFLECTION_OPEN`).
+    """
 
     def __init__(
         self,
         service_name: str,
         policy: auth.Policy,
-        jwt_secret: str,
+        tokens: str | auth.TokenVerifier,
         host: str = "127.0.0.1",
         port: int = 0,
         grace_s: float = 10.0,
+        reflection_open: bool = False,
     ) -> None:
         self.name = service_name
         self._server = grpc.aio.server(
-            interceptors=[PlatformInterceptor(service_name, policy, jwt_secret)],
+            interceptors=[PlatformInterceptor(service_name, policy.with_open_reflection(reflection_open), tokens)],
             options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)],
         )
         self.health = health_aio.HealthServicer()
@@ -217,6 +231,18 @@ class Server:
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
         ]
         self._stopped = asyncio.Event()
+
+    @classmethod
+    def for_settings(cls, service_name: str, policy: auth.Policy, chosen: config.GrpcSettings) -> Server:
+        """The server a gRPC process's settings describe: its address, token verifier and reflection rule."""
+        return cls(
+            service_name,
+            policy,
+            auth.TokenVerifier.from_settings(chosen),
+            host=chosen.listen_host,
+            port=chosen.grpc_port,
+            reflection_open=chosen.grpc_reflection_open,
+        )
 
     @property
     def grpc_server(self) -> grpc.aio.Server:

@@ -33,7 +33,8 @@ def test_health_is_open_and_missing_token_is_unauthenticated() -> None:
 
 
 def test_expired_wrong_key_and_unknown_role_are_refused() -> None:
-    expired = jwt.encode({"sub": "kim", "roles": ["citizen"], "exp": int(time.time()) - 5}, SECRET, "HS256")
+    claims = {"sub": "kim", "roles": ["citizen"], "exp": int(time.time()) - 5, "iss": "sotong"}
+    expired = jwt.encode(claims, SECRET, "HS256")
     with pytest.raises(auth.AuthError, match="expired"):
         auth.verify(SECRET, expired)
     with pytest.raises(auth.AuthError, match="invalid token"):

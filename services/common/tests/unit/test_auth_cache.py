@@ -30,15 +30,15 @@ def test_a_cached_token_is_checked_again_from_its_exp_on(monkeypatch: pytest.Mon
     clock = Clock()
     tokens = auth.VerifiedTokens(SECRET, clock=clock)
     exp = int(clock.now) + 60
-    token = jwt.encode({"sub": "kim", "roles": ["citizen"], "exp": exp}, SECRET, "HS256")
+    token = jwt.encode({"sub": "kim", "roles": ["citizen"], "exp": exp, "iss": "sotong"}, SECRET, "HS256")
     calls: list[str] = []
-    real = auth._verify
+    real = auth.TokenVerifier._decode
 
-    def counting(secret: str, value: str) -> tuple[auth.Principal, float]:
+    def counting(self: auth.TokenVerifier, value: str) -> tuple[auth.Principal, float]:
         calls.append(value)
-        return real(secret, value)
+        return real(self, value)
 
-    monkeypatch.setattr(auth, "_verify", counting)
+    monkeypatch.setattr(auth.TokenVerifier, "_decode", counting)
     tokens.verify(token)
     clock.now = exp - 0.5
     tokens.verify(token)
@@ -50,7 +50,8 @@ def test_a_cached_token_is_checked_again_from_its_exp_on(monkeypatch: pytest.Mon
 
 def test_an_expired_cached_token_is_refused_like_verify_refuses_it() -> None:
     tokens = auth.VerifiedTokens(SECRET)
-    token = jwt.encode({"sub": "kim", "roles": ["citizen"], "exp": time.time() + 1.2}, SECRET, "HS256")
+    claims = {"sub": "kim", "roles": ["citizen"], "exp": time.time() + 1.2, "iss": "sotong"}
+    token = jwt.encode(claims, SECRET, "HS256")
     assert tokens.verify(token).subject == "kim"
     time.sleep(1.3)
     with pytest.raises(auth.AuthError, match="expired"):

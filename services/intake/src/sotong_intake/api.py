@@ -21,6 +21,7 @@ from sotong_common import auth, logs, process
 from sotong_common.errors import FieldViolation, InvalidArgument, NotFound
 from sotong_common.geo import Seoul
 from sotong_common.server import Server, principal
+from sotong_common.text_fields import refuse_control_characters
 from sotong_intake import settings, status
 from sotong_intake.contract import contract_violations, status_change, submission_from_request, submission_to_proto
 from sotong_intake.group_commit import GroupCommit
@@ -65,6 +66,7 @@ def _filter_value(name: str, value: str, violations: list[FieldViolation]) -> st
     return value
 
 
+@refuse_control_characters  # every text field of a unary request; SubmitBatch items: the domain validation
 class IntakeService(pb_grpc.IntakeServiceServicer):
     def __init__(self, reception: Reception, watch: StatusWatch | None = None) -> None:
         self._reception = reception
@@ -273,7 +275,7 @@ async def serve(proc: process.Process, chosen: settings.Api) -> None:
     store = SubmissionStore(pool, chosen.intake_contact_keys, chosen.duplicate_rule, chosen.publishing_seal_public_keys)
     group = GroupCommit(store)
     await proc.start("group commit", group)
-    server = Server("intake", POLICY, chosen.jwt_secret, host=chosen.listen_host, port=chosen.grpc_port)
+    server = Server.for_settings("intake", POLICY, chosen)
     servicer = IntakeService(Reception(store, Seoul.load(), group), watch)
     server.add(SERVICE, lambda s: pb_grpc.add_IntakeServiceServicer_to_server(servicer, s))
     port = await proc.grpc(server)

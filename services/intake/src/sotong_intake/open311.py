@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -293,6 +293,34 @@ def created_xml(service_request_id: str, service_notice: str | None = None) -> s
 
 
 # -- GET requests ------------------------------------------------------------------------------------------------
+
+EARLIEST_QUERY_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_QUERY_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+"""Bounds of start_date and end_date. Python's datetime ends at the years 1 and 9999, so 0001-01-01T00:00+09:00
+is year 0 in UTC and `end_date - 90 days` of 0001-01-01 does not exist: both were 500s. Nothing was reported
+before 1970 or after 9998, so a date outside is a mistake worth naming."""
+
+
+def parse_query_datetime(raw: str, name: str) -> datetime:
+    """A listing's start_date or end_date (W3C date-time with an offset or Z), as an aware UTC datetime.
+
+    ValueError, with a message naming `name`, for anything else: no offset, not a date-time, or outside
+    1970-01-01..9999-01-01 in UTC.
+    """
+    example = "such as 2026-11-01T00:00:00Z or 2026-11-01T09:00:00+09:00"
+    try:
+        moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name} must be a W3C datetime {example}") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} needs a time zone offset, {example}")
+    try:
+        utc = moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError(f"{name} must lie between 1970-01-01 and 9999-01-01") from None
+    if not EARLIEST_QUERY_TIME <= utc <= LATEST_QUERY_TIME:
+        raise ValueError(f"{name} must lie between 1970-01-01 and 9999-01-01")
+    return utc
 
 
 @dataclass(frozen=True, slots=True)

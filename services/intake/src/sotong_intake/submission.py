@@ -15,6 +15,9 @@ Limits and why:
   at-least-once (kakao, sns, eungdapso, webhook), since it is the key that makes their redelivery idempotent.
 - location: a point must be inside Seoul (the service area, with the gazetteer's border tolerance); a district
   code must be one of the 25; a report ("this pothole") needs some location, other kinds may have none.
+- every text field, whichever door it came through: no control characters but tab, line feed and carriage
+  return (`sotong_common.text_fields`). PostgreSQL refuses NUL, and one NUL used to fail the insert of a whole
+  group-commit batch, so it is refused here, naming the field, before anything is stored.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
 
 from sotong_common.geo import Seoul
+from sotong_common.text_fields import control_character
 from sotong_intake.category import Attribute
 from sotong_intake.category import category as find_category
 
@@ -171,6 +175,11 @@ def validate_submission(submission: Submission, seoul: Seoul | None = None) -> l
     def fail(name: str, description: str) -> None:
         violations.append(FieldViolation(name, description))
 
+    for name, value in text_fields(submission):
+        where = control_character(value)
+        if where is not None:
+            fail(name, f"{name} contains the control character {where}; refused")
+
     if submission.kind not in set(SubmissionKind):
         fail("kind", f"unknown kind {submission.kind!r}; expected one of {', '.join(SubmissionKind)}")
 
@@ -214,6 +223,34 @@ def validate_submission(submission: Submission, seoul: Seoul | None = None) -> l
     if submission.contact is not None:
         _validate_contact(submission.contact, fail)
     return violations
+
+
+def text_fields(submission: Submission) -> Iterator[tuple[str, str]]:
+    """Every text a submission carries, by the field name its violations use."""
+    plain = ("kind", "text", "channel", "channel_message_id", "source", "category", "title")
+    for name in plain:
+        value = getattr(submission, name)
+        if isinstance(value, str):
+            yield name, value
+    if submission.location is not None:
+        for name, value in (
+            ("location.address", submission.location.address),
+            ("location.district_code", submission.location.district_code),
+        ):
+            if isinstance(value, str):
+                yield name, value
+    for index, url in enumerate(submission.media[: MAX_MEDIA * 2]):
+        if isinstance(url, str):
+            yield f"media[{index}]", url
+    if submission.contact is not None:
+        for name in ("name", "phone", "email", "channel_user_id"):
+            value = getattr(submission.contact, name)
+            if isinstance(value, str):
+                yield f"contact.{name}", value
+    for code, value in list(submission.attributes.items())[: MAX_ATTRIBUTES * 2]:
+        yield "attributes", str(code)
+        if isinstance(value, str):
+            yield f"attributes.{str(code)[:40]}", value
 
 
 def _validate_attributes(submission: Submission, attributes: tuple[Attribute, ...], fail: _Fail) -> None:

@@ -19,6 +19,7 @@ announced even when the gRPC process is down.
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -127,14 +128,10 @@ def _parse_date(raw: str | None, name: str, problems: list[FieldViolation]) -> d
     if not raw:
         return None
     try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        problems.append(FieldViolation(name, f"{name} must be a W3C datetime such as 2026-11-01T00:00:00Z"))
+        return open311.parse_query_datetime(raw, name)
+    except ValueError as error:
+        problems.append(FieldViolation(name, str(error)))
         return None
-    if moment.tzinfo is None:
-        problems.append(FieldViolation(name, f"{name} needs a time zone offset"))
-        return None
-    return moment
 
 
 def _printable_query(request: web.Request, problems: list[FieldViolation]) -> None:
@@ -245,10 +242,23 @@ def _view(row: asyncpg.Record, lang: str) -> open311.ServiceRequestView:
 # -- Kakao ---------------------------------------------------------------------------------------------------------
 
 
+def skill_token_matches(expected: str, given: str | None) -> bool:
+    """Whether the skill token is the configured one, in time that does not depend on where they differ.
+
+    A `!=` on strings stops at the first differing character, so response times tell a patient attacker the
+    token one character at a time; `hmac.compare_digest` does not. Compared as UTF-8 bytes (compare_digest
+    refuses non-ASCII str), so a header with any characters is a refusal, never an error. An empty configured
+    token keeps the endpoint closed.
+    """
+    if not expected or given is None:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape"))
+
+
 async def kakao_skill(request: web.Request) -> web.Response:
     """Kakao shows whatever we answer, so content problems are a friendly skill response, not an HTTP error."""
     token = request.app[SETTINGS].intake_kakao_skill_token
-    if not token or request.headers.get("X-Sotong-Skill-Token") != token:
+    if not skill_token_matches(token, request.headers.get("X-Sotong-Skill-Token")):
         return _json({"error": "unauthorized", "detail": "X-Sotong-Skill-Token is missing or wrong"}, 401)
     payload = await _json_body(request)
     if payload is None:

@@ -176,7 +176,7 @@ def _content_id(raw: str) -> str:
 
 async def serve(proc: process.Process, chosen: settings.Api) -> None:
     pool = await proc.database(chosen.database_url, settings.SCHEMA, settings.MIGRATIONS)
-    server = Server("moderation", POLICY, chosen.jwt_secret, host=chosen.listen_host, port=chosen.grpc_port)
+    server = Server.for_settings("moderation", POLICY, chosen)
     service = ModerationService(DecisionStore(pool), Pipeline.default())
     server.add(SERVICE, lambda s: pb_grpc.add_ModerationServiceServicer_to_server(service, s))
     port = await proc.grpc(server)

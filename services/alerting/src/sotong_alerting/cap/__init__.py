@@ -25,7 +25,7 @@ from sotong_alerting.cap.model import (
 )
 from sotong_alerting.cap.parse import CapDocument, parse_cap
 from sotong_alerting.cap.render import render_cap
-from sotong_alerting.cap.validate import MAX_DOCUMENT_BYTES, Problem, validate_cap
+from sotong_alerting.cap.validate import MAX_DOCUMENT_BYTES, CapCheck, Problem, check_cap, validate_cap
 
 
 def validate_alert(alert: Alert) -> list[Problem]:
@@ -44,6 +44,7 @@ __all__ = [
     "SEOUL",
     "Alert",
     "Area",
+    "CapCheck",
     "CapDocument",
     "Category",
     "Certainty",
@@ -60,6 +61,7 @@ __all__ = [
     "Severity",
     "Status",
     "Urgency",
+    "check_cap",
     "format_cap_datetime",
     "parse_cap",
     "parse_cap_datetime",

@@ -144,6 +144,11 @@ class Point:
     lat: float
     lon: float
 
+    def __reduce__(self) -> tuple[type[Point], tuple[float, float]]:
+        # A polygon may hold tens of thousands of points, and documents cross a process boundary when they are
+        # read off the event loop (cap.reader); the default pickling of a frozen dataclass is 2.5x slower.
+        return (Point, (self.lat, self.lon))
+
 
 @dataclass(frozen=True, slots=True)
 class Circle:

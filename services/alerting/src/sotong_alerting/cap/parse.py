@@ -33,9 +33,9 @@ from sotong_alerting.cap.model import (
 from sotong_alerting.cap.validate import (
     MAX_DOCUMENT_BYTES,
     Problem,
+    check_element,
     read_xml,
     split_quoted_list,
-    validate_element,
 )
 
 _NS = "{" + CAP_NAMESPACE + "}"
@@ -43,10 +43,14 @@ _NS = "{" + CAP_NAMESPACE + "}"
 
 @dataclass(frozen=True, slots=True)
 class CapDocument:
-    """The outcome of reading a CAP document: the alert when valid, else None and the problems."""
+    """The outcome of reading a CAP document: the alert when valid, else None and the problems.
+
+    `warnings` are findings that do not stop the document (UTC written as +00:00), for the caller to log or show.
+    """
 
     alert: Alert | None
     problems: tuple[Problem, ...]
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -161,16 +165,22 @@ def element_to_alert(root: etree._Element) -> Alert:
     )
 
 
-def parse_cap(data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> CapDocument:
-    """Read untrusted CAP bytes: the typed alert when valid CAP 1.2, otherwise every problem found."""
+def parse_cap(data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES, strict: bool = False) -> CapDocument:
+    """Read untrusted CAP bytes: the typed alert when valid CAP 1.2, otherwise every problem found.
+
+    The document's declared encoding (UTF-8, UTF-16, ISO-8859-1, EUC-KR, ...) is honoured by the XML parser;
+    an enveloped XML signature (ds:Signature, which the CAP 1.2 schema allows at the end of <alert>) is read
+    past, not verified: who may speak for a sender is decided by the caller's credentials (see
+    `sotong_alerting.ingest`).
+    """
     root, problems = read_xml(data, max_bytes=max_bytes)
     if root is None:
         return CapDocument(None, tuple(problems))
-    problems = validate_element(root)
-    if problems:
-        return CapDocument(None, tuple(problems))
+    checked = check_element(root, strict=strict)
+    if checked.problems:
+        return CapDocument(None, checked.problems, checked.warnings)
     try:
         alert = element_to_alert(root)
     except (ValueError, TypeError) as error:  # defence in depth: validation should make this unreachable
         return CapDocument(None, (Problem(None, "", f"valid by the rules but unreadable: {error}"),))
-    return CapDocument(alert, ())
+    return CapDocument(alert, (), checked.warnings)
