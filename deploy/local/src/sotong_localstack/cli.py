@@ -76,7 +76,7 @@ def how_to_call(state: StackState) -> str:
         lines.append(f"  {name:<16} gRPC 127.0.0.1:{port}")
     if state.grpc_ports:
         port = sorted(state.grpc_ports.items())[0][1]
-        lines.append(f'                   grpcurl -plaintext -H "authorization: Bearer $OPERATOR" 127.0.0.1:{port} list')
+        lines.append(f'{" " * 19}grpcurl -plaintext -H "authorization: Bearer $OPERATOR" 127.0.0.1:{port} list')
     http = state.http_ports.get("intake-http")
     if http:
         base = f"http://127.0.0.1:{http}"

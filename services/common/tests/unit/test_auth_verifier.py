@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from sotong_common import auth
+from sotong_common import auth, config
 from sotong_common.server import Server
 
 SECRET = "s" * 32
@@ -254,7 +254,7 @@ def test_a_key_set_is_read_from_a_url(keys: dict[str, tuple[Any, dict[str, Any],
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
-        verifier = auth.TokenVerifier.from_settings({"JWT_JWKS": url, "JWT_ISSUER": "sotong", "JWT_SECRET": SECRET})
+        verifier = auth.TokenVerifier.from_settings(grpc_settings(SOTONG_JWT_JWKS=url, SOTONG_JWT_SECRET=SECRET))
         assert verifier.verify(_sign(ed_key, "ed-1", "EdDSA")).subject == "alice"
         with pytest.raises(auth.AuthError):
             verifier.verify(auth.issue(SECRET, "alice", ["approver"]))  # the dev secret no longer counts
@@ -264,8 +264,17 @@ def test_a_key_set_is_read_from_a_url(keys: dict[str, tuple[Any, dict[str, Any],
         auth.jwks_loader("http://id.example.com/jwks.json")
 
 
+def grpc_settings(**environ: str) -> config.GrpcSettings:
+    return config.GrpcSettings.load(environ)
+
+
+def test_a_grpc_process_needs_a_key_set_or_the_dev_secret() -> None:
+    with pytest.raises(config.ConfigError, match="SOTONG_JWT_SECRET is required unless SOTONG_JWT_JWKS is set"):
+        grpc_settings()
+
+
 def test_from_settings_without_a_key_set_is_the_dev_secret() -> None:
-    verifier = auth.TokenVerifier.from_settings({"JWT_SECRET": SECRET, "JWT_JWKS": "", "JWT_ISSUER": "sotong"})
+    verifier = auth.TokenVerifier.from_settings(grpc_settings(SOTONG_JWT_SECRET=SECRET))
     assert verifier.algorithms == {"HS256"}
     assert verifier.verify(auth.issue(SECRET, "kim", ["citizen"])).subject == "kim"
     with pytest.raises(auth.AuthError):
