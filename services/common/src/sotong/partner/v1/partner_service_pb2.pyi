@@ -1186,6 +1186,7 @@ class Campaign(_message.Message):
     NOT_BEFORE_FIELD_NUMBER: _builtins.int
     RESULTS_FIELD_NUMBER: _builtins.int
     LINK_FIELD_NUMBER: _builtins.int
+    PUBLISHED_TITLE_FIELD_NUMBER: _builtins.int
     campaign_id: _builtins.str
     street_code: _builtins.str
     title: _builtins.str
@@ -1198,6 +1199,9 @@ class Campaign(_message.Message):
     reviewed_by: _builtins.str
     review_note: _builtins.str
     link: _builtins.str
+    """The page the campaign links to (the street's page)."""
+    published_title: _builtins.str
+    """The title as published (personal data masked by moderation)."""
     @_builtins.property
     def channels(self) -> _containers.RepeatedScalarFieldContainer[Global___CampaignChannel.ValueType]: ...
     @_builtins.property
@@ -1229,10 +1233,11 @@ class Campaign(_message.Message):
         not_before: _timestamp_pb2.Timestamp | None = ...,
         results: _abc.Iterable[Global___ChannelResult] | None = ...,
         link: _builtins.str = ...,
+        published_title: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "not_before", b"not_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "campaign_id", b"campaign_id", "channels", b"channels", "citywide", b"citywide", "created_at", b"created_at", "created_by", b"created_by", "link", b"link", "moderation_categories", b"moderation_categories", "not_before", b"not_before", "published_body", b"published_body", "results", b"results", "review_note", b"review_note", "reviewed_by", b"reviewed_by", "status", b"status", "street_code", b"street_code", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "campaign_id", b"campaign_id", "channels", b"channels", "citywide", b"citywide", "created_at", b"created_at", "created_by", b"created_by", "link", b"link", "moderation_categories", b"moderation_categories", "not_before", b"not_before", "published_body", b"published_body", "published_title", b"published_title", "results", b"results", "review_note", b"review_note", "reviewed_by", b"reviewed_by", "status", b"status", "street_code", b"street_code", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
