@@ -19,6 +19,14 @@ def _names(raw: str) -> tuple[str, ...]:
     return names
 
 
+def _hosts(raw: str) -> tuple[str, ...]:
+    hosts = tuple(dict.fromkeys(h.strip().lower() for h in raw.split(",") if h.strip()))
+    for host in hosts:
+        if not host.replace("-", "").replace(".", "").replace(":", "").isalnum() or not host.isascii():
+            raise ValueError(f"{host[:40]!r} is not a host name or address")
+    return hosts
+
+
 def _url(raw: str) -> str:
     if not raw.startswith(("https://", "http://")) or " " in raw:
         raise ValueError("must be an absolute http(s) URL")
@@ -123,7 +131,7 @@ OUTBOUND_SCALE: config.Setting[float] = config.Setting(
 )
 INSECURE_HOSTS: config.Setting[tuple[str, ...]] = config.Setting(
     "PARTNER_WEBHOOK_INSECURE_HOSTS",
-    _names,
+    _hosts,
     default=(),
     help="hosts outbound webhooks may reach over plain http (the local stack's loopback); https everywhere else",
 )
