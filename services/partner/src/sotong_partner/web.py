@@ -105,18 +105,35 @@ async def feed(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _send(snap: Snapshot, response: web.StreamResponse, compressor: Any) -> int:
-    """Copy the feed into the response; returns the uncompressed size."""
-    size = 0
+WRITE_AT = 256 * 1024
+"""Chunks from PostgreSQL are gathered up to this size before one write: fewer, larger socket writes."""
 
-    async def sink(chunk: bytes) -> None:
-        nonlocal size
-        size += len(chunk)
-        out = compressor.compress(chunk) if compressor is not None else chunk
+
+async def _send(snap: Snapshot, response: web.StreamResponse, compressor: Any) -> int:
+    """Copy the feed into the response; returns the uncompressed size. Memory stays at about `WRITE_AT`."""
+    size = 0
+    pending: list[bytes] = []
+    pending_size = 0
+
+    async def flush() -> None:
+        nonlocal pending_size
+        data = b"".join(pending)
+        pending.clear()
+        pending_size = 0
+        out = compressor.compress(data) if compressor is not None else data
         if out:
             await response.write(out)
 
+    async def sink(chunk: bytes) -> None:
+        nonlocal size, pending_size
+        size += len(chunk)
+        pending.append(chunk)
+        pending_size += len(chunk)
+        if pending_size >= WRITE_AT:
+            await flush()
+
     await snap.copy(sink)
+    await flush()
     if compressor is not None:
         await response.write(compressor.flush())
     return size
