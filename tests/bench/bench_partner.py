@@ -49,7 +49,9 @@ def product_rows(merchant: uuid.UUID, count: int) -> Any:
         sale = price - rng.randrange(100, price // 2, 100) if i % 10 == 0 else None
         extra = [f"https://img.example.kr/p/{i}/{k}.jpg" for k in range(3)] if i % 10 == 1 else []
         options = (
-            json.dumps([{"name": "사이즈", "value": str(s), "extra_price": 1000 * k} for k, s in enumerate((9, 11, 13))])
+            json.dumps(
+                [{"name": "사이즈", "value": str(s), "extra_price": 1000 * k} for k, s in enumerate((9, 11, 13))]
+            )
             if i % 20 == 2
             else "[]"
         )
@@ -95,9 +97,23 @@ async def load(database_url: str, count: int) -> uuid.UUID:
             "products",
             records=product_rows(merchant, count),
             columns=[
-                "merchant_id", "sku", "title", "description", "price", "sale_price", "stock", "image_url",
-                "additional_image_urls", "category", "shipping_fee", "cash_on_delivery", "options", "status", "link",
-                "changed_gv", "listed_gv",
+                "merchant_id",
+                "sku",
+                "title",
+                "description",
+                "price",
+                "sale_price",
+                "stock",
+                "image_url",
+                "additional_image_urls",
+                "category",
+                "shipping_fee",
+                "cash_on_delivery",
+                "options",
+                "status",
+                "link",
+                "changed_gv",
+                "listed_gv",
             ],  # fmt: skip
         )
         await conn.execute("VACUUM ANALYZE products")
@@ -151,7 +167,7 @@ async def pull(url: str, pid: int, gzip: bool) -> dict[str, Any]:
         started = time.perf_counter()
         async with http.get(url, headers=headers) as reply:
             assert reply.status == 200, reply.status
-            async for chunk in reply.content.iter_chunked(1 << 20):
+            async for chunk in reply.content.iter_any():
                 size += len(chunk)
                 if not gzip:
                     lines += chunk.count(b"\n")

@@ -18,7 +18,7 @@ from sotong_partner.feeds.base import FULL, Column, FeedFormat, absolute_url, on
 
 _PRICE = re.compile(r"^\d+(\.\d{1,2})? [A-Z]{3}$")
 _SHIPPING = re.compile(r"^[A-Z]{2}:[^:]*:[^:]*:\d+(\.\d{1,2})? [A-Z]{3}$")
-PAGE = "$2 || '/m/' || m.slug || '#p-' || p.sku"
+PAGE = "m.page || p.sku"  # m.page: the merchant's homepage URL up to the anchor (feed_store.MERCHANTS)
 SALE_PRICE = "CASE WHEN p.sale_price IS NOT NULL THEN p.sale_price || ' KRW' END"
 AVAILABILITY = {"in_stock": "재고 있음", "out_of_stock": "품절", "preorder": "예약", "backorder": "입고 예정"}
 CONDITION = {"new": "새 상품", "refurbished": "리퍼", "used": "중고"}

@@ -31,7 +31,7 @@ from sotong_partner.feeds.base import (
     url_list,
 )
 
-PAGE = "$2 || '/m/' || m.slug || '#p-' || p.sku"
+PAGE = "m.page || p.sku"  # m.page: the merchant's homepage URL up to the anchor (feed_store.MERCHANTS)
 CONDITION = {"신상품": "새 상품", "중고": "중고", "리퍼": "리퍼", "전시": "전시", "반품": "반품", "스크래치": "흠집"}
 
 
