@@ -106,9 +106,9 @@ async def test_nothing_is_stored_twice(partner: Stack) -> None:
         await api.SetConsent(pb.SetConsentRequest(merchant_id=merchant_id, platform=PARTNER_PLATFORM, granted=True),
                              metadata=owner)  # fmt: skip
         url = f"http://127.0.0.1:{partner.state.http_ports['partner-http']}/webhooks/catalogue/{PARTNER_PLATFORM}"  # type: ignore[union-attr]
-        body = {"type": "product.upserted", "timestamp": "2026-11-24T00:00:00Z",
-                "data": {"merchant_id": merchant_id, "sku": "RING-1", "title": "순은 반지", "price": 36000, "stock": 2,
-                         "image_url": "https://img.example.kr/RING-1.jpg", "category": ["주얼리", "반지"], "shipping_fee": 3000}}  # fmt: skip
+        data = {"merchant_id": merchant_id, "sku": "RING-1", "title": "순은 반지", "price": 36000, "stock": 2}
+        data.update(image_url="https://img.example.kr/RING-1.jpg", category=["주얼리", "반지"], shipping_fee=3000)
+        body = {"type": "product.upserted", "timestamp": "2026-11-24T00:00:00Z", "data": data}
         async with aiohttp.ClientSession() as http:
             statuses = [await _post(http, url, body, partner, "msg_a") for _ in range(2)]
             assert [s for s, _ in statuses] == [202, 409]
