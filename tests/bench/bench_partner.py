@@ -89,7 +89,8 @@ async def load(database_url: str, count: int) -> uuid.UUID:
             GROUP,
         )
         await conn.execute(
-            "INSERT INTO consents (merchant_id, platform, granted, changed_by) VALUES ($1, 'naver_shopping', true, 'b')",
+            "INSERT INTO consents (merchant_id, platform, granted, changed_by)"
+            " VALUES ($1, 'naver_shopping', true, 'b')",
             merchant,
         )
         started = time.perf_counter()
@@ -114,7 +115,7 @@ async def load(database_url: str, count: int) -> uuid.UUID:
                 "link",
                 "changed_gv",
                 "listed_gv",
-            ],  # fmt: skip
+            ],
         )
         await conn.execute("VACUUM ANALYZE products")
         print(f"loaded {count:,} products in {time.perf_counter() - started:.1f}s", flush=True)
