@@ -1,8 +1,9 @@
 """Outbound partner webhooks: endpoints, the delivery queue in PostgreSQL, and the sender that works it.
 
 A delivery row is created once per (endpoint, event) in the transaction that records the event as processed, so a
-redelivered event queues nothing twice. The sender claims due rows (`FOR UPDATE SKIP LOCKED`, so several worker
-replicas share the queue without sending one row twice at once), posts them signed, and stores the outcome:
+redelivered event queues nothing twice. The sender claims due rows, one per endpoint at a time (`FOR UPDATE SKIP
+LOCKED` and a lease, so several worker replicas share the queue without sending one row twice at once), posts them
+signed, and stores the outcome:
 delivered; the endpoint disabled on 410 Gone (its queue discarded); or the next attempt per the schedule
 (`notifications`), dead once the schedule is over. Dead rows are the dead-letter queue: `replay` puts them back
 with a fresh schedule and the same webhook-id.
@@ -184,22 +185,28 @@ class Sender:
         return len(attempts)
 
     async def _claim(self) -> list[Attempt]:
-        """Due rows, pushed a lease ahead so another replica does not take them while this one sends."""
+        """Due rows, at most one per endpoint (an endpoint that answers 410 is not sent a second one meanwhile),
+        pushed a lease ahead so another replica does not take them while this one sends."""
         lease = max(60.0, self._timeout.total or 15.0) * 2
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT d.id, d.endpoint_id, d.message_id, d.body, d.attempts, e.url, e.secret"
                 " FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id"
                 " WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND e.status = 'active'"
-                " ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED",
-                CLAIM_BATCH,
+                " ORDER BY d.next_attempt_at, d.created_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED",
+                CLAIM_BATCH * 5,
             )
-            if not rows:
+            chosen: dict[uuid.UUID, asyncpg.Record] = {}
+            for row in rows:
+                chosen.setdefault(row["endpoint_id"], row)
+                if len(chosen) == CLAIM_BATCH:
+                    break
+            if not chosen:
                 return []
             await conn.execute(
                 "UPDATE webhook_deliveries SET next_attempt_at = now() + make_interval(secs => $2)"
                 " WHERE id = ANY($1::uuid[])",
-                [r["id"] for r in rows],
+                [r["id"] for r in chosen.values()],
                 lease,
             )
         return [
@@ -212,7 +219,7 @@ class Sender:
                 bytes(r["body"]),
                 r["attempts"],
             )
-            for r in rows
+            for r in chosen.values()
         ]
 
     async def _attempt(self, attempt: Attempt) -> None:
