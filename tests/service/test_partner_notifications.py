@@ -132,8 +132,8 @@ async def test_retries_410_dead_letters_and_replay(
         )
         assert again.replayed == 0  # delivered ones are not dead any more
 
-        await api.EnableWebhookEndpoint(pb.EnableWebhookEndpointRequest(endpoint_id=endpoints["gone"].endpoint.endpoint_id),
-                                        metadata=staff)  # fmt: skip
+        gone_id = endpoints["gone"].endpoint.endpoint_id
+        await api.EnableWebhookEndpoint(pb.EnableWebhookEndpointRequest(endpoint_id=gone_id), metadata=staff)
         hooks.default["gone"] = 204
         await api.SetConsent(pb.SetConsentRequest(merchant_id=merchant_id, platform=PARTNER_PLATFORM, granted=False),
                              metadata=owner)  # fmt: skip
