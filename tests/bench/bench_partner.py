@@ -151,6 +151,12 @@ def _reset_peak(pid: int) -> bool:
         return False
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/<pid>/stat, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -160,6 +166,7 @@ def _peak_mb(pid: int) -> float:
 
 async def pull(url: str, pid: int, gzip: bool) -> dict[str, Any]:
     reset = _reset_peak(pid)
+    cpu_before = _cpu_s(pid)
     size = 0
     lines = 0
     headers = {"Accept-Encoding": "gzip" if gzip else "identity"}
@@ -181,6 +188,7 @@ async def pull(url: str, pid: int, gzip: bool) -> dict[str, Any]:
         "mb_per_s": round(size / seconds / 1e6, 1),
         "content_encoding": encoding,
         "http_peak_rss_mb": _peak_mb(pid),
+        "http_cpu_s": round(_cpu_s(pid) - cpu_before, 2),
         "peak_is_during_pull": reset,
     }
 
@@ -212,7 +220,10 @@ def main() -> None:
         best_base = min(r["copy_baseline"]["seconds"] for r in results["rounds"])
         best_ep = min(r["ep_identity"]["seconds"] for r in results["rounds"])
         best_gzip = min(r["ep_gzip"]["seconds"] for r in results["rounds"])
+        ratios = sorted(r["ratio_identity"] for r in results["rounds"])
         results["summary"] = {
+            "ratio_identity_median_of_rounds": ratios[len(ratios) // 2],
+            "load_average_1min": round(os.getloadavg()[0], 2),
             "copy_baseline_seconds": best_base,
             "ep_identity_seconds": best_ep,
             "ep_gzip_seconds": best_gzip,
