@@ -58,9 +58,12 @@ async def test_a_street_campaign_is_checked_posted_and_counted(fresh_stack: Stac
         assert app.failed == 0 and app.dead_lettered == 0
 
         profane = pb.CreateCampaignRequest(
-            street_code="yangnyeongsi", title="약령시 축제", body="씨발 이런 축제 안 오면 손해", channels=[pb.CAMPAIGN_CHANNEL_SNS],
+            street_code="yangnyeongsi",
+            title="약령시 축제",
+            body="씨발 이런 축제 안 오면 손해",
+            channels=[pb.CAMPAIGN_CHANNEL_SNS],
             request_id="bad-1",
-        )  # fmt: skip
+        )
         refused = (await api.CreateCampaign(profane, metadata=staff)).campaign
         assert refused.status == pb.CAMPAIGN_STATUS_REFUSED and "profanity" in refused.moderation_categories
 

@@ -117,13 +117,23 @@ async def test_the_mobile_homepage_in_chromium(fresh_stack: Stack, browser: Any,
             metadata=staff,
         )
         items = [
-            product("RING-925", "순은 반지 (수제, 11호부터 15호까지 주문 제작 가능한 긴 이름의 상품)", 39000,
-                    sale_price=35000, image_url=f"{images}/0.svg"),
-            product("NECK-01", "진주 목걸이", 120000, image_url=f"{images}/1.svg",
-                    options=[pb.ProductOption(name="길이", value="45cm", extra_price=5000)]),
+            product(
+                "RING-925",
+                "순은 반지 (수제, 11호부터 15호까지 주문 제작 가능한 긴 이름의 상품)",
+                39000,
+                sale_price=35000,
+                image_url=f"{images}/0.svg",
+            ),
+            product(
+                "NECK-01",
+                "진주 목걸이",
+                120000,
+                image_url=f"{images}/1.svg",
+                options=[pb.ProductOption(name="길이", value="45cm", extra_price=5000)],
+            ),
             product("EAR-7", "금 귀걸이 14K", 89000, stock=0, image_url=f"{images}/2.svg"),
             product("EVIL-1", EVIL, 1000, image_url=f"{images}/3.svg"),
-        ]  # fmt: skip
+        ]
         for item in items:
             await api.UpsertProduct(
                 pb.UpsertProductRequest(merchant_id=merchant.merchant_id, product=item), metadata=owner

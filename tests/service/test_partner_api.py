@@ -26,8 +26,14 @@ from sotong_localstack.testing import channel, read_all, sql, token
 
 pytestmark = pytest.mark.service
 
-SAFE = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS,
-        grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION}  # fmt: skip
+SAFE = {
+    grpc.StatusCode.OK,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.FAILED_PRECONDITION,
+}
 
 
 @pytest.fixture()
@@ -103,8 +109,9 @@ async def test_nothing_is_stored_twice(partner: Stack) -> None:
         got = await api.GetProduct(pb.GetProductRequest(merchant_id=merchant_id, sku="RING-1"), metadata=owner)
         assert [h.change for h in got.history] == ["created"]
 
-        await api.SetConsent(pb.SetConsentRequest(merchant_id=merchant_id, platform=PARTNER_PLATFORM, granted=True),
-                             metadata=owner)  # fmt: skip
+        await api.SetConsent(
+            pb.SetConsentRequest(merchant_id=merchant_id, platform=PARTNER_PLATFORM, granted=True), metadata=owner
+        )
         url = f"http://127.0.0.1:{partner.state.http_ports['partner-http']}/webhooks/catalogue/{PARTNER_PLATFORM}"  # type: ignore[union-attr]
         data = {"merchant_id": merchant_id, "sku": "RING-1", "title": "순은 반지", "price": 36000, "stock": 2}
         data.update(image_url="https://img.example.kr/RING-1.jpg", category=["주얼리", "반지"], shipping_fee=3000)
@@ -120,8 +127,12 @@ async def test_nothing_is_stored_twice(partner: Stack) -> None:
             ("created", [], "grpc"),
             ("updated", ["price", "stock"], f"webhook:{PARTNER_PLATFORM}"),
         ]
-    rows = await sql(partner, "SELECT (SELECT count(*) FROM merchants) AS m, (SELECT count(*) FROM products) AS p,"
-                              " (SELECT count(*) FROM product_history) AS h", schema="partner")  # fmt: skip
+    rows = await sql(
+        partner,
+        "SELECT (SELECT count(*) FROM merchants) AS m, (SELECT count(*) FROM products) AS p,"
+        " (SELECT count(*) FROM product_history) AS h",
+        schema="partner",
+    )
     assert dict(rows[0]) == {"m": 1, "p": 1, "h": 2}
     registered = [r for r in read_all(partner, "partner.merchant-changed.v1") if r.key == merchant_id.encode()]
     changes = [ev.MerchantChanged.FromString(r.value).change for r in registered]
@@ -134,8 +145,11 @@ async def _post(
     assert stack.state is not None
     raw = json.dumps(body, ensure_ascii=False).encode()
     stamp = int(time.time())
-    headers = {"webhook-id": msg_id, "webhook-timestamp": str(stamp),
-               "webhook-signature": sign(secret or stack.state.partner_webhook_secret, msg_id, stamp, raw)}  # fmt: skip
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign(secret or stack.state.partner_webhook_secret, msg_id, stamp, raw),
+    }
     async with http.post(url, data=raw, headers=headers) as reply:
         return reply.status, await reply.json()
 
@@ -144,11 +158,19 @@ async def test_owners_staff_and_the_webhook_consent(partner: Stack) -> None:
     async with channel(partner, "partner-api") as ch:
         api = pb_grpc.PartnerServiceStub(ch)
         merchant_id = await _merchant(api, partner)
-        stranger = (("authorization", "Bearer " + __import__("sotong_common.auth", fromlist=["issue"]).issue(
-            partner.state.jwt_secret, "someone-else", ["partner"])),)  # type: ignore[union-attr]  # fmt: skip
+        stranger = (
+            (
+                "authorization",
+                "Bearer "
+                + __import__("sotong_common.auth", fromlist=["issue"]).issue(
+                    partner.state.jwt_secret, "someone-else", ["partner"]
+                ),
+            ),
+        )  # type: ignore[union-attr]
         with pytest.raises(grpc.aio.AioRpcError) as denied:
-            await api.UpsertProduct(pb.UpsertProductRequest(merchant_id=merchant_id, product=product("X", "반지", 1)),
-                                    metadata=stranger)  # fmt: skip
+            await api.UpsertProduct(
+                pb.UpsertProductRequest(merchant_id=merchant_id, product=product("X", "반지", 1)), metadata=stranger
+            )
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
         staff = token(partner, "operator")
         shown = await api.GetMerchant(pb.GetMerchantRequest(merchant_id=merchant_id), metadata=staff)
@@ -158,8 +180,9 @@ async def test_owners_staff_and_the_webhook_consent(partner: Stack) -> None:
         )
         assert revealed.merchant.contact_persons[0].phone == "010-1234-5678"
         with pytest.raises(grpc.aio.AioRpcError):
-            await api.GetMerchant(pb.GetMerchantRequest(merchant_id=merchant_id, reveal_contacts=True),
-                                  metadata=token(partner, "partner"))  # fmt: skip
+            await api.GetMerchant(
+                pb.GetMerchantRequest(merchant_id=merchant_id, reveal_contacts=True), metadata=token(partner, "partner")
+            )
         url = f"http://127.0.0.1:{partner.state.http_ports['partner-http']}/webhooks/catalogue/{PARTNER_PLATFORM}"  # type: ignore[union-attr]
         body = {"type": "product.upserted", "data": {"merchant_id": merchant_id, "sku": "R"}}
         async with aiohttp.ClientSession() as http:
@@ -208,11 +231,21 @@ PLAIN = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=4
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
-    name=PLAIN, number=st.one_of(PLAIN, st.sampled_from(["220-81-62517", "220-81-62518"])), slug=PLAIN,
-    street=st.one_of(PLAIN, st.just("jongno-jewelry")), lat=st.floats(allow_nan=True), lng=st.floats(allow_nan=True),
-    kind=st.integers(-5, 5), title=st.text(max_size=120), price=st.integers(-(2**63), 2**63 - 1),
-    urls=st.lists(PLAIN, max_size=12), sku=PLAIN, status=st.integers(-3, 5), page=st.integers(-5, 500), token_=PLAIN,
-)  # fmt: skip
+    name=PLAIN,
+    number=st.one_of(PLAIN, st.sampled_from(["220-81-62517", "220-81-62518"])),
+    slug=PLAIN,
+    street=st.one_of(PLAIN, st.just("jongno-jewelry")),
+    lat=st.floats(allow_nan=True),
+    lng=st.floats(allow_nan=True),
+    kind=st.integers(-5, 5),
+    title=st.text(max_size=120),
+    price=st.integers(-(2**63), 2**63 - 1),
+    urls=st.lists(PLAIN, max_size=12),
+    sku=PLAIN,
+    status=st.integers(-3, 5),
+    page=st.integers(-5, 500),
+    token_=PLAIN,
+)
 def test_fuzzed_rpcs_answer_with_status_codes_never_internal(partner: Stack, **draw: Any) -> None:
     import asyncio
 
@@ -224,18 +257,48 @@ async def _fuzz_once(stack: Stack, d: dict[str, Any]) -> None:
     async with channel(stack, "partner-api") as ch:
         api = pb_grpc.PartnerServiceStub(ch)
         calls = [
-            api.RegisterMerchant(pb.RegisterMerchantRequest(
-                name=d["name"], kind=d["kind"], business_number=d["number"], slug=d["slug"], street_code=d["street"],
-                address=d["name"], location=geo_pb2.GeoPoint(lat=d["lat"], lng=d["lng"])), metadata=owner),
-            api.UpsertProduct(pb.UpsertProductRequest(merchant_id=d["sku"], product=pb.ProductInput(
-                sku=d["sku"], title=d["title"], price=d["price"], image_url=(d["urls"] or [""])[0],
-                additional_image_urls=d["urls"], category=d["urls"][:2], status=d["status"])), metadata=owner),
-            api.ListMerchants(pb.ListMerchantsRequest(page_size=d["page"], page_token=d["token_"], status=d["status"]),
-                              metadata=staff),
+            api.RegisterMerchant(
+                pb.RegisterMerchantRequest(
+                    name=d["name"],
+                    kind=d["kind"],
+                    business_number=d["number"],
+                    slug=d["slug"],
+                    street_code=d["street"],
+                    address=d["name"],
+                    location=geo_pb2.GeoPoint(lat=d["lat"], lng=d["lng"]),
+                ),
+                metadata=owner,
+            ),
+            api.UpsertProduct(
+                pb.UpsertProductRequest(
+                    merchant_id=d["sku"],
+                    product=pb.ProductInput(
+                        sku=d["sku"],
+                        title=d["title"],
+                        price=d["price"],
+                        image_url=(d["urls"] or [""])[0],
+                        additional_image_urls=d["urls"],
+                        category=d["urls"][:2],
+                        status=d["status"],
+                    ),
+                ),
+                metadata=owner,
+            ),
+            api.ListMerchants(
+                pb.ListMerchantsRequest(page_size=d["page"], page_token=d["token_"], status=d["status"]), metadata=staff
+            ),
             api.GetProduct(pb.GetProductRequest(merchant_id=str(uuid.uuid4()), sku=d["sku"]), metadata=owner),
-            api.CreateCampaign(pb.CreateCampaignRequest(street_code=d["street"], title=d["title"], body=d["name"],
-                               request_id=d["token_"], channels=[max(0, min(d["kind"], 2))]), metadata=staff),
-        ]  # fmt: skip
+            api.CreateCampaign(
+                pb.CreateCampaignRequest(
+                    street_code=d["street"],
+                    title=d["title"],
+                    body=d["name"],
+                    request_id=d["token_"],
+                    channels=[max(0, min(d["kind"], 2))],
+                ),
+                metadata=staff,
+            ),
+        ]
         for call in calls:
             try:
                 await call
@@ -244,10 +307,18 @@ async def _fuzz_once(stack: Stack, d: dict[str, Any]) -> None:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-@given(body=st.one_of(st.binary(max_size=300), st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), PLAIN),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(PLAIN, inner, max_size=5)), max_leaves=12)),
-    signed=st.booleans(), kind=st.sampled_from(["product.upserted", "product.deleted", "x"]))  # fmt: skip
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.recursive(
+            st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), PLAIN),
+            lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(PLAIN, inner, max_size=5)),
+            max_leaves=12,
+        ),
+    ),
+    signed=st.booleans(),
+    kind=st.sampled_from(["product.upserted", "product.deleted", "x"]),
+)
 def test_fuzzed_webhooks_answer_4xx_or_2xx_never_500(partner: Stack, body: Any, signed: bool, kind: str) -> None:
     import asyncio
 
@@ -260,8 +331,9 @@ async def _fuzz_webhook(stack: Stack, body: Any, signed: bool, kind: str) -> Non
     if isinstance(body, bytes):
         raw = body
     else:
-        raw = json.dumps({"type": kind, "data": body if isinstance(body, dict) else {"merchant_id": body}},
-                         default=str).encode()  # fmt: skip
+        raw = json.dumps(
+            {"type": kind, "data": body if isinstance(body, dict) else {"merchant_id": body}}, default=str
+        ).encode()
     msg_id = "msg_" + uuid.uuid4().hex
     stamp = int(time.time())
     headers = {"webhook-id": msg_id, "webhook-timestamp": str(stamp)}

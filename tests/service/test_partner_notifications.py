@@ -135,8 +135,9 @@ async def test_retries_410_dead_letters_and_replay(
         gone_id = endpoints["gone"].endpoint.endpoint_id
         await api.EnableWebhookEndpoint(pb.EnableWebhookEndpointRequest(endpoint_id=gone_id), metadata=staff)
         hooks.default["gone"] = 204
-        await api.SetConsent(pb.SetConsentRequest(merchant_id=merchant_id, platform=PARTNER_PLATFORM, granted=False),
-                             metadata=owner)  # fmt: skip
+        await api.SetConsent(
+            pb.SetConsentRequest(merchant_id=merchant_id, platform=PARTNER_PLATFORM, granted=False), metadata=owner
+        )
         await eventually(lambda: _at_least(hooks, "gone", 2), timeout=30)
         assert b'"type":"merchant.consent_changed"' in hooks.arrived["gone"][-1][2]  # a withdrawal is still told
     del other

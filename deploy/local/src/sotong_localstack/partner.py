@@ -77,8 +77,9 @@ def run_demo(state: Any, wait_s: float = 60.0) -> bool:
     def standin(path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         base = f"http://127.0.0.1:{state.standins_ports['standins']['http']}/shopping/v1"
         data = json.dumps(body).encode() if body is not None else b""
-        request = urllib.request.Request(base + path, data=data, method="POST",
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        request = urllib.request.Request(
+            base + path, data=data, method="POST", headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=wait_s) as reply:
             found: dict[str, Any] = json.loads(reply.read())
             return found
@@ -101,17 +102,31 @@ def run_demo(state: Any, wait_s: float = 60.0) -> bool:
             pb.VerifyMerchantRequest(merchant_id=merchant_id, decision=pb.VERIFICATION_DECISION_APPROVE), metadata=staff
         )
         print(f"  -> verified by staff; homepage {verified.merchant.homepage_url}", flush=True)
-        for sku, title, price in (("RING-925", "순은 반지", 39000), ("NECK-01", "진주 목걸이", 120000),
-                                  ("EAR-7", "금 귀걸이 14K", 89000)):  # fmt: skip
-            api.UpsertProduct(pb.UpsertProductRequest(merchant_id=merchant_id, product=product(sku, title, price)),
-                              metadata=owner)  # fmt: skip
+        for sku, title, price in (
+            ("RING-925", "순은 반지", 39000),
+            ("NECK-01", "진주 목걸이", 120000),
+            ("EAR-7", "금 귀걸이 14K", 89000),
+        ):
+            api.UpsertProduct(
+                pb.UpsertProductRequest(merchant_id=merchant_id, product=product(sku, title, price)), metadata=owner
+            )
         print("  -> three products listed", flush=True)
         full = verified.merchant.feed_urls["naver"]
-        standin("/malls", {"mall_id": slug, "full_url": full, "summary_url": full.replace("full.tsv", "summary.tsv"),
-                           "pull_now": False})  # fmt: skip
+        standin(
+            "/malls",
+            {
+                "mall_id": slug,
+                "full_url": full,
+                "summary_url": full.replace("full.tsv", "summary.tsv"),
+                "pull_now": False,
+            },
+        )
         pulled = standin(f"/malls/{slug}/pull?kind=full")
-        print(f"  -> the shopping platform pulled {full}: {pulled['accepted']} products accepted, "
-              f"{len(pulled['rejected'])} rejected", flush=True)  # fmt: skip
+        print(
+            f"  -> the shopping platform pulled {full}: {pulled['accepted']} products accepted, "
+            f"{len(pulled['rejected'])} rejected",
+            flush=True,
+        )
         api.UpsertProduct(
             pb.UpsertProductRequest(
                 merchant_id=merchant_id, product=product("RING-925", "순은 반지", 39000, sale_price=33000)
@@ -120,6 +135,9 @@ def run_demo(state: Any, wait_s: float = 60.0) -> bool:
         )
         api.DeleteProduct(pb.DeleteProductRequest(merchant_id=merchant_id, sku="NECK-01"), metadata=owner)
         summary = standin(f"/malls/{slug}/pull?kind=summary")
-        print(f"  -> a price change and a deletion in the summary EP: {summary['pull']['classes']};"
-              f" {summary['accepted']} products on the platform", flush=True)  # fmt: skip
+        print(
+            f"  -> a price change and a deletion in the summary EP: {summary['pull']['classes']};"
+            f" {summary['accepted']} products on the platform",
+            flush=True,
+        )
     return bool(pulled["accepted"] == 3 and summary["pull"]["classes"] == {"U": 1, "D": 1})

@@ -43,15 +43,24 @@ async def mall() -> AsyncIterator[tuple[str, dict[str, str]]]:
 
 async def test_a_mall_is_pulled_checked_and_reported(base_url: str, mall: tuple[str, dict[str, str]]) -> None:
     feed, files = mall
-    files["full"] += "\n".join([
-        "m_2\t<b>반지</b>\t1000\thttps://a.kr/2\thttps://a.kr/2.jpg\t주얼리\t0",
-        "m_3\t반지\t-5\thttps://a.kr/3\thttps://a.kr/3.jpg\t주얼리\t0",
-        "m_4\t반지\t1000\t/m/4\thttps://a.kr/4.jpg\t주얼리\t0",
-        GOOD,
-    ]) + "\n"  # fmt: skip
+    files["full"] += (
+        "\n".join(
+            [
+                "m_2\t<b>반지</b>\t1000\thttps://a.kr/2\thttps://a.kr/2.jpg\t주얼리\t0",
+                "m_3\t반지\t-5\thttps://a.kr/3\thttps://a.kr/3.jpg\t주얼리\t0",
+                "m_4\t반지\t1000\t/m/4\thttps://a.kr/4.jpg\t주얼리\t0",
+                GOOD,
+            ]
+        )
+        + "\n"
+    )
     async with aiohttp.ClientSession() as http:
-        register = {"mall_id": "m", "full_url": f"{feed}/ep/full.tsv", "summary_url": f"{feed}/ep/summary.tsv",
-                    "pull_now": False}  # fmt: skip
+        register = {
+            "mall_id": "m",
+            "full_url": f"{feed}/ep/full.tsv",
+            "summary_url": f"{feed}/ep/summary.tsv",
+            "pull_now": False,
+        }
         async with http.post(f"{base_url}/shopping/v1/malls", json=register) as reply:
             assert reply.status == 201
         async with http.post(f"{base_url}/shopping/v1/malls/m/pull", params={"kind": "full"}) as reply:

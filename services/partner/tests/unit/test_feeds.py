@@ -78,11 +78,20 @@ def test_summary_rows_need_a_class_and_an_update_time_and_deletions_need_only_th
     names = [c.name for c in NAVER.columns(SUMMARY)]
     head = "\t".join(names)
     update = dict.fromkeys(names, "")
-    update.update(id="a_1", title="반지", price_pc="1000", link="https://a.kr/1", image_link="https://a.kr/1.jpg",
-                  category_name1="주얼리", shipping="0", update_time="2026-11-24 09:30:00")  # fmt: skip
+    update.update(
+        id="a_1",
+        title="반지",
+        price_pc="1000",
+        link="https://a.kr/1",
+        image_link="https://a.kr/1.jpg",
+        category_name1="주얼리",
+        shipping="0",
+        update_time="2026-11-24 09:30:00",
+    )
     good_u = "\t".join({**update, "class": "U"}[n] for n in names)
-    good_d = "\t".join({**dict.fromkeys(names, ""), "id": "a_2", "class": "D", "update_time": "2026-11-24 09:31:00"}[n]
-                       for n in names)  # fmt: skip
+    good_d = "\t".join(
+        {**dict.fromkeys(names, ""), "id": "a_2", "class": "D", "update_time": "2026-11-24 09:31:00"}[n] for n in names
+    )
     bad = "\t".join({**update, "id": "a_3", "class": "X", "update_time": "24/11/2026"}[n] for n in names)
     text = "\n".join([head, good_u, good_d, bad]) + "\n"
     found = [(p.line, p.field) for p in validate(io.BytesIO(text.encode()), NAVER)]
@@ -110,11 +119,21 @@ def test_google_rules() -> None:
     google = FORMATS["google"]
     names = [c.name for c in google.columns(FULL)]
     values = {
-        "id": "a_1", "title": "반지", "description": "순은", "link": "https://a.kr/1", "image_link": "https://a.kr/1.jpg",
-        "availability": "in_stock", "price": "39000 KRW", "sale_price": "41000 KRW", "condition": "new",
-        "identifier_exists": "no", "shipping": "KR:::3000 KRW", "product_type": "주얼리 > 반지", "brand": "은빛",
+        "id": "a_1",
+        "title": "반지",
+        "description": "순은",
+        "link": "https://a.kr/1",
+        "image_link": "https://a.kr/1.jpg",
+        "availability": "in_stock",
+        "price": "39000 KRW",
+        "sale_price": "41000 KRW",
+        "condition": "new",
+        "identifier_exists": "no",
+        "shipping": "KR:::3000 KRW",
+        "product_type": "주얼리 > 반지",
+        "brand": "은빛",
         "additional_image_link": "",
-    }  # fmt: skip
+    }
     text = "\t".join(names) + "\n" + "\t".join(values[n] for n in names) + "\n"
     assert [p.field for p in validate(io.BytesIO(text.encode()), google)] == ["sale_price"]
 

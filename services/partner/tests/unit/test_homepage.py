@@ -32,10 +32,20 @@ def merchant(**fields: object) -> homepage.PageMerchant:
 
 def product(sku: str, title: str, **fields: object) -> homepage.PageProduct:
     base: dict[str, object] = dict(
-        sku=sku, title=title, description="", price=39000, sale_price=None, stock=3, image_url="https://img.kr/a.jpg",
-        additional_image_urls=[], category=["주얼리", "반지"], shipping_fee=0, cash_on_delivery=False, options=[],
+        sku=sku,
+        title=title,
+        description="",
+        price=39000,
+        sale_price=None,
+        stock=3,
+        image_url="https://img.kr/a.jpg",
+        additional_image_urls=[],
+        category=["주얼리", "반지"],
+        shipping_fee=0,
+        cash_on_delivery=False,
+        options=[],
         link=None,
-    )  # fmt: skip
+    )
     base.update(fields)
     return homepage.PageProduct(**base)  # type: ignore[arg-type]
 
