@@ -6,7 +6,8 @@ submission's status as intake reports it. Part two files a report through the Ka
 citizen's status replies ("received", then "resolved" once an operator resolves it) arriving at the chatbot
 stand-in through the publishing service. Part three runs the three-stage disaster flow through alerting's gRPC
 API: report (stage 0: response group and pages), a stage-1 and a stage-2 alert each drafted by an operator and
-approved by a second person, and what every channel's provider stand-in received.
+approved by a second person, and what every channel's provider stand-in received. Part four takes a merchant of
+종로 주얼리거리 from registration to products the shopping-platform stand-in accepted (`partner.run_demo`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sotong.common.v1 import geo_pb2
 from sotong.intake.v1 import intake_events_pb2, intake_service_pb2, intake_service_pb2_grpc, intake_types_pb2
 from sotong.moderation.v1 import moderation_events_pb2
 from sotong_common import auth, topics
+from sotong_localstack import partner
 from sotong_localstack.stack import StackState
 
 K = intake_types_pb2
@@ -141,7 +143,8 @@ def run(run_dir: Path, wait_s: float = 60.0) -> int:
     citizens_ok = len(final) == len(tracking)
     replies_ok = run_status_replies(state, wait_s) if "intake-http" in state.http_ports else True
     disaster_ok = run_disaster(state, wait_s) if "alerting-api" in state.grpc_ports else True
-    return 0 if citizens_ok and replies_ok and disaster_ok else 1
+    partner_ok = partner.run_demo(state, wait_s) if "partner-api" in state.grpc_ports else True
+    return 0 if citizens_ok and replies_ok and disaster_ok and partner_ok else 1
 
 
 def _bot_messages(state: StackState, user: str) -> list[str]:

@@ -27,6 +27,8 @@ DISPATCH_EMERGENCY = PREFIX + "alerting.dispatch-emergency.v1"
 DISPATCH_ROUTINE = PREFIX + "alerting.dispatch-routine.v1"
 INTAKE_DISPATCH = PREFIX + "intake.dispatch-requested.v1"
 DELIVERY_REPORTED = PREFIX + "publishing.delivery-reported.v1"
+PARTNER_MERCHANT_CHANGED = PREFIX + "partner.merchant-changed.v1"
+PARTNER_DISPATCH = PREFIX + "partner.dispatch-requested.v1"
 
 # Kinds of topic the publishing engine reads by catalog entry rather than by name: every service that sends
 # messages declares its own dispatch-request topic (its one writer), so a new requester is a catalog entry.
