@@ -38,8 +38,8 @@ PROCESSES: dict[str, str] = {
     "alerting-api": "sotong-alerting-api",
     "alerting-worker": "sotong-alerting-worker",
 }
-GRPC_PROCESSES = ("intake-api", "moderation-api", "alerting-api")
-HTTP_PROCESSES = ("intake-http",)  # answer GET /healthz once serving
+GRPC_PROCESSES: tuple[str, ...] = ("intake-api", "moderation-api", "alerting-api")
+HTTP_PROCESSES: tuple[str, ...] = ("intake-http",)  # answer GET /healthz once serving
 
 
 @dataclass
@@ -100,6 +100,7 @@ class StackState:
             env["SOTONG_OTEL_EXPORTER"] = "file"
             env["SOTONG_OTEL_FILE"] = self.trace_file
         env.update(engine_env(self, process))
+        env.update(gateway_env(self, process))
         if process:
             env["SOTONG_GRPC_PORT"] = str(self.grpc_ports.get(process, 0))
             env["SOTONG_METRICS_PORT"] = str(self.metrics_ports.get(process, 0))
@@ -113,6 +114,32 @@ class StackState:
 STANDINS_PROCESSES = ("standins", "standins-fallback")
 PROCESSES.update({name: "sotong-standins" for name in STANDINS_PROCESSES})
 PROCESSES["publishing-dispatch"] = "sotong-publishing-dispatch"
+
+# The gateway: the front door for apps and web pages, native gRPC plus Connect/gRPC-Web on its HTTP port.
+PROCESSES["gateway"] = "sotong-gateway"
+GRPC_PROCESSES += ("gateway",)
+HTTP_PROCESSES += ("gateway",)
+GATEWAY_BACKENDS = {
+    "SOTONG_GATEWAY_INTAKE_TARGET": "intake-api",
+    "SOTONG_GATEWAY_ALERTING_TARGET": "alerting-api",
+    "SOTONG_GATEWAY_MODERATION_TARGET": "moderation-api",
+}
+GATEWAY_LOCAL_ORIGINS = "http://localhost:8000,http://127.0.0.1:8000,http://localhost:5173,http://127.0.0.1:5173"
+"""Origins of a page a newcomer serves while trying the gateway from a browser (python -m http.server, vite)."""
+
+
+def gateway_env(state: StackState, process: str) -> dict[str, str]:
+    """Where the gateway finds the services of this stack; its origins unless the caller's environment sets them."""
+    if process != "gateway":
+        return {}
+    env = {
+        name: f"127.0.0.1:{state.grpc_ports[api]}" for name, api in GATEWAY_BACKENDS.items() if api in state.grpc_ports
+    }
+    if "SOTONG_GATEWAY_ALLOWED_ORIGINS" not in os.environ:
+        env["SOTONG_GATEWAY_ALLOWED_ORIGINS"] = GATEWAY_LOCAL_ORIGINS
+    return env
+
+
 STANDINS_TOKEN = "standin-token"
 
 
