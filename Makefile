@@ -11,7 +11,7 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help up down status test unit lint contracts-compat proto proto-check bench k8s-topics k8s-tools k8s-check images eval-moderation train-moderation lock clean
+.PHONY: help up down status test unit lint contracts-compat proto proto-check bench k8s-topics k8s-tools k8s-check images eval-moderation train-moderation lock clean gateway-web browser-tools
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ down: ## stop everything `make up` started
 status: $(STAMP) ## print the running stack's ports and processes
 	$(BIN)/sotong-stack status
 
-test: $(STAMP) lint proto-check k8s-tools ## lint, contracts, then unit, service, e2e and reliability tests on the real stack
+test: $(STAMP) lint proto-check k8s-tools gateway-web browser-tools ## lint, contracts, then unit, service, e2e and reliability tests on the real stack
 	$(PY) -m pytest -q --timeout=600 $(PYTEST_ARGS) services deploy/local/standins/tests tests
 
 unit: $(STAMP) ## unit tests only: no Kafka, no PostgreSQL (seconds)
@@ -84,6 +84,23 @@ k8s-tools: ## install kustomize (go install) into .venv/bin unless that version 
 
 k8s-check: $(STAMP) k8s-tools ## render (kustomize) and validate the Kubernetes manifests offline
 	$(PY) -m pytest -q tests/k8s
+
+# The gateway's browser test page: a client generated from the protos (protoc-gen-es) with Connect's web
+# transports, type-checked and bundled (npm packages pinned by services/gateway/web/package-lock.json, installed
+# with npm ci; node_modules and the build are not committed).
+GATEWAY_WEB := services/gateway/web
+$(GATEWAY_WEB)/node_modules/.installed: $(GATEWAY_WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20+ and npm are needed to build the gateway's browser test page"; exit 1; }
+	cd $(GATEWAY_WEB) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+gateway-web: $(STAMP) $(GATEWAY_WEB)/node_modules/.installed ## build the gateway's browser page (generated Connect/gRPC-Web client)
+	$(GATEWAY_WEB)/build.sh $(abspath $(PY))
+
+# The browser test drives Debian's Chromium headless (Playwright for Python, executable_path=/usr/bin/chromium).
+browser-tools: ## install Debian's chromium and chromium-driver when /usr/bin/chromium is missing (needs root)
+	@[ -x /usr/bin/chromium ] || { echo "installing Debian's chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 images: ## build the service images (needs a Docker engine)
 	docker build -f services/intake/Dockerfile -t sotong/intake:dev .
