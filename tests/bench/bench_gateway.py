@@ -204,7 +204,7 @@ async def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     token = "Bearer " + auth.issue(state.jwt_secret, "citizen-bench", ["citizen"], ttl_s=24 * 3600)
     metadata = (("authorization", token),)
     direct_target = f"127.0.0.1:{state.grpc_ports['intake-api']}"
-    gateway_target = f"127.0.0.1:{state.grpc_ports['gateway']}"
+    gateway_target = f"127.0.0.1:{state.grpc_ports['gateway-api']}"
     async with grpc.aio.insecure_channel(direct_target) as channel:
         accepted = await channel.unary_unary(
             "/sotong.intake.v1.IntakeService/SubmitReport",
@@ -227,7 +227,7 @@ async def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         {
             "client": os.getpid(),
             "intake-api": stack.processes["intake-api"].pid,
-            "gateway": stack.processes["gateway"].pid,
+            "gateway": stack.processes["gateway-api"].pid,
         }
     )
 
@@ -255,7 +255,7 @@ async def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     results["saturation"]["gateway_public_contract"] = public_run
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.concurrency)) as session:
-        base = f"http://127.0.0.1:{state.http_ports['gateway']}"
+        base = f"http://127.0.0.1:{state.http_ports['gateway-api']}"
         body = json.dumps({"trackingId": accepted.tracking_id}).encode()
         connect = connect_get(base, GET, body, token, session)
         await saturate(connect, 8, 2)
@@ -313,7 +313,7 @@ def main() -> None:
     os.environ["SOTONG_GATEWAY_CLIENT_RATE"] = "1000000/s"
     try:
         stack.start_infrastructure(say=False)
-        stack.start_services(("intake-api", "gateway"), say=False)
+        stack.start_services(("intake-api", "gateway-api"), say=False)
         results = asyncio.run(measure(stack, args))
     finally:
         stack.stop()

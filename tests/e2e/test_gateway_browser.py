@@ -81,7 +81,7 @@ async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
 
 def page_url(origin: str, stack: Stack, protocol: str, token: str) -> str:
     assert stack.state is not None
-    gateway = f"http://127.0.0.1:{stack.state.http_ports['gateway']}"
+    gateway = f"http://127.0.0.1:{stack.state.http_ports['gateway-api']}"
     return f"{origin}/index.html?gateway={gateway}&protocol={protocol}&token={token}"
 
 
@@ -161,5 +161,5 @@ async def test_page_from_an_origin_not_allowed_is_refused(
     refused = await page.evaluate("sotong.submit({text: '다른 사이트에서 보낸 신고', districtCode: '11140'})")
     assert "error" in refused, refused
     assert refused["error"]["code"] in {"Unknown", "Unavailable", "Internal"}  # the browser hides why: CORS
-    assert metric(stack, "gateway", "sotong_gateway_refused_total", reason="origin") >= 1
+    assert metric(stack, "gateway-api", "sotong_gateway_refused_total", reason="origin") >= 1
     assert backend_calls(stack, "intake-api", "/sotong.intake.v1.IntakeService/SubmitReport") == before

@@ -88,8 +88,8 @@ async def test_bad_tokens_never_reach_the_service(fresh_stack: Stack) -> None:
         good = (("authorization", bearer(stack, "operator-yoo", "operator")),)
         await staff.ListSubmissions(intake.ListSubmissionsRequest(), metadata=good)
     assert backend_calls(stack, "intake-api", LIST) == before + 1
-    assert metric(stack, "gateway", "sotong_gateway_refused_total", reason="permission") == 3
-    assert metric(stack, "gateway", "sotong_gateway_refused_total", reason="unauthenticated") == 9
+    assert metric(stack, "gateway-api", "sotong_gateway_refused_total", reason="permission") == 3
+    assert metric(stack, "gateway-api", "sotong_gateway_refused_total", reason="unauthenticated") == 9
 
 
 def _report(key: str) -> pb.SubmitReportRequest:
@@ -137,7 +137,7 @@ async def test_a_citizen_over_the_limit_is_told_when_to_retry_others_are_not_aff
         assert limited.json()["code"] == "resource_exhausted"
         time.sleep(wait + 0.05)
         await stub.GetSubmission(request, metadata=hasty)  # after the wait it goes through again
-    assert metric(stack, "gateway", "sotong_gateway_refused_total", reason="rate:citizen") >= 2
+    assert metric(stack, "gateway-api", "sotong_gateway_refused_total", reason="rate:citizen") >= 2
 
 
 def _post_from(source: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -154,7 +154,7 @@ def _post_from(source: str, port: int, path: str, body: bytes, headers: dict[str
 async def test_a_client_address_over_the_limit_is_refused_before_its_token_is_read(fresh_stack: Stack) -> None:
     stack = start_gateway(fresh_stack, "intake-api", SOTONG_GATEWAY_CLIENT_RATE="1/s:3")
     assert stack.state is not None
-    port = stack.state.http_ports["gateway"]
+    port = stack.state.http_ports["gateway-api"]
     path = f"/{GATEWAY_SERVICE}/GetSubmission"
     body = json.dumps({"trackingId": "261203-NOSUCHID"}).encode()
     citizen = {"content-type": "application/json", "authorization": bearer(stack, "citizen-ahn", "citizen")}
@@ -164,4 +164,4 @@ async def test_a_client_address_over_the_limit_is_refused_before_its_token_is_re
     # The same citizen's calls from another address are not affected by the flood from 127.0.0.2.
     other = [_post_from("127.0.0.3", port, path, body, citizen) for _ in range(3)]
     assert [status for status, _ in other] == [404] * 3  # intake's answer: the id does not exist
-    assert metric(stack, "gateway", "sotong_gateway_refused_total", reason="rate:client") == 3
+    assert metric(stack, "gateway-api", "sotong_gateway_refused_total", reason="rate:client") == 3

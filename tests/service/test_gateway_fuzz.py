@@ -70,7 +70,7 @@ def forwarded(stack: Stack) -> float:
 
 
 def still_serving(stack: Stack) -> None:
-    assert stack.processes["gateway"].poll() is None, "the gateway died"
+    assert stack.processes["gateway-api"].poll() is None, "the gateway died"
     assert post(f"{http_base(stack)}/healthz", b"", {}, method="GET").status == 200
 
 

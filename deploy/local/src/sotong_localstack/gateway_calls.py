@@ -33,7 +33,7 @@ def start_gateway(stack: Stack, *apis: str, **env: str) -> Stack:
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     try:
-        stack.start_services((*apis, "gateway"), say=False)
+        stack.start_services((*apis, "gateway-api"), say=False)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -50,12 +50,12 @@ def bearer(stack: Stack, subject: str, *roles: str, ttl_s: int = 3600) -> str:
 
 def grpc_target(stack: Stack) -> str:
     assert stack.state is not None
-    return f"127.0.0.1:{stack.state.grpc_ports['gateway']}"
+    return f"127.0.0.1:{stack.state.grpc_ports['gateway-api']}"
 
 
 def http_base(stack: Stack) -> str:
     assert stack.state is not None
-    return f"http://127.0.0.1:{stack.state.http_ports['gateway']}"
+    return f"http://127.0.0.1:{stack.state.http_ports['gateway-api']}"
 
 
 @dataclass

@@ -116,9 +116,9 @@ PROCESSES.update({name: "sotong-standins" for name in STANDINS_PROCESSES})
 PROCESSES["publishing-dispatch"] = "sotong-publishing-dispatch"
 
 # The gateway: the front door for apps and web pages, native gRPC plus Connect/gRPC-Web on its HTTP port.
-PROCESSES["gateway"] = "sotong-gateway"
-GRPC_PROCESSES += ("gateway",)
-HTTP_PROCESSES += ("gateway",)
+PROCESSES["gateway-api"] = "sotong-gateway-api"
+GRPC_PROCESSES += ("gateway-api",)
+HTTP_PROCESSES += ("gateway-api",)
 GATEWAY_BACKENDS = {
     "SOTONG_GATEWAY_INTAKE_TARGET": "intake-api",
     "SOTONG_GATEWAY_ALERTING_TARGET": "alerting-api",
@@ -130,7 +130,7 @@ GATEWAY_LOCAL_ORIGINS = "http://localhost:8000,http://127.0.0.1:8000,http://loca
 
 def gateway_env(state: StackState, process: str) -> dict[str, str]:
     """Where the gateway finds the services of this stack; its origins unless the caller's environment sets them."""
-    if process != "gateway":
+    if process != "gateway-api":
         return {}
     env = {
         name: f"127.0.0.1:{state.grpc_ports[api]}" for name, api in GATEWAY_BACKENDS.items() if api in state.grpc_ports

@@ -1,4 +1,4 @@
-"""`sotong-gateway`: the one front door, native gRPC and Connect/gRPC-Web in one process and one event loop."""
+"""`sotong-gateway-api`: the one front door, native gRPC and Connect/gRPC-Web in one process and one event loop."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ async def serve(proc: process.Process, chosen: settings.Gateway) -> None:
 
 
 def main() -> None:
-    process.run("gateway", "gateway", settings.Gateway.load_or_exit(), serve)
+    process.run("gateway-api", "gateway", settings.Gateway.load_or_exit(), serve)
 
 
 if __name__ == "__main__":
