@@ -23,11 +23,12 @@ from typing import Any
 import grpc
 import uvicorn
 from connectrpc.code import Code
-from connectrpc.compat import google_protobuf_binary_codec, google_protobuf_json_codec
+from connectrpc.compat import google_protobuf_binary_codec
 from connectrpc.errors import ConnectError
 from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
 from connectrpc.request import RequestContext
 from connectrpc.server import ConnectASGIApplication, Endpoint
+from google.protobuf import json_format
 from google.protobuf.message import Message
 from protobuf.wkt import Any as WireAny
 
@@ -126,6 +127,22 @@ class _Endpoints:
         return {route.method: self.endpoint(route) for route in self._edge.routes.values()}
 
 
+class JsonCodec:
+    """Protobuf JSON as people read it: UTF-8 text as it is (not \\uXXXX escapes), compact; a field the contract
+    does not know is refused, naming it (a typo must not be silently dropped)."""
+
+    def name(self) -> str:
+        return "json"
+
+    def encode(self, message: Message) -> bytes:
+        return json_format.MessageToJson(message, ensure_ascii=False, indent=None).encode()
+
+    def decode(self, data: bytes | bytearray, message_class: type[Message]) -> Message:
+        message = message_class()
+        json_format.Parse(bytes(data), message, ignore_unknown_fields=False)
+        return message
+
+
 class _RpcApp(ConnectASGIApplication[object]):
     """connectrpc's ASGI application over every route, with google.protobuf codecs and the size limit."""
 
@@ -138,8 +155,7 @@ class _RpcApp(ConnectASGIApplication[object]):
             service=object(),
             endpoints=_Endpoints(edge, trusted_proxy_hops),
             read_max_bytes=max_request_bytes,
-            # Unknown JSON fields are refused, naming the field: a typo must not be silently dropped.
-            codecs=[google_protobuf_binary_codec(), google_protobuf_json_codec(ignore_unknown_fields=False)],
+            codecs=[google_protobuf_binary_codec(), JsonCodec()],
         )
 
 
