@@ -6,12 +6,12 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-PACKAGES := services/common services/intake services/moderation services/alerting services/publishing services/partner deploy/local deploy/local/standins
+PACKAGES := services/common services/intake services/moderation services/alerting services/publishing services/partner services/gateway deploy/local deploy/local/standins
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help up down status test unit browser lint contracts-compat proto proto-check bench k8s-topics k8s-tools k8s-check images eval-moderation train-moderation lock clean
+.PHONY: help up down status test unit browser lint contracts-compat proto proto-check bench k8s-topics k8s-tools k8s-check images eval-moderation train-moderation lock clean gateway-web
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,12 +34,13 @@ down: ## stop everything `make up` started
 status: $(STAMP) ## print the running stack's ports and processes
 	$(BIN)/sotong-stack status
 
-test: $(STAMP) lint proto-check k8s-tools browser ## lint, contracts, then unit, service, e2e and reliability tests on the real stack
+test: $(STAMP) lint proto-check k8s-tools browser gateway-web ## lint, contracts, then unit, service, e2e and reliability tests on the real stack
 	$(PY) -m pytest -q --timeout=600 $(PYTEST_ARGS) services deploy/local/standins/tests tests
 
-# The partner service's mobile homepage is tested in a real headless Chromium: Debian's chromium and
-# chromium-driver (same version), plus a Korean font so screenshots are legible. Installed with apt-get (as root,
-# like CI) when missing.
+# Two tests drive a real headless Chromium, Debian's: the partner service's mobile homepage (Selenium, through
+# chromium-driver of the same version, with a Korean font so screenshots are legible) and the gateway's browser
+# test page (Playwright for Python, executable_path=/usr/bin/chromium). Installed with apt-get (as root, like CI)
+# when missing.
 browser: ## install Debian's chromium, chromium-driver and a Korean font unless they are there
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! fc-list 2>/dev/null | grep -qi nanum; then \
 	  command -v apt-get >/dev/null || { echo "chromium and chromium-driver are needed (Debian packages)"; exit 1; }; \
@@ -54,7 +55,7 @@ unit: $(STAMP) ## unit tests only: no Kafka, no PostgreSQL (seconds)
 lint: $(STAMP) contracts-compat ## ruff, mypy --strict, import rules, buf lint and buf breaking
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy -p sotong_common -p sotong_localstack -p sotong_intake -p sotong_moderation -p sotong_alerting -p sotong_publishing -p sotong_partner -p sotong_standins
+	$(BIN)/mypy -p sotong_common -p sotong_localstack -p sotong_intake -p sotong_moderation -p sotong_alerting -p sotong_publishing -p sotong_partner -p sotong_gateway -p sotong_standins
 	$(BIN)/lint-imports --no-logo
 	cd protos && ../$(BIN)/buf lint
 
@@ -96,12 +97,25 @@ k8s-tools: ## install kustomize (go install) into .venv/bin unless that version 
 k8s-check: $(STAMP) k8s-tools ## render (kustomize) and validate the Kubernetes manifests offline
 	$(PY) -m pytest -q tests/k8s
 
+# The gateway's browser test page: a client generated from the protos (protoc-gen-es) with Connect's web
+# transports, type-checked and bundled (npm packages pinned by services/gateway/web/package-lock.json, installed
+# with npm ci; node_modules and the build are not committed).
+GATEWAY_WEB := services/gateway/web
+$(GATEWAY_WEB)/node_modules/.installed: $(GATEWAY_WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20+ and npm are needed to build the gateway's browser test page"; exit 1; }
+	cd $(GATEWAY_WEB) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+gateway-web: $(STAMP) $(GATEWAY_WEB)/node_modules/.installed ## build the gateway's browser page (generated Connect/gRPC-Web client)
+	$(GATEWAY_WEB)/build.sh $(abspath $(PY))
+
 images: ## build the service images (needs a Docker engine)
 	docker build -f services/intake/Dockerfile -t sotong/intake:dev .
 	docker build -f services/moderation/Dockerfile -t sotong/moderation:dev .
 	docker build -f services/alerting/Dockerfile -t sotong/alerting:dev .
 	docker build -f services/publishing/Dockerfile -t sotong/publishing:dev .
 	docker build -f services/partner/Dockerfile -t sotong/partner:dev .
+	docker build -f services/gateway/Dockerfile -t sotong/gateway:dev .
 
 eval-moderation: $(STAMP) ## precision/recall/F1 per policy clause on held-out data (needs ../shared/datasets)
 	$(PY) -m sotong_moderation.evaluation --datasets ../shared/datasets --json-out bench-results/moderation-eval.json

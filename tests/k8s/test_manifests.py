@@ -62,6 +62,8 @@ PROCESSES: dict[str, dict[str, str]] = {
     "alerting": {"api": "grpc", "worker": "consumer"},
     "publishing": {"dispatch": "consumer"},
     "partner": {"api": "grpc", "http": "http", "worker": "consumer"},
+    # The gateway's one process serves native gRPC and, for browsers, HTTP (Connect, gRPC-Web): both kinds.
+    "gateway": {"api": "grpc+http"},
 }
 # Scheduled jobs: CronJob <svc>-<job>, command sotong-<svc>-<job>.
 JOBS: dict[str, tuple[str, ...]] = {"intake": ("purge",)}
@@ -91,6 +93,7 @@ SECRETS_READ: dict[str, set[str]] = {
     "partner-api": {DB, JWT, PARTNER_KEYS},
     "partner-http": {DB, PARTNER_WEBHOOKS},
     "partner-worker": {DB, JWT, PARTNER_KEYS},
+    "gateway-api": {JWT},
 }
 # Secrets with a safe default in the code (unset = that door stays closed), which a Secret may leave out.
 OPTIONAL_SECRETS = {WEBHOOK_SECRETS, OPEN311_KEYS, KAKAO_TOKEN, PARTNER_WEBHOOKS}
@@ -112,6 +115,8 @@ CONSUMER_GROUPS = {
     "alerting-worker": "sotong-alerting",
     "partner-worker": "sotong-partner",
 }
+# Processes that talk to no Kafka (the gateway calls the services over gRPC): their ConfigMap has no Kafka keys.
+NO_KAFKA = {"gateway-api"}
 DEV_SECRET_MARKER = "dev-only"
 STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of")
 
@@ -433,11 +438,13 @@ def check_serving(deployment: str, kind: str, container: Obj) -> list[str]:
         problem(f"no container port named metrics on {METRICS_PORT}")
     if env.get("SOTONG_METRICS_PORT", {}).get("value") != str(ports.get("metrics")):
         problem("SOTONG_METRICS_PORT does not match the metrics container port")
-    serving = SERVING[kind]
-    for other, (port_name, _, variable, _) in ((k, v) for k, v in SERVING.items() if v and k != kind):
+    kinds = kind.split("+")  # "grpc+http": a process serving both (the gateway)
+    for other, (port_name, _, variable, _) in ((k, v) for k, v in SERVING.items() if v and k not in kinds):
         if port_name in ports or variable in env:
             problem(f"a {kind} process serves no {other} but declares {port_name} ({variable})")
-    if serving is not None:
+    for serving in (SERVING[k] for k in kinds):
+        if serving is None:
+            continue
         port_name, number, variable, _ = serving
         if ports.get(port_name) != number:
             problem(f"no container port named {port_name} on {number}")
@@ -449,7 +456,7 @@ def check_serving(deployment: str, kind: str, container: Obj) -> list[str]:
         if not probe:
             problem(f"has no {probe_name}")
             continue
-        if kind == "grpc":
+        if "grpc" in kinds:  # a process with a gRPC door is probed on its gRPC health
             if probe.get("grpc", {}).get("port") != ports.get("grpc"):
                 problem(f"{probe_name} is not a gRPC probe on the grpc port")
             continue
@@ -582,8 +589,9 @@ def check_services(objects: list[Obj]) -> list[str]:
                 problems.append(f"Service/{name} port metrics is not {METRICS_PORT}")
     for deployment in deployments:
         kind = serves(deployment)
-        serving = SERVING.get(kind or "consumer")
-        if serving is not None:
+        for serving in (SERVING.get(k) for k in (kind or "consumer").split("+")):
+            if serving is None:
+                continue
             reached = [
                 s for s in of_kind(objects, "Service") if selects(s["spec"].get("selector", {}), pod_labels(deployment))
             ]
@@ -655,9 +663,10 @@ def check_config_maps(objects: list[Obj], replication: str) -> list[str]:
                     )
                     continue
                 data = config_map.get("data", {})
-                if not data.get("SOTONG_KAFKA_BOOTSTRAP"):
+                kafka = workload["metadata"]["name"] not in NO_KAFKA
+                if kafka and not data.get("SOTONG_KAFKA_BOOTSTRAP"):
                     problems.append(f"ConfigMap/{ref['name']} has no SOTONG_KAFKA_BOOTSTRAP")
-                if data.get("SOTONG_TOPIC_REPLICATION") != replication:
+                if kafka and data.get("SOTONG_TOPIC_REPLICATION") != replication:
                     problems.append(f"ConfigMap/{ref['name']} SOTONG_TOPIC_REPLICATION is not {replication}")
                 if data.get("SOTONG_LOG_LEVEL") not in {"debug", "info", "warning", "error"}:
                     problems.append(f"ConfigMap/{ref['name']} SOTONG_LOG_LEVEL is not a level")
@@ -725,7 +734,7 @@ def check_autoscaling(objects: list[Obj]) -> list[str]:
         if len(owners.get(name, [])) != 1:
             problems.append(f"Deployment/{name} is scaled by {owners.get(name, [])}, expected exactly one autoscaler")
             continue
-        if kind in {"grpc", "http"}:
+        if kind in {"grpc", "http", "grpc+http"}:
             hpa = named(hpas, "HorizontalPodAutoscaler", name)
             if hpa is None or hpa["spec"]["scaleTargetRef"]["name"] != name:
                 problems.append(f"Deployment/{name} has no HorizontalPodAutoscaler of its own")
@@ -1581,6 +1590,7 @@ SETTINGS_CLASSES = {
     "partner-api": ("sotong_partner.settings", "Api"),
     "partner-http": ("sotong_partner.settings", "Http"),
     "partner-worker": ("sotong_partner.settings", "Worker"),
+    "gateway-api": ("sotong_gateway.settings", "Gateway"),
 }
 
 

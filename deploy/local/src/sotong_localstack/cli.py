@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 from pathlib import Path
 
@@ -103,6 +104,20 @@ def how_to_call(state: StackState) -> str:
                 f"  shopping         http://127.0.0.1:{standins['http']}/shopping/v1/malls/<mall> (accepted products)"
             )
     citizen = auth.issue(state.jwt_secret, "local-citizen", ["citizen"], ttl_s=24 * 3600)
+    gateway = state.http_ports.get("gateway-api")
+    if gateway:
+        base = f"http://127.0.0.1:{gateway}"
+        lines += [
+            f"  gateway          gRPC 127.0.0.1:{state.grpc_ports.get('gateway-api')}  Connect/gRPC-Web {base}"
+            "  (the front door for apps and web pages)",
+            f"                   curl -H \"authorization: Bearer $CITIZEN\" -H 'content-type: application/json' "
+            f"""-d '{{"kind":"SUBMISSION_KIND_COMPLAINT","text":"가로등이 꺼졌어요","districtCode":"11140","""
+            f""""idempotencyKey":"try-{secrets.token_hex(6)}"}}' """
+            f"{base}/sotong.gateway.v1.GatewayService/SubmitReport",
+            "                   (the same command again answers the same tracking id: the key makes retries safe)",
+            f"                   curl -H \"authorization: Bearer $CITIZEN\" -H 'content-type: application/json' "
+            f"-d '{{}}' {base}/sotong.gateway.v1.GatewayService/ListActiveAlerts",
+        ]
     partner = auth.issue(state.jwt_secret, "local-partner", ["partner"], ttl_s=24 * 3600)
     lines.append(f"  CITIZEN={citizen}")
     lines.append(f"  OPERATOR={operator}")

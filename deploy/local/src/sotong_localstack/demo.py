@@ -6,8 +6,10 @@ submission's status as intake reports it. Part two files a report through the Ka
 citizen's status replies ("received", then "resolved" once an operator resolves it) arriving at the chatbot
 stand-in through the publishing service. Part three runs the three-stage disaster flow through alerting's gRPC
 API: report (stage 0: response group and pages), a stage-1 and a stage-2 alert each drafted by an operator and
-approved by a second person, and what every channel's provider stand-in received. Part four takes a merchant of
-종로 주얼리거리 from registration to products the shopping-platform stand-in accepted (`partner.run_demo`).
+approved by a second person, and what every channel's provider stand-in received. Part four calls the gateway as a
+web page does (Connect JSON): a report, its retry under the same idempotency key, the alerts in force, a refused
+role. Part five takes a merchant of 종로 주얼리거리 from registration to products the shopping-platform stand-in
+accepted (`partner.run_demo`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
+from typing import Any
 
 import grpc
 from kafka import KafkaConsumer
@@ -143,8 +148,41 @@ def run(run_dir: Path, wait_s: float = 60.0) -> int:
     citizens_ok = len(final) == len(tracking)
     replies_ok = run_status_replies(state, wait_s) if "intake-http" in state.http_ports else True
     disaster_ok = run_disaster(state, wait_s) if "alerting-api" in state.grpc_ports else True
+    gateway_ok = run_gateway(state) if "gateway-api" in state.http_ports else True
     partner_ok = partner.run_demo(state, wait_s) if "partner-api" in state.grpc_ports else True
-    return 0 if citizens_ok and replies_ok and disaster_ok and partner_ok else 1
+    return 0 if citizens_ok and replies_ok and disaster_ok and gateway_ok and partner_ok else 1
+
+
+def run_gateway(state: StackState) -> bool:
+    """The front door as a web page calls it: Connect JSON over HTTP, a citizen's token, the edge's refusals."""
+    base = f"http://127.0.0.1:{state.http_ports['gateway-api']}"
+    citizen = "Bearer " + auth.issue(state.jwt_secret, "demo-web-citizen", ["citizen"])
+
+    def call(method: str, body: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(
+            f"{base}/{method}",
+            data=json.dumps(body).encode(),
+            headers={"content-type": "application/json", "authorization": citizen},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                return reply.status, json.loads(reply.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    print(f"\ndemo: the gateway, as a web page calls it (Connect JSON on {base})", flush=True)
+    report = {"kind": "SUBMISSION_KIND_COMPLAINT", "text": "덕수궁 돌담길 가로등이 깜빡입니다", "districtCode": "11140",
+              "idempotencyKey": str(uuid.uuid4())}  # fmt: skip
+    status, filed = call("sotong.gateway.v1.GatewayService/SubmitReport", report)
+    print(f"  -> SubmitReport: HTTP {status} {filed}", flush=True)
+    status, again = call("sotong.gateway.v1.GatewayService/SubmitReport", report)
+    print(f"  -> the same idempotency key again: HTTP {status} {again} (the same report, not a second one)")
+    status, alerts = call("sotong.gateway.v1.GatewayService/ListActiveAlerts", {})
+    titles = [str(alert.get("title")) for alert in alerts.get("alerts", [])]
+    print(f"  -> ListActiveAlerts: HTTP {status}, {len(titles)} in force {titles[:2]}", flush=True)
+    status, refused = call("sotong.intake.v1.IntakeService/ListSubmissions", {})
+    print(f"  -> a citizen asking for the operators' ListSubmissions: HTTP {status} {refused.get('code')}")
+    return bool(filed.get("trackingId")) and again.get("trackingId") == filed.get("trackingId") and status == 403
 
 
 def _bot_messages(state: StackState, user: str) -> list[str]:

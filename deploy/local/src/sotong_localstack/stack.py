@@ -41,8 +41,8 @@ PROCESSES: dict[str, str] = {
     "partner-worker": "sotong-partner-worker",
     "partner-http": "sotong-partner-http",
 }
-GRPC_PROCESSES = ("intake-api", "moderation-api", "alerting-api", "partner-api")
-HTTP_PROCESSES = ("intake-http", "partner-http")  # answer GET /healthz once serving
+GRPC_PROCESSES: tuple[str, ...] = ("intake-api", "moderation-api", "alerting-api", "partner-api")
+HTTP_PROCESSES: tuple[str, ...] = ("intake-http", "partner-http")  # answer GET /healthz once serving
 # The partner platform of the local stack: it pushes catalogues to the partner service's signed webhook and
 # receives its partner notifications (a merchant consents to it like to a shopping platform).
 PARTNER_PLATFORM = "market-hub"
@@ -110,6 +110,7 @@ class StackState:
             env["SOTONG_OTEL_FILE"] = self.trace_file
         env.update(engine_env(self, process))
         env.update(partner_env(self))
+        env.update(gateway_env(self, process))
         if process:
             env["SOTONG_GRPC_PORT"] = str(self.grpc_ports.get(process, 0))
             env["SOTONG_METRICS_PORT"] = str(self.metrics_ports.get(process, 0))
@@ -123,6 +124,32 @@ class StackState:
 STANDINS_PROCESSES = ("standins", "standins-fallback")
 PROCESSES.update({name: "sotong-standins" for name in STANDINS_PROCESSES})
 PROCESSES["publishing-dispatch"] = "sotong-publishing-dispatch"
+
+# The gateway: the front door for apps and web pages, native gRPC plus Connect/gRPC-Web on its HTTP port.
+PROCESSES["gateway-api"] = "sotong-gateway-api"
+GRPC_PROCESSES += ("gateway-api",)
+HTTP_PROCESSES += ("gateway-api",)
+GATEWAY_BACKENDS = {
+    "SOTONG_GATEWAY_INTAKE_TARGET": "intake-api",
+    "SOTONG_GATEWAY_ALERTING_TARGET": "alerting-api",
+    "SOTONG_GATEWAY_MODERATION_TARGET": "moderation-api",
+}
+GATEWAY_LOCAL_ORIGINS = "http://localhost:8000,http://127.0.0.1:8000,http://localhost:5173,http://127.0.0.1:5173"
+"""Origins of a page a newcomer serves while trying the gateway from a browser (python -m http.server, vite)."""
+
+
+def gateway_env(state: StackState, process: str) -> dict[str, str]:
+    """Where the gateway finds the services of this stack; its origins unless the caller's environment sets them."""
+    if process != "gateway-api":
+        return {}
+    env = {
+        name: f"127.0.0.1:{state.grpc_ports[api]}" for name, api in GATEWAY_BACKENDS.items() if api in state.grpc_ports
+    }
+    if "SOTONG_GATEWAY_ALLOWED_ORIGINS" not in os.environ:
+        env["SOTONG_GATEWAY_ALLOWED_ORIGINS"] = GATEWAY_LOCAL_ORIGINS
+    return env
+
+
 STANDINS_TOKEN = "standin-token"
 
 
