@@ -40,6 +40,9 @@ PROCESSES: dict[str, str] = {
 }
 GRPC_PROCESSES = ("intake-api", "moderation-api", "alerting-api")
 HTTP_PROCESSES = ("intake-http",)  # answer GET /healthz once serving
+# Community (citizen participation): its API and its worker.
+PROCESSES.update({"community-api": "sotong-community-api", "community-worker": "sotong-community-worker"})
+GRPC_PROCESSES = (*GRPC_PROCESSES, "community-api")
 
 
 @dataclass

@@ -1190,7 +1190,7 @@ class Statement(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     AGREE_FIELD_NUMBER: _builtins.int
     DISAGREE_FIELD_NUMBER: _builtins.int
-    PASS_FIELD_NUMBER: _builtins.int
+    PASSES_FIELD_NUMBER: _builtins.int
     MY_VOTE_FIELD_NUMBER: _builtins.int
     MINE_FIELD_NUMBER: _builtins.int
     CONTENT_ID_FIELD_NUMBER: _builtins.int
@@ -1200,6 +1200,7 @@ class Statement(_message.Message):
     """in_moderation, published, in_review, hidden, removed"""
     agree: _builtins.int
     disagree: _builtins.int
+    passes: _builtins.int
     my_vote: Global___Vote.ValueType
     mine: _builtins.bool
     content_id: _builtins.str
@@ -1212,13 +1213,14 @@ class Statement(_message.Message):
         status: _builtins.str = ...,
         agree: _builtins.int = ...,
         disagree: _builtins.int = ...,
+        passes: _builtins.int = ...,
         my_vote: Global___Vote.ValueType = ...,
         mine: _builtins.bool = ...,
         content_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agree", b"agree", "content_id", b"content_id", "disagree", b"disagree", "mine", b"mine", "my_vote", b"my_vote", "pass", b"pass", "statement_id", b"statement_id", "status", b"status", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agree", b"agree", "content_id", b"content_id", "disagree", b"disagree", "mine", b"mine", "my_vote", b"my_vote", "passes", b"passes", "statement_id", b"statement_id", "status", b"status", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
