@@ -78,7 +78,10 @@ async def test_supports_open_the_forum_participants_oblige_an_answer_and_the_aut
         # 99 supports: still published; the 100th opens the forum.
         supporters = [person(fresh_stack, f"supporter-{i:04d}", verification="identity") for i in range(100)]
         replies = await gather_in_chunks(
-            [stub.SupportProposal(pb.SupportProposalRequest(proposal_id=proposal_id), metadata=s) for s in supporters[:99]]
+            [
+                stub.SupportProposal(pb.SupportProposalRequest(proposal_id=proposal_id), metadata=s)
+                for s in supporters[:99]
+            ]
         )
         assert max(r.support_count for r in replies) == 99 and {r.state for r in replies} == {"published"}
         last = await stub.SupportProposal(pb.SupportProposalRequest(proposal_id=proposal_id), metadata=supporters[99])
@@ -108,7 +111,9 @@ async def test_supports_open_the_forum_participants_oblige_an_answer_and_the_aut
 
         # An operator stages the answer: the author does not see it yet; then publishes it: the author does.
         await stub.StageAnswer(
-            pb.StageAnswerRequest(proposal_id=proposal_id, state_code="accepted", text="두 곳을 2027년 봄에 설치합니다."),
+            pb.StageAnswerRequest(
+                proposal_id=proposal_id, state_code="accepted", text="두 곳을 2027년 봄에 설치합니다."
+            ),
             metadata=operator,
         )
         staged = (await stub.GetProposal(pb.GetProposalRequest(proposal_id=proposal_id), metadata=author)).proposal
@@ -148,7 +153,9 @@ async def test_supports_open_the_forum_participants_oblige_an_answer_and_the_aut
 
     # Every transition once on the topic, in order; the supports stay secret (only counts leave the service).
     async def announced() -> list[epb.ProposalChanged] | None:
-        found = [epb.ProposalChanged.FromString(r.value) for r in read_all(fresh_stack, topics.COMMUNITY_PROPOSAL_CHANGED)]
+        found = [
+            epb.ProposalChanged.FromString(r.value) for r in read_all(fresh_stack, topics.COMMUNITY_PROPOSAL_CHANGED)
+        ]
         mine = sorted((e for e in found if e.proposal_id == proposal_id), key=lambda e: e.sequence)
         return mine if len(mine) == len(transitions) else None
 

@@ -30,6 +30,9 @@ class Content:
     owner: str = ""
     # Non-empty: the source asks a person to decide (e.g. "reported by 3 citizens"); the decision is at least review.
     review_reason: str = ""
+    # The same content posted again (edited, or reported): judged without the repetition stage, which would take
+    # it for its author repeating themselves.
+    repost: bool = False
 
 
 class NotContent(ValueError):
@@ -57,6 +60,7 @@ class ContentTopic:
     owner: Field | None = None
     type_of: Field | None = None
     review: Field | None = None
+    repost: Callable[[Any], bool] | None = None
 
     def content(self, message: Message, source_event_id: str) -> Content:
         content_id, text, author = self.read(message)
@@ -65,7 +69,8 @@ class ContentTopic:
         content_type = (self.type_of(message) if self.type_of else "") or self.content_type
         owner = self.owner(message) if self.owner else ""
         review = self.review(message) if self.review else ""
-        return Content(content_id, content_type, text, author, source_event_id, owner, review)
+        repost = self.repost(message) if self.repost else False
+        return Content(content_id, content_type, text, author, source_event_id, owner, review, repost)
 
 
 def _submission(m: intake.SubmissionReceived) -> tuple[str, str, str]:
@@ -101,5 +106,6 @@ CONTENT_TOPICS: tuple[ContentTopic, ...] = (
         owner=lambda m: m.author,
         type_of=lambda m: m.content_type,
         review=_reported,
+        repost=lambda m: m.reason in (community.POST_REASON_EDITED, community.POST_REASON_REPORTED),
     ),
 )

@@ -85,3 +85,14 @@ def test_a_submission_owner_is_the_signed_in_author() -> None:
     source = CONTENT_TOPICS[0]
     message = intake_events_pb2.SubmissionReceived(submission_id="s-2", text="x", channel="app", author="lee")
     assert source.content(message, "e").owner == "lee"
+
+
+def test_an_edited_or_reported_repost_is_not_a_repetition() -> None:
+    source = next(t for t in CONTENT_TOPICS if t.topic == topics.COMMUNITY_CONTENT_POSTED)
+    for reason, repost in (
+        (community_events_pb2.POST_REASON_NEW, False),
+        (community_events_pb2.POST_REASON_EDITED, True),
+        (community_events_pb2.POST_REASON_REPORTED, True),
+    ):
+        message = community_events_pb2.ContentPosted(content_id="c", text="t", author="a", reason=reason)
+        assert source.content(message, "e").repost is repost
