@@ -16,9 +16,9 @@ from sotong.community.v1 import community_events_pb2 as epb
 from sotong.community.v1 import community_service_pb2 as pb
 from sotong_common import auth
 from sotong_common.errors import FieldViolation, InvalidArgument
-from sotong_community import polls, proposals
+from sotong_community import polls, proposals, spaces
 from sotong_community.polls import Question
-from sotong_community.spaces import AnswerState, Space
+from sotong_community.spaces import DEFAULT_ANSWER_STATES, AnswerState, Space
 
 STAFF = frozenset({"operator", "dept_admin", "moderator", "admin"})
 ANSWER_KINDS = {
@@ -107,10 +107,11 @@ def space_from_proto(s: pb.Space) -> Space:
         title=s.title,
         support_threshold=s.support_threshold,
         answer_threshold=s.answer_threshold,
-        answer_period=s.answer_period.ToTimedelta() if s.HasField("answer_period") else Space.answer_period,
-        archive_after=s.archive_after.ToTimedelta() if s.HasField("archive_after") else Space.archive_after,
+        answer_period=s.answer_period.ToTimedelta() if s.HasField("answer_period") else spaces.ANSWER_PERIOD,
+        archive_after=s.archive_after.ToTimedelta() if s.HasField("archive_after") else spaces.ARCHIVE_AFTER,
         support_verification=s.support_verification or "identity",
-        answer_states=tuple(AnswerState(a.code, ANSWER_KIND_NAMES.get(a.kind, ""), a.label) for a in s.answer_states),
+        answer_states=tuple(AnswerState(a.code, ANSWER_KIND_NAMES.get(a.kind, ""), a.label) for a in s.answer_states)
+        or DEFAULT_ANSWER_STATES,
         department=s.department,
     )
 

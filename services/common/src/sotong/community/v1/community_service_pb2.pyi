@@ -193,23 +193,27 @@ class Space(_message.Message):
     """Lower-case letters, digits and '-' (e.g. "seoul", "mapo-budget-2027")."""
     title: _builtins.str
     support_threshold: _builtins.int
-    """Supports that open the forum (default 100)."""
+    """Supports that open the forum (Seoul's space: 100)."""
     answer_threshold: _builtins.int
-    """Forum participants that oblige an answer (default 1,000)."""
+    """Forum participants that oblige an answer (Seoul's space: 1,000)."""
     support_verification: _builtins.str
     """Verification level a supporter needs: phone, identity or resident (default identity)."""
     department: _builtins.str
     """The department that answers by default."""
     @_builtins.property
     def answer_period(self) -> _duration_pb2.Duration:
-        """How long the owning department has to answer once an answer is required (default 30 days)."""
+        """How long the owning department has to answer once an answer is required (default 30 days when unset)."""
 
     @_builtins.property
     def archive_after(self) -> _duration_pb2.Duration:
-        """A proposal that reaches no threshold within this time after publication is archived (default 12 months)."""
+        """A proposal that reaches no threshold within this time after publication is archived (default 365 days when
+        unset).
+        """
 
     @_builtins.property
-    def answer_states(self) -> _containers.RepeatedCompositeFieldContainer[Global___AnswerState]: ...
+    def answer_states(self) -> _containers.RepeatedCompositeFieldContainer[Global___AnswerState]:
+        """Empty in UpsertSpace: evaluating, accepted, partially accepted and rejected."""
+
     def __init__(
         self,
         *,
