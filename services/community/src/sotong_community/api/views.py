@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -101,14 +101,23 @@ def space(s: Space) -> pb.Space:
     return out
 
 
+def _period(s: pb.Space, field: str, default: timedelta) -> timedelta:
+    if not s.HasField(field):  # type: ignore[arg-type]
+        return default
+    try:
+        return getattr(s, field).ToTimedelta()  # type: ignore[no-any-return]
+    except (ValueError, OverflowError):
+        raise InvalidArgument(FieldViolation(f"space.{field}", f"space.{field} is not a usable duration")) from None
+
+
 def space_from_proto(s: pb.Space) -> Space:
     return Space(
         space_id=s.space_id,
         title=s.title,
         support_threshold=s.support_threshold,
         answer_threshold=s.answer_threshold,
-        answer_period=s.answer_period.ToTimedelta() if s.HasField("answer_period") else spaces.ANSWER_PERIOD,
-        archive_after=s.archive_after.ToTimedelta() if s.HasField("archive_after") else spaces.ARCHIVE_AFTER,
+        answer_period=_period(s, "answer_period", spaces.ANSWER_PERIOD),
+        archive_after=_period(s, "archive_after", spaces.ARCHIVE_AFTER),
         support_verification=s.support_verification or "identity",
         answer_states=tuple(AnswerState(a.code, ANSWER_KIND_NAMES.get(a.kind, ""), a.label) for a in s.answer_states)
         or DEFAULT_ANSWER_STATES,
