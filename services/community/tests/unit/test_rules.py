@@ -31,8 +31,8 @@ def test_a_space_names_each_wrong_value() -> None:
     with pytest.raises(InvalidArgument) as error:
         bad.validated()
     fields = {v.field for v in error.value.violations}
-    expected = {"space.title", "space.support_threshold", "space.answer_period", "space.support_verification",
-                "space.answer_states[0].code", "space.answer_states[0].kind", "space.answer_states[0].label"}  # fmt: skip
+    expected = {"space.title", "space.support_threshold", "space.answer_period", "space.support_verification"}
+    expected |= {f"space.answer_states[0].{name}" for name in ("code", "kind", "label")}
     assert expected <= fields
     assert Space("s", "ok").validated().answer_state("accepted") is not None
 
