@@ -61,6 +61,7 @@ PROCESSES: dict[str, dict[str, str]] = {
     "moderation": {"api": "grpc", "worker": "consumer"},
     "alerting": {"api": "grpc", "worker": "consumer"},
     "publishing": {"dispatch": "consumer"},
+    "community": {"api": "grpc", "worker": "consumer"},
 }
 # Scheduled jobs: CronJob <svc>-<job>, command sotong-<svc>-<job>.
 JOBS: dict[str, tuple[str, ...]] = {"intake": ("purge",)}
@@ -85,6 +86,8 @@ SECRETS_READ: dict[str, set[str]] = {
     "alerting-api": {DB, JWT},
     "alerting-worker": {DB},
     "publishing-dispatch": {DB, PROVIDER_TOKEN, SEAL_KEYS},
+    "community-api": {DB, JWT},
+    "community-worker": {DB},
 }
 # Secrets with a safe default in the code (unset = that door stays closed), which a Secret may leave out.
 OPTIONAL_SECRETS = {WEBHOOK_SECRETS, OPEN311_KEYS, KAKAO_TOKEN}
@@ -104,6 +107,7 @@ CONSUMER_GROUPS = {
     "intake-worker": "sotong-intake",
     "moderation-worker": "sotong-moderation-batch",
     "alerting-worker": "sotong-alerting",
+    "community-worker": "sotong-community-batch",
 }
 DEV_SECRET_MARKER = "dev-only"
 STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of")
@@ -1571,6 +1575,8 @@ SETTINGS_CLASSES = {
     "alerting-api": ("sotong_alerting.settings", "Api"),
     "alerting-worker": ("sotong_alerting.settings", "Worker"),
     "publishing-dispatch": ("sotong_publishing.settings", "Dispatch"),
+    "community-api": ("sotong_community.settings", "Api"),
+    "community-worker": ("sotong_community.settings", "Worker"),
 }
 
 
@@ -1734,4 +1740,5 @@ def test_console_scripts_and_consumer_groups_are_the_codes() -> None:
         "intake-worker": streams.app_id("intake"),
         "moderation-worker": batching.BatchConsumer("moderation", "kafka:9092").group,
         "alerting-worker": streams.app_id("alerting"),
+        "community-worker": batching.BatchConsumer("community", "kafka:9092").group,
     } == CONSUMER_GROUPS

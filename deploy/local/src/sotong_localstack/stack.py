@@ -38,7 +38,7 @@ PROCESSES: dict[str, str] = {
     "alerting-api": "sotong-alerting-api",
     "alerting-worker": "sotong-alerting-worker",
 }
-GRPC_PROCESSES = ("intake-api", "moderation-api", "alerting-api")
+GRPC_PROCESSES: tuple[str, ...] = ("intake-api", "moderation-api", "alerting-api")
 HTTP_PROCESSES = ("intake-http",)  # answer GET /healthz once serving
 # Community (citizen participation): its API and its worker.
 PROCESSES.update({"community-api": "sotong-community-api", "community-worker": "sotong-community-worker"})
