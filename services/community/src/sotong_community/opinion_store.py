@@ -144,7 +144,7 @@ class OpinionStats:
             where.append(f"district_code = ${len(args)}")
         return list(
             await self.pool.fetch(
-                "SELECT district_code, term, total FROM (SELECT district_code, term, sum(count) AS total,"
+                "SELECT district_code, term, total FROM (SELECT district_code, term, sum(count)::bigint AS total,"
                 " row_number() OVER (PARTITION BY district_code ORDER BY sum(count) DESC, term) AS n"
                 f" FROM opinion_terms WHERE {' AND '.join(where)} GROUP BY district_code, term) t"
                 " WHERE n <= $4 ORDER BY district_code, total DESC, term",
