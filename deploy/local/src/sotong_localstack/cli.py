@@ -91,6 +91,9 @@ def how_to_call(state: StackState) -> str:
         lines.append(f"  stand-ins        http://127.0.0.1:{standins['http']}/_control/stats (what each provider got)")
     citizen = auth.issue(state.jwt_secret, "local-citizen", ["citizen"], ttl_s=24 * 3600)
     lines.append(f"  CITIZEN={citizen}")
+    if "community-api" in state.grpc_ports:  # supports and poll responses need a verified citizen
+        verified = auth.issue(state.jwt_secret, "local-verified", ["citizen"], ttl_s=24 * 3600, verification="identity")
+        lines.append(f"  VERIFIED_CITIZEN={verified}")
     lines.append(f"  OPERATOR={operator}")
     return "\n".join(lines)
 
