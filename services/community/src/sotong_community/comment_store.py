@@ -43,7 +43,10 @@ class CommentStore:
         parent_id: uuid.UUID | None,
         text: str,
         request_id: str,
+        from_citizen: bool = True,
     ) -> Posted:
+        """Store a comment for moderation; a citizen's comment that is really a complaint also goes to intake (staff
+        replying in a thread are not filing complaints)."""
         async with self.pool.acquire() as conn, conn.transaction():
             existing = await conn.fetchrow(
                 "SELECT * FROM comments WHERE author = $1 AND request_id = $2", author, request_id
@@ -61,7 +64,7 @@ class CommentStore:
                     raise FailedPrecondition("replies go to published comments only")
             comment_id = uuid.uuid4()
             content_id = await content_store.post(conn, "comment", str(comment_id), author, text, district)
-            routed = complaints.is_complaint(text)
+            routed = from_citizen and complaints.is_complaint(text)
             row = await conn.fetchrow(
                 "INSERT INTO comments (comment_id, target_kind, target_id, parent_id, author, content_id, status,"
                 " routed, district_code, category, request_id)"

@@ -11,6 +11,7 @@ and, at the threshold, hides the content and posts it again as reported, so it r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 
 import asyncpg
 
@@ -72,7 +73,7 @@ async def apply_decision(
     row = await conn.fetchrow("SELECT * FROM contents WHERE content_id = $1 FOR UPDATE", decision.content_id)
     if row is None:
         return None
-    decided_at = decision.decided_at.ToDatetime().replace(tzinfo=row["posted_at"].tzinfo)
+    decided_at = decision.decided_at.ToDatetime(tzinfo=UTC)
     if row["decided_at"] is not None and decided_at < row["decided_at"]:
         return None  # an older decision arriving late
     outcome = moderated.outcome(decision, row["text"], row["status"] == HIDDEN)

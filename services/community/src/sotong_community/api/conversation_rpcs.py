@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from sotong.community.v1 import community_service_pb2 as pb
+from sotong_common import auth
 from sotong_common.errors import FieldViolation, InvalidArgument, NotFound
 from sotong_common.server import principal
 from sotong_common.text_fields import refuse_control_characters
@@ -46,7 +47,8 @@ class ConversationRpcs:
         v.raise_if_any()
         caller = principal()
         row, statements = await self.ctx.debates.get(debate_id, caller.subject)
-        if row["status"] not in ("open", "closed") and row["author"] != caller.subject and not views.staff(caller):
+        mine = auth.same_subject(row["author"], caller.subject)
+        if row["status"] not in ("open", "closed") and not mine and not views.staff(caller):
             raise NotFound(f"no debate {request.debate_id}")
         return pb.GetDebateResponse(debate=views.debate(row, caller, statements))
 
@@ -131,7 +133,8 @@ class ConversationRpcs:
         v.raise_if_any()
         assert kind is not None and target_id is not None
         caller = principal()
-        posted = await self.ctx.comments.post(caller.subject, kind, target_id, parent_id, text, request_id)
+        citizen = not (caller.roles & {"operator", "dept_admin"})
+        posted = await self.ctx.comments.post(caller.subject, kind, target_id, parent_id, text, request_id, citizen)
         row = await self.ctx.comments.get(posted.row["comment_id"])
         return pb.PostCommentResponse(
             comment=views.comment(row, caller), created=posted.created, routed_as_complaint=posted.routed

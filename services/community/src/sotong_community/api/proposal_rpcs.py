@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sotong.community.v1 import community_service_pb2 as pb
+from sotong_common import auth
 from sotong_common.errors import FieldViolation, InvalidArgument, NotFound
 from sotong_common.server import principal
 from sotong_common.text_fields import refuse_control_characters
@@ -102,7 +103,7 @@ class ProposalRpcs:
         caller = principal()
         row, extra = await self.ctx.proposals.view(_proposal_id("proposal_id", request.proposal_id), caller.subject)
         visible = row["published_at"] is not None and row["state"] not in ("rejected", "removed")
-        if not visible and not views.staff(caller) and row["author"] != caller.subject:
+        if not visible and not views.staff(caller) and not auth.same_subject(row["author"], caller.subject):
             raise NotFound(f"no proposal {request.proposal_id}")
         return pb.GetProposalResponse(proposal=views.proposal(row, caller, extra))
 
