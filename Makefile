@@ -6,12 +6,12 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-PACKAGES := services/common services/intake services/moderation services/alerting services/publishing services/community deploy/local deploy/local/standins
+PACKAGES := services/common services/intake services/moderation services/alerting services/publishing services/partner services/community deploy/local deploy/local/standins
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help up down status test unit lint contracts-compat proto proto-check bench k8s-topics k8s-tools k8s-check images eval-moderation train-moderation lock clean
+.PHONY: help up down status test unit browser lint contracts-compat proto proto-check bench k8s-topics k8s-tools k8s-check images eval-moderation train-moderation lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,8 +34,19 @@ down: ## stop everything `make up` started
 status: $(STAMP) ## print the running stack's ports and processes
 	$(BIN)/sotong-stack status
 
-test: $(STAMP) lint proto-check k8s-tools ## lint, contracts, then unit, service, e2e and reliability tests on the real stack
+test: $(STAMP) lint proto-check k8s-tools browser ## lint, contracts, then unit, service, e2e and reliability tests on the real stack
 	$(PY) -m pytest -q --timeout=600 $(PYTEST_ARGS) services deploy/local/standins/tests tests
+
+# The partner service's mobile homepage is tested in a real headless Chromium: Debian's chromium and
+# chromium-driver (same version), plus a Korean font so screenshots are legible. Installed with apt-get (as root,
+# like CI) when missing.
+browser: ## install Debian's chromium, chromium-driver and a Korean font unless they are there
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! fc-list 2>/dev/null | grep -qi nanum; then \
+	  command -v apt-get >/dev/null || { echo "chromium and chromium-driver are needed (Debian packages)"; exit 1; }; \
+	  [ "$$(id -u)" = 0 ] || { echo "run as root, or: sudo apt-get install chromium chromium-driver fonts-nanum"; exit 1; }; \
+	  echo "installing chromium, chromium-driver and fonts-nanum (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-nanum >/dev/null; \
+	fi
 
 unit: $(STAMP) ## unit tests only: no Kafka, no PostgreSQL (seconds)
 	$(PY) -m pytest -q $(PYTEST_ARGS) services deploy/local/standins/tests
@@ -43,7 +54,7 @@ unit: $(STAMP) ## unit tests only: no Kafka, no PostgreSQL (seconds)
 lint: $(STAMP) contracts-compat ## ruff, mypy --strict, import rules, buf lint and buf breaking
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy -p sotong_common -p sotong_localstack -p sotong_intake -p sotong_moderation -p sotong_alerting -p sotong_publishing -p sotong_community -p sotong_standins
+	$(BIN)/mypy -p sotong_common -p sotong_localstack -p sotong_intake -p sotong_moderation -p sotong_alerting -p sotong_publishing -p sotong_partner -p sotong_community -p sotong_standins
 	$(BIN)/lint-imports --no-logo
 	cd protos && ../$(BIN)/buf lint
 
@@ -90,6 +101,7 @@ images: ## build the service images (needs a Docker engine)
 	docker build -f services/moderation/Dockerfile -t sotong/moderation:dev .
 	docker build -f services/alerting/Dockerfile -t sotong/alerting:dev .
 	docker build -f services/publishing/Dockerfile -t sotong/publishing:dev .
+	docker build -f services/partner/Dockerfile -t sotong/partner:dev .
 	docker build -f services/community/Dockerfile -t sotong/community:dev .
 
 eval-moderation: $(STAMP) ## precision/recall/F1 per policy clause on held-out data (needs ../shared/datasets)

@@ -61,6 +61,7 @@ PROCESSES: dict[str, dict[str, str]] = {
     "moderation": {"api": "grpc", "worker": "consumer"},
     "alerting": {"api": "grpc", "worker": "consumer"},
     "publishing": {"dispatch": "consumer"},
+    "partner": {"api": "grpc", "http": "http", "worker": "consumer"},
     "community": {"api": "grpc", "worker": "consumer"},
 }
 # Scheduled jobs: CronJob <svc>-<job>, command sotong-<svc>-<job>.
@@ -74,6 +75,8 @@ OPEN311_KEYS = "SOTONG_INTAKE_OPEN311_API_KEYS"
 KAKAO_TOKEN = "SOTONG_INTAKE_KAKAO_SKILL_TOKEN"
 PROVIDER_TOKEN = "SOTONG_PUBLISHING_PROVIDER_TOKEN"
 SEAL_KEYS = "SOTONG_PUBLISHING_SEAL_KEYS"
+PARTNER_KEYS = "SOTONG_PARTNER_DATA_KEYS"
+PARTNER_WEBHOOKS = "SOTONG_PARTNER_WEBHOOK_SECRETS"
 # The secrets each workload reads (from the settings classes; test_manifests_match_the_settings_classes keeps
 # this table true). A workload gets exactly these, each through a secretKeyRef; none it does not read.
 SECRETS_READ: dict[str, set[str]] = {
@@ -88,9 +91,12 @@ SECRETS_READ: dict[str, set[str]] = {
     "publishing-dispatch": {DB, PROVIDER_TOKEN, SEAL_KEYS},
     "community-api": {DB, JWT},
     "community-worker": {DB},
+    "partner-api": {DB, JWT, PARTNER_KEYS},
+    "partner-http": {DB, PARTNER_WEBHOOKS},
+    "partner-worker": {DB, JWT, PARTNER_KEYS},
 }
 # Secrets with a safe default in the code (unset = that door stays closed), which a Secret may leave out.
-OPTIONAL_SECRETS = {WEBHOOK_SECRETS, OPEN311_KEYS, KAKAO_TOKEN}
+OPTIONAL_SECRETS = {WEBHOOK_SECRETS, OPEN311_KEYS, KAKAO_TOKEN, PARTNER_WEBHOOKS}
 SECRET_ENV = set().union(*SECRETS_READ.values())
 # The publishing service's public sealing keys: every process that requests dispatches to a citizen's own contact
 # reads them (the settings classes keep this set true), all from the one ConfigMap publishing-seal, so a rotation
@@ -107,6 +113,7 @@ CONSUMER_GROUPS = {
     "intake-worker": "sotong-intake",
     "moderation-worker": "sotong-moderation-batch",
     "alerting-worker": "sotong-alerting",
+    "partner-worker": "sotong-partner",
     "community-worker": "sotong-community-batch",
 }
 DEV_SECRET_MARKER = "dev-only"
@@ -1575,6 +1582,9 @@ SETTINGS_CLASSES = {
     "alerting-api": ("sotong_alerting.settings", "Api"),
     "alerting-worker": ("sotong_alerting.settings", "Worker"),
     "publishing-dispatch": ("sotong_publishing.settings", "Dispatch"),
+    "partner-api": ("sotong_partner.settings", "Api"),
+    "partner-http": ("sotong_partner.settings", "Http"),
+    "partner-worker": ("sotong_partner.settings", "Worker"),
     "community-api": ("sotong_community.settings", "Api"),
     "community-worker": ("sotong_community.settings", "Worker"),
 }
@@ -1740,5 +1750,6 @@ def test_console_scripts_and_consumer_groups_are_the_codes() -> None:
         "intake-worker": streams.app_id("intake"),
         "moderation-worker": batching.BatchConsumer("moderation", "kafka:9092").group,
         "alerting-worker": streams.app_id("alerting"),
+        "partner-worker": streams.app_id("partner"),
         "community-worker": batching.BatchConsumer("community", "kafka:9092").group,
     } == CONSUMER_GROUPS

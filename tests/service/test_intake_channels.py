@@ -20,7 +20,7 @@ from sotong.intake.v1 import intake_events_pb2 as ev
 from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.intake.v1 import intake_types_pb2 as types
 from sotong_common import events, topics
-from sotong_intake.webhook import sign
+from sotong_common.webhooks import sign
 from sotong_localstack.ports import free_ports
 from sotong_localstack.stack import Stack
 from sotong_localstack.testing import eventually, produce_raw, read_all, sql

@@ -26,7 +26,7 @@ from sotong.common.v1 import geo_pb2
 from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.intake.v1 import intake_service_pb2_grpc as pb_grpc
 from sotong_common.errors import field_violations
-from sotong_intake.webhook import sign
+from sotong_common.webhooks import sign
 from sotong_localstack.ports import free_ports
 from sotong_localstack.stack import Stack
 from sotong_localstack.testing import sql, token

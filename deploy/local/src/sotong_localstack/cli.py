@@ -89,12 +89,27 @@ def how_to_call(state: StackState) -> str:
     standins = state.standins_ports.get("standins")
     if standins:
         lines.append(f"  stand-ins        http://127.0.0.1:{standins['http']}/_control/stats (what each provider got)")
+    partner_http = state.http_ports.get("partner-http")
+    if partner_http:
+        base = f"http://127.0.0.1:{partner_http}"
+        lines += [
+            f"  partner          {base}/m/<slug> (homepages), {base}/ep/<group>/naver/full.tsv (EP),"
+            f" {base}/s/jongno-jewelry (a street)",
+            f"                   catalogue webhook POST {base}/webhooks/catalogue/market-hub"
+            f" (Standard Webhooks, secret {state.partner_webhook_secret})",
+        ]
+        if standins:
+            lines.append(
+                f"  shopping         http://127.0.0.1:{standins['http']}/shopping/v1/malls/<mall> (accepted products)"
+            )
     citizen = auth.issue(state.jwt_secret, "local-citizen", ["citizen"], ttl_s=24 * 3600)
+    partner = auth.issue(state.jwt_secret, "local-partner", ["partner"], ttl_s=24 * 3600)
     lines.append(f"  CITIZEN={citizen}")
     if "community-api" in state.grpc_ports:  # supports and poll responses need a verified citizen
         verified = auth.issue(state.jwt_secret, "local-verified", ["citizen"], ttl_s=24 * 3600, verification="identity")
         lines.append(f"  VERIFIED_CITIZEN={verified}")
     lines.append(f"  OPERATOR={operator}")
+    lines.append(f"  PARTNER={partner}")
     return "\n".join(lines)
 
 

@@ -6,10 +6,11 @@ submission's status as intake reports it. Part two files a report through the Ka
 citizen's status replies ("received", then "resolved" once an operator resolves it) arriving at the chatbot
 stand-in through the publishing service. Part three runs the three-stage disaster flow through alerting's gRPC
 API: report (stage 0: response group and pages), a stage-1 and a stage-2 alert each drafted by an operator and
-approved by a second person, and what every channel's provider stand-in received. Part four is citizen
-participation through community's gRPC API: a proposal published by moderation gathers 100 verified citizens'
-supports and its forum opens, a comment with a phone number is published masked, an abusive one is removed, and
-a poll's result by district moves as citizens answer.
+approved by a second person, and what every channel's provider stand-in received. Part four takes a merchant of
+종로 주얼리거리 from registration to products the shopping-platform stand-in accepted (`partner.run_demo`).
+Part five is citizen participation through community's gRPC API: a proposal published by moderation gathers 100
+verified citizens' supports and its forum opens, a comment with a phone number is published masked, an abusive one
+is removed, and a poll's result by district moves as citizens answer.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sotong.common.v1 import geo_pb2
 from sotong.intake.v1 import intake_events_pb2, intake_service_pb2, intake_service_pb2_grpc, intake_types_pb2
 from sotong.moderation.v1 import moderation_events_pb2
 from sotong_common import auth, topics
+from sotong_localstack import partner
 from sotong_localstack.stack import StackState
 
 K = intake_types_pb2
@@ -144,8 +146,9 @@ def run(run_dir: Path, wait_s: float = 60.0) -> int:
     citizens_ok = len(final) == len(tracking)
     replies_ok = run_status_replies(state, wait_s) if "intake-http" in state.http_ports else True
     disaster_ok = run_disaster(state, wait_s) if "alerting-api" in state.grpc_ports else True
+    partner_ok = partner.run_demo(state, wait_s) if "partner-api" in state.grpc_ports else True
     participation_ok = run_participation(state, wait_s) if "community-api" in state.grpc_ports else True
-    return 0 if citizens_ok and replies_ok and disaster_ok and participation_ok else 1
+    return 0 if citizens_ok and replies_ok and disaster_ok and partner_ok and participation_ok else 1
 
 
 def _bot_messages(state: StackState, user: str) -> list[str]:

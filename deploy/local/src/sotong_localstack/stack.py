@@ -37,12 +37,18 @@ PROCESSES: dict[str, str] = {
     "moderation-worker": "sotong-moderation-worker",
     "alerting-api": "sotong-alerting-api",
     "alerting-worker": "sotong-alerting-worker",
+    "partner-api": "sotong-partner-api",
+    "partner-worker": "sotong-partner-worker",
+    "partner-http": "sotong-partner-http",
 }
-GRPC_PROCESSES: tuple[str, ...] = ("intake-api", "moderation-api", "alerting-api")
-HTTP_PROCESSES = ("intake-http",)  # answer GET /healthz once serving
+GRPC_PROCESSES: tuple[str, ...] = ("intake-api", "moderation-api", "alerting-api", "partner-api")
+HTTP_PROCESSES = ("intake-http", "partner-http")  # answer GET /healthz once serving
 # Community (citizen participation): its API and its worker.
 PROCESSES.update({"community-api": "sotong-community-api", "community-worker": "sotong-community-worker"})
 GRPC_PROCESSES = (*GRPC_PROCESSES, "community-api")
+# The partner platform of the local stack: it pushes catalogues to the partner service's signed webhook and
+# receives its partner notifications (a merchant consents to it like to a shopping platform).
+PARTNER_PLATFORM = "market-hub"
 
 
 @dataclass
@@ -69,6 +75,9 @@ class StackState:
     # Local credentials a newcomer uses to call intake's HTTP channels (printed by `make up`).
     open311_api_key: str = ""
     kakao_skill_token: str = ""
+    # The partner service's key ring (contact persons, webhook secrets) and the local partner platform's secret.
+    partner_keys: str = ""
+    partner_webhook_secret: str = ""
 
     def save(self) -> None:
         path = Path(self.run_dir) / "stack.json"
@@ -103,6 +112,7 @@ class StackState:
             env["SOTONG_OTEL_EXPORTER"] = "file"
             env["SOTONG_OTEL_FILE"] = self.trace_file
         env.update(engine_env(self, process))
+        env.update(partner_env(self))
         if process:
             env["SOTONG_GRPC_PORT"] = str(self.grpc_ports.get(process, 0))
             env["SOTONG_METRICS_PORT"] = str(self.metrics_ports.get(process, 0))
@@ -142,6 +152,23 @@ def engine_env(state: StackState, process: str) -> dict[str, str]:
         "SOTONG_PUBLISHING_FALLBACKS": json.dumps(urls["standins-fallback"]),
         "SOTONG_PUBLISHING_PROVIDER_TOKEN": STANDINS_TOKEN,
     }
+
+
+def partner_env(state: StackState) -> dict[str, str]:
+    """The partner service's settings on this machine: its keys, public URL, moderation and the local platform."""
+    if not state.partner_keys:
+        return {}
+    env = {
+        "SOTONG_PARTNER_DATA_KEYS": state.partner_keys,
+        "SOTONG_PARTNER_PLATFORMS": PARTNER_PLATFORM,
+        "SOTONG_PARTNER_WEBHOOK_SECRETS": f"{PARTNER_PLATFORM}={state.partner_webhook_secret}",
+        "SOTONG_PARTNER_WEBHOOK_INSECURE_HOSTS": "127.0.0.1,localhost",
+    }
+    if "partner-http" in state.http_ports:
+        env["SOTONG_PARTNER_PUBLIC_URL"] = f"http://127.0.0.1:{state.http_ports['partner-http']}"
+    if "moderation-api" in state.grpc_ports:
+        env["SOTONG_PARTNER_MODERATION_ADDR"] = f"127.0.0.1:{state.grpc_ports['moderation-api']}"
+    return env
 
 
 class Stack:
@@ -196,6 +223,8 @@ class Stack:
             http_ports={name: ports[2 * len(PROCESSES) + i] for i, name in enumerate(HTTP_PROCESSES)},
         )
         self.state.seal_keys, self.state.seal_public_keys = sealing.new_pair("local1")
+        self.state.partner_keys = "local1:" + base64.b64encode(secrets.token_bytes(32)).decode()
+        self.state.partner_webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         standins = free_ports(2 * len(STANDINS_PROCESSES))
         self.state.standins_ports = {
             name: {"http": standins[2 * i], "smtp": standins[2 * i + 1]} for i, name in enumerate(STANDINS_PROCESSES)

@@ -2,10 +2,11 @@
 
 A reporter's name, phone, email and channel user id are needed only to answer them. They are therefore:
 
-- stored encrypted with AES-256-GCM under a key ring from config. The newest key encrypts; every key in the
-  ring decrypts, so a key is rotated by adding a new one in front, re-encrypting at leisure (`needs_rekey`,
-  `rekey`), and removing the old one once nothing uses it. The submission id is the associated data, so a
-  ciphertext copied onto another submission's row fails to decrypt instead of showing the wrong person.
+- stored encrypted with AES-256-GCM under a key ring from config (`sotong_common.at_rest`, shared with the
+  partner service). The newest key encrypts; every key in the ring decrypts, so a key is rotated by adding a new
+  one in front, re-encrypting at leisure (`needs_rekey`, `rekey`), and removing the old one once nothing uses it.
+  The submission id is the associated data, so a ciphertext copied onto another submission's row fails to
+  decrypt instead of showing the wrong person.
 - masked whenever they might reach a log line (`mask_phone`, `mask_email`, `mask_name`). Text citizens type is
   never logged, and the public reads it only as moderation published it (masked by moderation's pipeline).
 - purged after the retention period (`past_retention` decides; the purge statement is the store's).
@@ -13,107 +14,27 @@ A reporter's name, phone, email and channel user id are needed only to answer th
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+from sotong_common import at_rest
+from sotong_common.at_rest import KeyRing
 from sotong_intake.submission import Contact
 
-_FORMAT = b"\x01"  # version of the sealed layout, so it can change without guessing
-_NONCE_BYTES = 12
 _AAD_PREFIX = b"sotong.intake.contact.v1|"
-_KEY_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
+
+ContactDecryptionError = at_rest.OpenError
+"""A sealed contact cannot be opened: unknown key id, corrupted data or a different submission id."""
+
+SealedContact = at_rest.Sealed
+"""An encrypted contact as stored (the shared at-rest layout: version, key id, nonce, ciphertext)."""
 
 
-class ContactDecryptionError(Exception):
-    """A sealed contact cannot be opened: unknown key id, corrupted data or a different submission id."""
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRing:
-    """Named AES-256 keys; `current` encrypts, all decrypt."""
-
-    keys: dict[str, bytes]
-    current: str
-
-    def __post_init__(self) -> None:
-        if self.current not in self.keys:
-            raise ValueError(f"current key {self.current!r} is not in the key ring")
-        for key_id, key in self.keys.items():
-            if not _KEY_ID.match(key_id):
-                raise ValueError(f"key id {key_id!r} must be 1-32 characters of A-Z a-z 0-9 _ . -")
-            if len(key) != 32:
-                raise ValueError(f"key {key_id!r} must be 32 bytes (AES-256), got {len(key)}")
-
-    @classmethod
-    def from_config(cls, spec: str) -> KeyRing:
-        """Parse "id:base64key,id:base64key,…" with the newest (encrypting) key first.
-
-        This is the value of one environment variable (e.g. SOTONG_INTAKE_CONTACT_KEYS); errors name the entry
-        but never echo key material.
-        """
-        keys: dict[str, bytes] = {}
-        order: list[str] = []
-        for position, entry in enumerate(e.strip() for e in spec.split(",") if e.strip()):
-            key_id, sep, encoded = entry.partition(":")
-            if not sep:
-                raise ValueError(f"key entry {position + 1} must look like id:base64key")
-            try:
-                key = base64.b64decode(encoded, validate=True)
-            except (binascii.Error, ValueError):
-                raise ValueError(f"key {key_id!r} is not valid base64") from None
-            if key_id in keys:
-                raise ValueError(f"key id {key_id!r} appears twice")
-            keys[key_id] = key
-            order.append(key_id)
-        if not order:
-            raise ValueError("the contact key ring is empty")
-        return cls(keys, order[0])
-
-    @staticmethod
-    def generate_key() -> str:
-        """A fresh base64 key for config, for operators rotating keys."""
-        return base64.b64encode(AESGCM.generate_key(bit_length=256)).decode("ascii")
-
-
-@dataclass(frozen=True, slots=True)
-class SealedContact:
-    """An encrypted contact as stored: which key, the nonce, and ciphertext with its GCM tag."""
-
-    key_id: str
-    nonce: bytes
-    ciphertext: bytes
-
-    def to_bytes(self) -> bytes:
-        """Self-describing layout for a bytea column: version, key id length, key id, nonce, ciphertext."""
-        kid = self.key_id.encode("ascii")
-        return _FORMAT + bytes([len(kid)]) + kid + self.nonce + self.ciphertext
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> SealedContact:
-        if len(data) < 2 or data[:1] != _FORMAT:
-            raise ContactDecryptionError("unknown sealed-contact format")
-        kid_len = data[1]
-        kid_end = 2 + kid_len
-        if len(data) < kid_end + _NONCE_BYTES + 16:
-            raise ContactDecryptionError("sealed contact is truncated")
-        return cls(
-            data[2:kid_end].decode("ascii"),
-            data[kid_end : kid_end + _NONCE_BYTES],
-            data[kid_end + _NONCE_BYTES :],
-        )
-
-
-def _aad(submission_id: str, key_id: str) -> bytes:
-    return _AAD_PREFIX + submission_id.encode("utf-8") + b"|" + key_id.encode("ascii")
+def _context(submission_id: str) -> bytes:
+    return _AAD_PREFIX + submission_id.encode("utf-8")
 
 
 def seal_contact(contact: Contact, ring: KeyRing, submission_id: str) -> SealedContact:
@@ -128,21 +49,12 @@ def seal_contact(contact: Contact, ring: KeyRing, submission_id: str) -> SealedC
         ensure_ascii=False,
         separators=(",", ":"),
     ).encode("utf-8")
-    nonce = os.urandom(_NONCE_BYTES)
-    ciphertext = AESGCM(ring.keys[ring.current]).encrypt(nonce, plaintext, _aad(submission_id, ring.current))
-    return SealedContact(ring.current, nonce, ciphertext)
+    return at_rest.seal(plaintext, ring, _context(submission_id))
 
 
 def open_contact(sealed: SealedContact, ring: KeyRing, submission_id: str) -> Contact:
     """Decrypt with whichever ring key sealed it; raises `ContactDecryptionError` rather than returning junk."""
-    key = ring.keys.get(sealed.key_id)
-    if key is None:
-        raise ContactDecryptionError(f"key {sealed.key_id!r} is no longer in the key ring")
-    try:
-        plaintext = AESGCM(key).decrypt(sealed.nonce, sealed.ciphertext, _aad(submission_id, sealed.key_id))
-    except InvalidTag:
-        raise ContactDecryptionError("contact does not decrypt: corrupted, or sealed for another submission") from None
-    fields = json.loads(plaintext)
+    fields = json.loads(at_rest.open_sealed(sealed, ring, _context(submission_id), what="contact"))
     return Contact(
         name=fields.get("name"),
         phone=fields.get("phone"),
@@ -153,7 +65,7 @@ def open_contact(sealed: SealedContact, ring: KeyRing, submission_id: str) -> Co
 
 def needs_rekey(sealed: SealedContact, ring: KeyRing) -> bool:
     """Whether a stored contact is under an older key; a background job re-seals these before a key is dropped."""
-    return sealed.key_id != ring.current
+    return at_rest.needs_rekey(sealed, ring)
 
 
 def rekey(sealed: SealedContact, ring: KeyRing, submission_id: str) -> SealedContact:

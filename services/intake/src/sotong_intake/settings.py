@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sotong_common import config
 from sotong_common.sealing import Sealer
+from sotong_common.webhooks import parse_secret
 from sotong_intake.contact import KeyRing, RetentionPolicy
 from sotong_intake.duplicates import DuplicateRule
-from sotong_intake.webhook import parse_secret
 
 
 def _key_ring(raw: str) -> KeyRing:

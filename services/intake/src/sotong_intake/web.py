@@ -31,13 +31,13 @@ from aiohttp import web
 
 from sotong_common import logs, process
 from sotong_common.geo import Seoul
+from sotong_common.webhooks import WebhookVerificationError, WebhookVerifier
 from sotong_intake import open311, settings, status
 from sotong_intake.channels import eungdapso, kakao, partner_webhook, sns
 from sotong_intake.channels.payload import ChannelPayloadError
 from sotong_intake.reception import Reception, Refused
 from sotong_intake.store import SubmissionStore
 from sotong_intake.submission import FieldViolation, Submission
-from sotong_intake.webhook import WebhookVerificationError, WebhookVerifier
 
 MAX_BODY = 256 * 1024  # a submission is text and URLs; media are references, never uploads
 OPEN311_LIMIT = 200

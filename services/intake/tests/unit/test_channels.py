@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sotong_common.webhooks import WebhookVerifier, sign
 from sotong_intake.channels import ChannelPayloadError
 from sotong_intake.channels.eungdapso import PortalStatus, status_of, submission_from_record
 from sotong_intake.channels.kakao import (
@@ -21,7 +22,6 @@ from sotong_intake.channels.kakao import (
 from sotong_intake.channels.partner_webhook import submission_from_webhook
 from sotong_intake.channels.sns import kind_from_hashtags, submission_from_mention
 from sotong_intake.submission import Channel, FieldViolation, GeoPoint, SubmissionKind, validate_submission
-from sotong_intake.webhook import WebhookVerifier, sign
 
 RECEIVED = datetime(2026, 11, 24, 3, 12, 30, tzinfo=UTC)
 

@@ -21,6 +21,7 @@ from .desk import ProviderDesk
 from .faults import FaultPlan
 from .providers import HTTP_STAND_INS, KakaoStandIn, StandIn
 from .providers.stand_in import DropConnection
+from .shopping import ShoppingPlatform
 from .smtp import MailStandIn, render_mail_error
 
 access_log = logging.getLogger("sotong_standins.access")
@@ -79,6 +80,8 @@ class Ports:
             "control_url": base + "/_control",
             "token": self.token,
             "providers": providers,
+            # The shopping platform is not a channel the publishing engine delivers to: it pulls feeds.
+            "shopping_url": base + "/shopping/v1",
         }
 
 
@@ -144,6 +147,7 @@ class StandinServer:
         if isinstance(kakao, KakaoStandIn):
             kakao.register(settings.kakao_templates)
         self.mail = MailStandIn(self._desk("mail", render_mail_error, 20.0))
+        self.shopping = ShoppingPlatform()
         providers: dict[str, Resettable] = dict(self.stand_ins)
         if settings.smtp:
             providers["mail"] = self.mail
@@ -173,6 +177,7 @@ class StandinServer:
         for stand_in in self.stand_ins.values():
             routes.extend(stand_in.control_routes())
         routes.extend(ControlApi(providers).routes())
+        routes.extend(self.shopping.routes())
         for stand_in in self.stand_ins.values():
             routes.extend(stand_in.routes())
         app.add_routes(routes)
@@ -191,9 +196,11 @@ class StandinServer:
             self._smtp_server = await loop.create_server(self.mail.protocol, settings.host, settings.smtp_port)
             smtp_port = self._smtp_server.sockets[0].getsockname()[1]
         self.ports = Ports(http_port, smtp_port, settings.host, settings.token)
+        await self.shopping.start()
         return self.ports
 
     async def stop(self) -> None:
+        await self.shopping.stop()
         if self._smtp_server is not None:
             self._smtp_server.close()
             await self._smtp_server.wait_closed()

@@ -1,4 +1,4 @@
-"""Submissions that partner systems post as signed JSON (verified first by `sotong_intake.webhook`).
+"""Submissions that partner systems post as signed JSON (verified first by `sotong_common.webhooks`).
 
 The body is our own documented shape, close to the `Submission` fields so partners need no mapping table:
 
@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sotong_common.webhooks import VerifiedWebhook
 from sotong_intake.channels.payload import ChannelPayloadError, Reader
 from sotong_intake.submission import Channel, Contact, FieldViolation, Location, Submission, clean_text
-from sotong_intake.webhook import VerifiedWebhook
 
 
 def submission_from_webhook(delivery: VerifiedWebhook, partner: str) -> Submission:

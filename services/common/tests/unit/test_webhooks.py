@@ -6,12 +6,14 @@ import base64
 
 import pytest
 
-from sotong_intake.webhook import (
+from sotong_common.webhooks import (
     Reason,
     WebhookVerificationError,
     WebhookVerifier,
+    new_secret,
     parse_secret,
     sign,
+    signed_headers,
 )
 
 OLD = "whsec_" + base64.b64encode(b"o" * 32).decode()
@@ -122,3 +124,20 @@ def test_secret_parsing() -> None:
 def test_error_message_carries_the_reason() -> None:
     error = WebhookVerificationError(Reason.TIMESTAMP_TOO_OLD, "timestamp is 400 s old")
     assert str(error).startswith("timestamp_too_old")
+
+
+def test_a_new_secret_is_24_random_bytes_and_signs_what_the_verifier_accepts() -> None:
+    secret = new_secret()
+    assert secret.startswith("whsec_") and len(parse_secret(secret)) == 24
+    assert new_secret() != secret
+    with pytest.raises(ValueError):
+        new_secret(16)
+    hdrs = signed_headers([secret, NEW], "msg_1", NOW, BODY)
+    assert len(hdrs["webhook-signature"].split()) == 2
+    assert WebhookVerifier([secret]).verify(hdrs, BODY, now=NOW).id == "msg_1"
+    assert WebhookVerifier([NEW]).verify(hdrs, BODY, now=NOW).id == "msg_1"
+
+
+def test_a_sent_id_never_holds_a_dot() -> None:
+    with pytest.raises(ValueError):
+        signed_headers([NEW], "msg.1", NOW, BODY)

@@ -1,7 +1,8 @@
-"""Verification of partner webhooks signed the Standard Webhooks way (https://www.standardwebhooks.com/).
+"""Webhooks signed the Standard Webhooks way (https://www.standardwebhooks.com/), received and sent.
 
-Partner systems (district offices' tools, a utility's outage system) post JSON to intake. Anyone can reach the
-endpoint, so a delivery is accepted only if:
+Shared by every service with a webhook door: intake (partner systems posting reports) and partner (partner
+platforms pushing catalogues in, and partner notifications sent out). Anyone can reach a receiving endpoint, so a
+delivery is accepted only if:
 
 - `webhook-signature` holds at least one `v1,<base64 HMAC-SHA256>` over "{webhook-id}.{webhook-timestamp}.{body}"
   made with one of the partner's active secrets (`whsec_<base64 key>`). Several signatures may be sent,
@@ -14,6 +15,9 @@ endpoint, so a delivery is accepted only if:
   caller's: pass `seen=` to have it checked here, and record `VerifiedWebhook.id` after the delivery is stored.
 
 Signatures are compared with `hmac.compare_digest`, so timing reveals nothing about how much of a guess matched.
+
+The sending side: `new_secret()` makes an endpoint's secret (24 random bytes, the spec's minimum for
+symmetric keys) and `signed_headers()` the three headers of one attempt.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -82,6 +87,31 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     signed = f"{msg_id}.{timestamp}.".encode() + body
     digest = hmac.new(key, signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def new_secret(size: int = 24) -> str:
+    """A fresh `whsec_` secret for a new endpoint (the spec asks for at least 24 random bytes)."""
+    if size < 24:
+        raise ValueError("a webhook secret needs at least 24 bytes")
+    return SECRET_PREFIX + base64.b64encode(os.urandom(size)).decode("ascii")
+
+
+def signed_headers(secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers of one attempt, signed with every active secret (rotation sends both).
+
+    `msg_id` stays the same on every retry and replay of a message (the receiver's idempotency key); the
+    timestamp is the attempt's, so a receiver's tolerance window bounds replays of captured requests.
+    """
+    if not secrets:
+        raise ValueError("signing needs at least one secret")
+    if "." in msg_id or not msg_id or len(msg_id) > MAX_ID_CHARS:
+        raise ValueError("a webhook id is 1-128 characters without '.' (the signed content is dot-delimited)")
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(sign(secret, msg_id, timestamp, body) for secret in secrets),
+        "content-type": "application/json",
+    }
 
 
 class WebhookVerifier:
