@@ -64,6 +64,7 @@ PROCESSES: dict[str, dict[str, str]] = {
     "partner": {"api": "grpc", "http": "http", "worker": "consumer"},
     # The gateway's one process serves native gRPC and, for browsers, HTTP (Connect, gRPC-Web): both kinds.
     "gateway": {"api": "grpc+http"},
+    "community": {"api": "grpc", "worker": "consumer"},
 }
 # Scheduled jobs: CronJob <svc>-<job>, command sotong-<svc>-<job>.
 JOBS: dict[str, tuple[str, ...]] = {"intake": ("purge",)}
@@ -90,6 +91,8 @@ SECRETS_READ: dict[str, set[str]] = {
     "alerting-api": {DB, JWT},
     "alerting-worker": {DB},
     "publishing-dispatch": {DB, PROVIDER_TOKEN, SEAL_KEYS},
+    "community-api": {DB, JWT},
+    "community-worker": {DB},
     "partner-api": {DB, JWT, PARTNER_KEYS},
     "partner-http": {DB, PARTNER_WEBHOOKS},
     "partner-worker": {DB, JWT, PARTNER_KEYS},
@@ -114,6 +117,7 @@ CONSUMER_GROUPS = {
     "moderation-worker": "sotong-moderation-batch",
     "alerting-worker": "sotong-alerting",
     "partner-worker": "sotong-partner",
+    "community-worker": "sotong-community-batch",
 }
 # Processes that talk to no Kafka (the gateway calls the services over gRPC): their ConfigMap has no Kafka keys.
 NO_KAFKA = {"gateway-api"}
@@ -1591,6 +1595,8 @@ SETTINGS_CLASSES = {
     "partner-http": ("sotong_partner.settings", "Http"),
     "partner-worker": ("sotong_partner.settings", "Worker"),
     "gateway-api": ("sotong_gateway.settings", "Gateway"),
+    "community-api": ("sotong_community.settings", "Api"),
+    "community-worker": ("sotong_community.settings", "Worker"),
 }
 
 
@@ -1755,4 +1761,5 @@ def test_console_scripts_and_consumer_groups_are_the_codes() -> None:
         "moderation-worker": batching.BatchConsumer("moderation", "kafka:9092").group,
         "alerting-worker": streams.app_id("alerting"),
         "partner-worker": streams.app_id("partner"),
+        "community-worker": batching.BatchConsumer("community", "kafka:9092").group,
     } == CONSUMER_GROUPS
