@@ -34,6 +34,7 @@ COMMUNITY_CONTENT_POSTED = PREFIX + "community.content-posted.v1"
 COMMUNITY_PARTICIPATION_RECORDED = PREFIX + "community.participation-recorded.v1"
 COMMUNITY_OPINION_STATS = PREFIX + "community.opinion-stats.v1"
 COMMUNITY_DISPATCH = PREFIX + "community.dispatch-requested.v1"
+COMMUNITY_SNS_DIRECTORY = PREFIX + "community.sns-directory-changed.v1"
 
 # Kinds of topic the publishing engine reads by catalog entry rather than by name: every service that sends
 # messages declares its own dispatch-request topic (its one writer), so a new requester is a catalog entry.

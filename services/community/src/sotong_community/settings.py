@@ -53,12 +53,61 @@ BATCH_WITHIN_MS: config.Setting[int] = config.Setting(
     help="longest the worker waits for a batch to fill (bounds the latency a batch adds)",
 )
 
+DORMANT_DAYS: config.Setting[int] = config.Setting(
+    "COMMUNITY_DORMANT_DAYS",
+    config.parse_positive_int,
+    default=90,
+    help="days without a post after which the audit marks an official SNS account dormant",
+)
+
+
+def _overlap(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 1:
+        raise ValueError("must be in (0, 1]")
+    return value
+
+
+MERGE_OVERLAP: config.Setting[float] = config.Setting(
+    "COMMUNITY_MERGE_OVERLAP",
+    _overlap,
+    default=0.35,
+    help="overlap of two accounts' purposes (character bigrams' Jaccard index) that makes them merge candidates",
+)
+TRAINING_VALID_DAYS: config.Setting[int] = config.Setting(
+    "COMMUNITY_TRAINING_VALID_DAYS",
+    config.parse_positive_int,
+    default=365,
+    help="how long a staff member's social-media training counts in the compliance view",
+)
+
+
+def _requesters(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+AUDIT_IGNORED_REQUESTERS: config.Setting[tuple[str, ...]] = config.Setting(
+    "COMMUNITY_AUDIT_IGNORED_REQUESTERS",
+    _requesters,
+    default=("alerting",),
+    help="requesters whose SNS receipts do not count as an account's posts (city-wide alerts go to every account)",
+)
+AUDIT_EVERY_HOURS: config.Setting[int] = config.Setting(
+    "COMMUNITY_AUDIT_EVERY_HOURS",
+    config.parse_positive_int,
+    default=24,
+    help="how often the worker runs the SNS account audit (and refreshes the month's report)",
+)
+
 
 @config.settings
 class Api(config.GrpcSettings, config.KafkaSettings, config.DatabaseSettings):
     """`sotong-community-api`: the gRPC API and the outbox relay of the community schema."""
 
     community_report_threshold: int = config.env(REPORT_THRESHOLD)
+    community_dormant_days: int = config.env(DORMANT_DAYS)
+    community_merge_overlap: float = config.env(MERGE_OVERLAP)
+    community_training_valid_days: int = config.env(TRAINING_VALID_DAYS)
 
 
 @config.settings
@@ -71,6 +120,10 @@ class Worker(config.WorkerSettings):
     community_opinion_groups_seed: int = config.env(GROUPS_SEED)
     community_batch_max: int = config.env(BATCH_MAX)
     community_batch_within_ms: int = config.env(BATCH_WITHIN_MS)
+    community_dormant_days: int = config.env(DORMANT_DAYS)
+    community_merge_overlap: float = config.env(MERGE_OVERLAP)
+    community_audit_ignored_requesters: tuple[str, ...] = config.env(AUDIT_IGNORED_REQUESTERS)
+    community_audit_every_hours: int = config.env(AUDIT_EVERY_HOURS)
 
 
 SCHEMA = "community"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -31,9 +31,11 @@ from sotong.community.v1 import community_events_pb2 as epb
 from sotong.intake.v1 import intake_events_pb2 as ipb
 from sotong.intake.v1 import intake_types_pb2 as itypes
 from sotong.moderation.v1 import moderation_events_pb2 as mpb
+from sotong.publishing.v1 import publishing_events_pb2 as ppb
 from sotong_common import batching, database, logs, process, streams, topics
 from sotong_community import announcements, comment_store, complaints, content_store, notices, opinion_store, settings
 from sotong_community import terms as terms_
+from sotong_community.account_store import AccountStore
 from sotong_community.debate_store import DebateStore
 from sotong_community.opinion import Fact
 from sotong_community.proposal_store import ProposalStore
@@ -41,6 +43,7 @@ from sotong_community.proposal_store import ProposalStore
 DECISIONS = "community.apply-decision"
 PARTICIPATION = "community.opinion-participation"
 SUBMISSIONS = "community.opinion-submissions"
+POSTS = "community.sns-posts"
 INTAKE_COUNTS = {itypes.SUBMISSION_KIND_OPINION: "opinions", itypes.SUBMISSION_KIND_COMPLAINT: "complaints"}
 
 
@@ -134,6 +137,33 @@ def build(chosen: settings.Worker, pool: asyncpg.Pool) -> batching.BatchConsumer
             await opinion_store.remember_text(conn, pending)
         return batching.Handled()
 
+    accounts = AccountStore(pool)
+    ignored = set(chosen.community_audit_ignored_requesters)
+
+    @batches.handler(topics.DELIVERY_REPORTED, ppb.DeliveryReported)
+    async def receipts(items: Sequence[batching.Item[ppb.DeliveryReported]]) -> batching.Handled:
+        """SNS posts delivered on an account: its last post for the dormancy audit (city-wide alerts aside)."""
+        posts = {
+            i.received.metadata.event_id: (
+                m.target,
+                m.reported_at.ToDatetime(tzinfo=UTC) if m.HasField("reported_at") else i.received.metadata.produced_at,
+            )
+            for i in items
+            if (m := i.received.message).channel == ppb.CHANNEL_SNS
+            and m.outcome == ppb.DELIVERY_OUTCOME_DELIVERED
+            and m.target
+            and not m.exercise
+            and m.requester not in ignored
+        }
+        if not posts:
+            return batching.Handled()
+        async with pool.acquire() as conn, conn.transaction():
+            fresh = await opinion_store.first_times(conn, POSTS, list(posts))
+            woken = await accounts.record_posts(conn, [p for e, p in posts.items() if e in fresh])
+        if woken:
+            log.info("dormant SNS accounts posted again", accounts=woken)
+        return batching.Handled()
+
     return batches
 
 
@@ -146,6 +176,19 @@ def timers(chosen: settings.Worker, pool: asyncpg.Pool) -> Callable[[], Awaitabl
     proposals = ProposalStore(pool)
     debates = DebateStore(pool)
     log = logs.get("community.timers")
+    accounts = AccountStore(pool)
+
+    async def audit_due() -> None:
+        """The SNS account audit, once every COMMUNITY_AUDIT_EVERY_HOURS (the last run is in the database)."""
+        now = datetime.now(UTC)
+        last = await accounts.last_audit_at()
+        if last is not None and now - last < timedelta(hours=chosen.community_audit_every_hours):
+            return
+        result = await accounts.run_audit(
+            now, timedelta(days=chosen.community_dormant_days), chosen.community_merge_overlap
+        )
+        log.info("account audit", month=result.month, newly_dormant=len(result.newly_dormant),
+                 merge_candidates=len(result.candidates))  # fmt: skip
 
     async def escalate(conn: database.Connection, row: asyncpg.Record) -> None:
         await notices.escalate(conn, row, chosen.community_escalation_targets)
@@ -155,6 +198,7 @@ def timers(chosen: settings.Worker, pool: asyncpg.Pool) -> Callable[[], Awaitabl
         overdue = await proposals.overdue_due(escalate)
         told = await notices.tell_moderators(pool, chosen.community_moderator_targets)
         regrouped = await debates.recompute_due(chosen.community_opinion_groups_seed)
+        await audit_due()
         if archived or overdue or told or regrouped:
             log.info("timers", archived=archived, overdue=len(overdue), moderators_told=told, regrouped=regrouped)
 

@@ -12,9 +12,12 @@ from sotong.community.v1 import community_service_pb2_grpc as pb_grpc
 from sotong_common import auth, logs, process
 from sotong_common.server import Server
 from sotong_community import settings
-from sotong_community.api.context import Context
+from sotong_community.api.account_rpcs import AccountRpcs
+from sotong_community.api.card_rpcs import CardRpcs
+from sotong_community.api.context import Context, Outreach
 from sotong_community.api.conversation_rpcs import ConversationRpcs
 from sotong_community.api.group_rpcs import GroupRpcs
+from sotong_community.api.guideline_rpcs import GuidelineRpcs
 from sotong_community.api.opinion_rpcs import OpinionRpcs
 from sotong_community.api.poll_rpcs import PollRpcs
 from sotong_community.api.proposal_rpcs import ProposalRpcs
@@ -23,6 +26,7 @@ SERVICE = "sotong.community.v1.CommunityService"
 CITIZEN = {"citizen"}
 READERS = {"citizen", "operator", "dept_admin", "moderator"}
 STAFF = {"operator", "dept_admin"}
+ALL_STAFF = {"operator", "dept_admin", "moderator"}
 
 ROLES: dict[str, set[str]] = {
     "UpsertSpace": {"operator"},
@@ -64,12 +68,37 @@ ROLES: dict[str, set[str]] = {
     "PostInCommunity": CITIZEN,
     "ListCommunityPosts": READERS,
     "GetOpinionStats": READERS,
+    "RegisterAccount": STAFF,
+    "UpdateAccount": STAFF,
+    "ChangeAccountStatus": STAFF,
+    "GetAccount": STAFF,
+    "ListAccounts": STAFF,
+    "RunAccountAudit": {"operator"},
+    "GetAccountAuditReport": STAFF,
+    "GetBusinessCard": ALL_STAFF,
+    "GetLetterFooter": ALL_STAFF,
+    "GetCardSheet": STAFF,
+    "PublishGuidelines": {"operator"},
+    "GetGuidelines": ALL_STAFF,
+    "RegisterStaff": STAFF,
+    "AcknowledgeGuidelines": ALL_STAFF,
+    "CreateTrainingSession": STAFF,
+    "RecordAttendance": STAFF,
+    "GetDepartmentCompliance": STAFF,
 }
 POLICY = auth.Policy({f"/{SERVICE}/{method}": roles for method, roles in ROLES.items()})
 
 
 class CommunityService(
-    ProposalRpcs, ConversationRpcs, PollRpcs, GroupRpcs, OpinionRpcs, pb_grpc.CommunityServiceServicer
+    ProposalRpcs,
+    ConversationRpcs,
+    PollRpcs,
+    GroupRpcs,
+    OpinionRpcs,
+    AccountRpcs,
+    CardRpcs,
+    GuidelineRpcs,
+    pb_grpc.CommunityServiceServicer,
 ):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -79,7 +108,10 @@ async def serve(proc: process.Process, chosen: settings.Api) -> None:
     pool = await proc.database(chosen.database_url, settings.SCHEMA, settings.MIGRATIONS, max_size=20)
     kafka = await proc.producer(chosen.kafka_bootstrap, "sotong-community-api")
     proc.outbox_relay(pool, kafka, settings.SCHEMA)
-    ctx = Context.of(pool, chosen.community_report_threshold)
+    outreach = Outreach(
+        chosen.community_dormant_days, chosen.community_merge_overlap, chosen.community_training_valid_days
+    )
+    ctx = Context.of(pool, chosen.community_report_threshold, outreach)
     await proc.start("support ledger", ctx.ledger)
     server = Server.for_settings("community", POLICY, chosen)
     service = CommunityService(ctx)

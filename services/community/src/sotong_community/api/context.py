@@ -6,13 +6,24 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from sotong_community.account_store import AccountStore
 from sotong_community.comment_store import CommentStore
 from sotong_community.debate_store import DebateStore
 from sotong_community.group_store import GroupStore
+from sotong_community.guideline_store import GuidelineStore
 from sotong_community.ledger import Ledger
 from sotong_community.opinion_store import OpinionStats
 from sotong_community.poll_store import PollStore
 from sotong_community.proposal_store import ProposalStore
+
+
+@dataclass(frozen=True)
+class Outreach:
+    """Part 2's rules: the audit's dormancy period and merge overlap, how long training counts."""
+
+    dormant_days: int = 90
+    merge_overlap: float = 0.35
+    training_valid_days: int = 365
 
 
 @dataclass(frozen=True)
@@ -26,9 +37,12 @@ class Context:
     groups: GroupStore
     opinion: OpinionStats
     report_threshold: int
+    accounts: AccountStore
+    guidelines: GuidelineStore
+    outreach: Outreach
 
     @classmethod
-    def of(cls, pool: asyncpg.Pool, report_threshold: int) -> Context:
+    def of(cls, pool: asyncpg.Pool, report_threshold: int, outreach: Outreach | None = None) -> Context:
         return cls(
             pool,
             ProposalStore(pool),
@@ -39,4 +53,7 @@ class Context:
             GroupStore(pool),
             OpinionStats(pool),
             report_threshold,
+            AccountStore(pool),
+            GuidelineStore(pool),
+            outreach or Outreach(),
         )

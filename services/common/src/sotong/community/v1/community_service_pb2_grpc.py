@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from sotong.community.v1 import community_outreach_pb2 as sotong_dot_community_dot_v1_dot_community__outreach__pb2
 from sotong.community.v1 import community_service_pb2 as sotong_dot_community_dot_v1_dot_community__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -234,6 +235,91 @@ class CommunityServiceStub:
                 '/sotong.community.v1.CommunityService/GetOpinionStats',
                 request_serializer=sotong_dot_community_dot_v1_dot_community__service__pb2.GetOpinionStatsRequest.SerializeToString,
                 response_deserializer=sotong_dot_community_dot_v1_dot_community__service__pb2.GetOpinionStatsResponse.FromString,
+                _registered_method=True)
+        self.RegisterAccount = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/RegisterAccount',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterAccountRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterAccountResponse.FromString,
+                _registered_method=True)
+        self.UpdateAccount = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/UpdateAccount',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.UpdateAccountRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.UpdateAccountResponse.FromString,
+                _registered_method=True)
+        self.ChangeAccountStatus = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/ChangeAccountStatus',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ChangeAccountStatusRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ChangeAccountStatusResponse.FromString,
+                _registered_method=True)
+        self.GetAccount = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/GetAccount',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetAccountRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetAccountResponse.FromString,
+                _registered_method=True)
+        self.ListAccounts = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/ListAccounts',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListAccountsRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListAccountsResponse.FromString,
+                _registered_method=True)
+        self.RunAccountAudit = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/RunAccountAudit',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RunAccountAuditRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RunAccountAuditResponse.FromString,
+                _registered_method=True)
+        self.GetAccountAuditReport = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/GetAccountAuditReport',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetAccountAuditReportRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetAccountAuditReportResponse.FromString,
+                _registered_method=True)
+        self.GetBusinessCard = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/GetBusinessCard',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetBusinessCardRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetBusinessCardResponse.FromString,
+                _registered_method=True)
+        self.GetLetterFooter = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/GetLetterFooter',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetLetterFooterRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetLetterFooterResponse.FromString,
+                _registered_method=True)
+        self.GetCardSheet = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/GetCardSheet',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetCardSheetRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetCardSheetResponse.FromString,
+                _registered_method=True)
+        self.PublishGuidelines = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/PublishGuidelines',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.PublishGuidelinesRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.PublishGuidelinesResponse.FromString,
+                _registered_method=True)
+        self.GetGuidelines = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/GetGuidelines',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetGuidelinesRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetGuidelinesResponse.FromString,
+                _registered_method=True)
+        self.RegisterStaff = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/RegisterStaff',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterStaffRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterStaffResponse.FromString,
+                _registered_method=True)
+        self.AcknowledgeGuidelines = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/AcknowledgeGuidelines',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.AcknowledgeGuidelinesRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.AcknowledgeGuidelinesResponse.FromString,
+                _registered_method=True)
+        self.CreateTrainingSession = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/CreateTrainingSession',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateTrainingSessionRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateTrainingSessionResponse.FromString,
+                _registered_method=True)
+        self.RecordAttendance = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/RecordAttendance',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordAttendanceRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordAttendanceResponse.FromString,
+                _registered_method=True)
+        self.GetDepartmentCompliance = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/GetDepartmentCompliance',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetDepartmentComplianceRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetDepartmentComplianceResponse.FromString,
                 _registered_method=True)
 
 
@@ -505,6 +591,116 @@ class CommunityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterAccount(self, request, context):
+        """--- outreach (part 2; messages in community_outreach.proto) ---
+        The SNS team (operators) and department SNS managers (dept_admin): the official account registry, the source
+        of the publishing service's list sns:official (community.sns-directory-changed.v1).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAccount(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeAccountStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAccount(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAccounts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunAccountAudit(self, request, context):
+        """Operators: mark accounts dormant after the dormancy period without a post, propose merge candidates, and
+        store the month's report (the worker also runs it daily).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAccountAuditReport(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBusinessCard(self, request, context):
+        """Staff: a vCard 4.0 with the department's accounts and a QR code; a letter footer; an A4 PDF of cards.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLetterFooter(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCardSheet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishGuidelines(self, request, context):
+        """Staff social-media guidelines: versions (operators publish), acknowledgements (any staff member of the
+        roster), training sessions and attendance, and the per-department compliance view.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGuidelines(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterStaff(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcknowledgeGuidelines(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTrainingSession(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordAttendance(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDepartmentCompliance(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CommunityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -702,6 +898,91 @@ def add_CommunityServiceServicer_to_server(servicer, server):
                     servicer.GetOpinionStats,
                     request_deserializer=sotong_dot_community_dot_v1_dot_community__service__pb2.GetOpinionStatsRequest.FromString,
                     response_serializer=sotong_dot_community_dot_v1_dot_community__service__pb2.GetOpinionStatsResponse.SerializeToString,
+            ),
+            'RegisterAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterAccount,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterAccountRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterAccountResponse.SerializeToString,
+            ),
+            'UpdateAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAccount,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.UpdateAccountRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.UpdateAccountResponse.SerializeToString,
+            ),
+            'ChangeAccountStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeAccountStatus,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ChangeAccountStatusRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ChangeAccountStatusResponse.SerializeToString,
+            ),
+            'GetAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccount,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetAccountRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetAccountResponse.SerializeToString,
+            ),
+            'ListAccounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccounts,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListAccountsRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListAccountsResponse.SerializeToString,
+            ),
+            'RunAccountAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunAccountAudit,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RunAccountAuditRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RunAccountAuditResponse.SerializeToString,
+            ),
+            'GetAccountAuditReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccountAuditReport,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetAccountAuditReportRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetAccountAuditReportResponse.SerializeToString,
+            ),
+            'GetBusinessCard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBusinessCard,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetBusinessCardRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetBusinessCardResponse.SerializeToString,
+            ),
+            'GetLetterFooter': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLetterFooter,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetLetterFooterRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetLetterFooterResponse.SerializeToString,
+            ),
+            'GetCardSheet': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCardSheet,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetCardSheetRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetCardSheetResponse.SerializeToString,
+            ),
+            'PublishGuidelines': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishGuidelines,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.PublishGuidelinesRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.PublishGuidelinesResponse.SerializeToString,
+            ),
+            'GetGuidelines': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGuidelines,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetGuidelinesRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetGuidelinesResponse.SerializeToString,
+            ),
+            'RegisterStaff': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterStaff,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterStaffRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterStaffResponse.SerializeToString,
+            ),
+            'AcknowledgeGuidelines': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeGuidelines,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.AcknowledgeGuidelinesRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.AcknowledgeGuidelinesResponse.SerializeToString,
+            ),
+            'CreateTrainingSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTrainingSession,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateTrainingSessionRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateTrainingSessionResponse.SerializeToString,
+            ),
+            'RecordAttendance': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordAttendance,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordAttendanceRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordAttendanceResponse.SerializeToString,
+            ),
+            'GetDepartmentCompliance': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDepartmentCompliance,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetDepartmentComplianceRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetDepartmentComplianceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1763,6 +2044,465 @@ class CommunityService:
             '/sotong.community.v1.CommunityService/GetOpinionStats',
             sotong_dot_community_dot_v1_dot_community__service__pb2.GetOpinionStatsRequest.SerializeToString,
             sotong_dot_community_dot_v1_dot_community__service__pb2.GetOpinionStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/RegisterAccount',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterAccountRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/UpdateAccount',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.UpdateAccountRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.UpdateAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeAccountStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/ChangeAccountStatus',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.ChangeAccountStatusRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.ChangeAccountStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/GetAccount',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetAccountRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/ListAccounts',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListAccountsRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListAccountsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunAccountAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/RunAccountAudit',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RunAccountAuditRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RunAccountAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAccountAuditReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/GetAccountAuditReport',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetAccountAuditReportRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetAccountAuditReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBusinessCard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/GetBusinessCard',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetBusinessCardRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetBusinessCardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLetterFooter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/GetLetterFooter',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetLetterFooterRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetLetterFooterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCardSheet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/GetCardSheet',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetCardSheetRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetCardSheetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishGuidelines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/PublishGuidelines',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.PublishGuidelinesRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.PublishGuidelinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGuidelines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/GetGuidelines',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetGuidelinesRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetGuidelinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterStaff(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/RegisterStaff',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterStaffRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterStaffResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeGuidelines(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/AcknowledgeGuidelines',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.AcknowledgeGuidelinesRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.AcknowledgeGuidelinesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTrainingSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/CreateTrainingSession',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateTrainingSessionRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateTrainingSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordAttendance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/RecordAttendance',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordAttendanceRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordAttendanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDepartmentCompliance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/GetDepartmentCompliance',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetDepartmentComplianceRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetDepartmentComplianceResponse.FromString,
             options,
             channel_credentials,
             insecure,

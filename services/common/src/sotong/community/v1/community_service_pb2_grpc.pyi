@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from sotong.community.v1 import community_outreach_pb2 as _community_outreach_pb2
 from sotong.community.v1 import community_service_pb2 as _community_service_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -103,6 +104,34 @@ class CommunityServiceStub:
     ListCommunityPosts: _grpc.UnaryUnaryMultiCallable[_community_service_pb2.ListCommunityPostsRequest, _community_service_pb2.ListCommunityPostsResponse]
     GetOpinionStats: _grpc.UnaryUnaryMultiCallable[_community_service_pb2.GetOpinionStatsRequest, _community_service_pb2.GetOpinionStatsResponse]
     """Opinion by district (task 4): counts per district, category and window, and the top terms per district."""
+    RegisterAccount: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.RegisterAccountRequest, _community_outreach_pb2.RegisterAccountResponse]
+    """--- outreach (part 2; messages in community_outreach.proto) ---
+    The SNS team (operators) and department SNS managers (dept_admin): the official account registry, the source
+    of the publishing service's list sns:official (community.sns-directory-changed.v1).
+    """
+    UpdateAccount: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.UpdateAccountRequest, _community_outreach_pb2.UpdateAccountResponse]
+    ChangeAccountStatus: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.ChangeAccountStatusRequest, _community_outreach_pb2.ChangeAccountStatusResponse]
+    GetAccount: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.GetAccountRequest, _community_outreach_pb2.GetAccountResponse]
+    ListAccounts: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.ListAccountsRequest, _community_outreach_pb2.ListAccountsResponse]
+    RunAccountAudit: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.RunAccountAuditRequest, _community_outreach_pb2.RunAccountAuditResponse]
+    """Operators: mark accounts dormant after the dormancy period without a post, propose merge candidates, and
+    store the month's report (the worker also runs it daily).
+    """
+    GetAccountAuditReport: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.GetAccountAuditReportRequest, _community_outreach_pb2.GetAccountAuditReportResponse]
+    GetBusinessCard: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.GetBusinessCardRequest, _community_outreach_pb2.GetBusinessCardResponse]
+    """Staff: a vCard 4.0 with the department's accounts and a QR code; a letter footer; an A4 PDF of cards."""
+    GetLetterFooter: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.GetLetterFooterRequest, _community_outreach_pb2.GetLetterFooterResponse]
+    GetCardSheet: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.GetCardSheetRequest, _community_outreach_pb2.GetCardSheetResponse]
+    PublishGuidelines: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.PublishGuidelinesRequest, _community_outreach_pb2.PublishGuidelinesResponse]
+    """Staff social-media guidelines: versions (operators publish), acknowledgements (any staff member of the
+    roster), training sessions and attendance, and the per-department compliance view.
+    """
+    GetGuidelines: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.GetGuidelinesRequest, _community_outreach_pb2.GetGuidelinesResponse]
+    RegisterStaff: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.RegisterStaffRequest, _community_outreach_pb2.RegisterStaffResponse]
+    AcknowledgeGuidelines: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.AcknowledgeGuidelinesRequest, _community_outreach_pb2.AcknowledgeGuidelinesResponse]
+    CreateTrainingSession: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.CreateTrainingSessionRequest, _community_outreach_pb2.CreateTrainingSessionResponse]
+    RecordAttendance: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordAttendanceRequest, _community_outreach_pb2.RecordAttendanceResponse]
+    GetDepartmentCompliance: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.GetDepartmentComplianceRequest, _community_outreach_pb2.GetDepartmentComplianceResponse]
 
 @_typing.type_check_only
 class CommunityServiceAsyncStub(CommunityServiceStub):
@@ -179,6 +208,34 @@ class CommunityServiceAsyncStub(CommunityServiceStub):
     ListCommunityPosts: _aio.UnaryUnaryMultiCallable[_community_service_pb2.ListCommunityPostsRequest, _community_service_pb2.ListCommunityPostsResponse]  # type: ignore[assignment]
     GetOpinionStats: _aio.UnaryUnaryMultiCallable[_community_service_pb2.GetOpinionStatsRequest, _community_service_pb2.GetOpinionStatsResponse]  # type: ignore[assignment]
     """Opinion by district (task 4): counts per district, category and window, and the top terms per district."""
+    RegisterAccount: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.RegisterAccountRequest, _community_outreach_pb2.RegisterAccountResponse]  # type: ignore[assignment]
+    """--- outreach (part 2; messages in community_outreach.proto) ---
+    The SNS team (operators) and department SNS managers (dept_admin): the official account registry, the source
+    of the publishing service's list sns:official (community.sns-directory-changed.v1).
+    """
+    UpdateAccount: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.UpdateAccountRequest, _community_outreach_pb2.UpdateAccountResponse]  # type: ignore[assignment]
+    ChangeAccountStatus: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.ChangeAccountStatusRequest, _community_outreach_pb2.ChangeAccountStatusResponse]  # type: ignore[assignment]
+    GetAccount: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.GetAccountRequest, _community_outreach_pb2.GetAccountResponse]  # type: ignore[assignment]
+    ListAccounts: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.ListAccountsRequest, _community_outreach_pb2.ListAccountsResponse]  # type: ignore[assignment]
+    RunAccountAudit: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.RunAccountAuditRequest, _community_outreach_pb2.RunAccountAuditResponse]  # type: ignore[assignment]
+    """Operators: mark accounts dormant after the dormancy period without a post, propose merge candidates, and
+    store the month's report (the worker also runs it daily).
+    """
+    GetAccountAuditReport: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.GetAccountAuditReportRequest, _community_outreach_pb2.GetAccountAuditReportResponse]  # type: ignore[assignment]
+    GetBusinessCard: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.GetBusinessCardRequest, _community_outreach_pb2.GetBusinessCardResponse]  # type: ignore[assignment]
+    """Staff: a vCard 4.0 with the department's accounts and a QR code; a letter footer; an A4 PDF of cards."""
+    GetLetterFooter: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.GetLetterFooterRequest, _community_outreach_pb2.GetLetterFooterResponse]  # type: ignore[assignment]
+    GetCardSheet: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.GetCardSheetRequest, _community_outreach_pb2.GetCardSheetResponse]  # type: ignore[assignment]
+    PublishGuidelines: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.PublishGuidelinesRequest, _community_outreach_pb2.PublishGuidelinesResponse]  # type: ignore[assignment]
+    """Staff social-media guidelines: versions (operators publish), acknowledgements (any staff member of the
+    roster), training sessions and attendance, and the per-department compliance view.
+    """
+    GetGuidelines: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.GetGuidelinesRequest, _community_outreach_pb2.GetGuidelinesResponse]  # type: ignore[assignment]
+    RegisterStaff: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.RegisterStaffRequest, _community_outreach_pb2.RegisterStaffResponse]  # type: ignore[assignment]
+    AcknowledgeGuidelines: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.AcknowledgeGuidelinesRequest, _community_outreach_pb2.AcknowledgeGuidelinesResponse]  # type: ignore[assignment]
+    CreateTrainingSession: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.CreateTrainingSessionRequest, _community_outreach_pb2.CreateTrainingSessionResponse]  # type: ignore[assignment]
+    RecordAttendance: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordAttendanceRequest, _community_outreach_pb2.RecordAttendanceResponse]  # type: ignore[assignment]
+    GetDepartmentCompliance: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.GetDepartmentComplianceRequest, _community_outreach_pb2.GetDepartmentComplianceResponse]  # type: ignore[assignment]
 
 class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
     """Citizen participation (tasks 4 and 5 of the plan): proposals that reach an official answer, debates and
@@ -486,5 +543,135 @@ class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_community_service_pb2.GetOpinionStatsResponse, _abc.Awaitable[_community_service_pb2.GetOpinionStatsResponse]]:
         """Opinion by district (task 4): counts per district, category and window, and the top terms per district."""
+
+    @_abc_1.abstractmethod
+    def RegisterAccount(
+        self,
+        request: _community_outreach_pb2.RegisterAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.RegisterAccountResponse, _abc.Awaitable[_community_outreach_pb2.RegisterAccountResponse]]:
+        """--- outreach (part 2; messages in community_outreach.proto) ---
+        The SNS team (operators) and department SNS managers (dept_admin): the official account registry, the source
+        of the publishing service's list sns:official (community.sns-directory-changed.v1).
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateAccount(
+        self,
+        request: _community_outreach_pb2.UpdateAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.UpdateAccountResponse, _abc.Awaitable[_community_outreach_pb2.UpdateAccountResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ChangeAccountStatus(
+        self,
+        request: _community_outreach_pb2.ChangeAccountStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.ChangeAccountStatusResponse, _abc.Awaitable[_community_outreach_pb2.ChangeAccountStatusResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetAccount(
+        self,
+        request: _community_outreach_pb2.GetAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.GetAccountResponse, _abc.Awaitable[_community_outreach_pb2.GetAccountResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListAccounts(
+        self,
+        request: _community_outreach_pb2.ListAccountsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.ListAccountsResponse, _abc.Awaitable[_community_outreach_pb2.ListAccountsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RunAccountAudit(
+        self,
+        request: _community_outreach_pb2.RunAccountAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.RunAccountAuditResponse, _abc.Awaitable[_community_outreach_pb2.RunAccountAuditResponse]]:
+        """Operators: mark accounts dormant after the dormancy period without a post, propose merge candidates, and
+        store the month's report (the worker also runs it daily).
+        """
+
+    @_abc_1.abstractmethod
+    def GetAccountAuditReport(
+        self,
+        request: _community_outreach_pb2.GetAccountAuditReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.GetAccountAuditReportResponse, _abc.Awaitable[_community_outreach_pb2.GetAccountAuditReportResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetBusinessCard(
+        self,
+        request: _community_outreach_pb2.GetBusinessCardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.GetBusinessCardResponse, _abc.Awaitable[_community_outreach_pb2.GetBusinessCardResponse]]:
+        """Staff: a vCard 4.0 with the department's accounts and a QR code; a letter footer; an A4 PDF of cards."""
+
+    @_abc_1.abstractmethod
+    def GetLetterFooter(
+        self,
+        request: _community_outreach_pb2.GetLetterFooterRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.GetLetterFooterResponse, _abc.Awaitable[_community_outreach_pb2.GetLetterFooterResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetCardSheet(
+        self,
+        request: _community_outreach_pb2.GetCardSheetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.GetCardSheetResponse, _abc.Awaitable[_community_outreach_pb2.GetCardSheetResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def PublishGuidelines(
+        self,
+        request: _community_outreach_pb2.PublishGuidelinesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.PublishGuidelinesResponse, _abc.Awaitable[_community_outreach_pb2.PublishGuidelinesResponse]]:
+        """Staff social-media guidelines: versions (operators publish), acknowledgements (any staff member of the
+        roster), training sessions and attendance, and the per-department compliance view.
+        """
+
+    @_abc_1.abstractmethod
+    def GetGuidelines(
+        self,
+        request: _community_outreach_pb2.GetGuidelinesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.GetGuidelinesResponse, _abc.Awaitable[_community_outreach_pb2.GetGuidelinesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RegisterStaff(
+        self,
+        request: _community_outreach_pb2.RegisterStaffRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.RegisterStaffResponse, _abc.Awaitable[_community_outreach_pb2.RegisterStaffResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AcknowledgeGuidelines(
+        self,
+        request: _community_outreach_pb2.AcknowledgeGuidelinesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.AcknowledgeGuidelinesResponse, _abc.Awaitable[_community_outreach_pb2.AcknowledgeGuidelinesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateTrainingSession(
+        self,
+        request: _community_outreach_pb2.CreateTrainingSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.CreateTrainingSessionResponse, _abc.Awaitable[_community_outreach_pb2.CreateTrainingSessionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordAttendance(
+        self,
+        request: _community_outreach_pb2.RecordAttendanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.RecordAttendanceResponse, _abc.Awaitable[_community_outreach_pb2.RecordAttendanceResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetDepartmentCompliance(
+        self,
+        request: _community_outreach_pb2.GetDepartmentComplianceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.GetDepartmentComplianceResponse, _abc.Awaitable[_community_outreach_pb2.GetDepartmentComplianceResponse]]: ...
 
 def add_CommunityServiceServicer_to_server(servicer: CommunityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
