@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -113,6 +114,7 @@ class StackState:
             env["SOTONG_OTEL_FILE"] = self.trace_file
         env.update(engine_env(self, process))
         env.update(partner_env(self))
+        env.update(community_env(self))
         env.update(gateway_env(self, process))
         if process:
             env["SOTONG_GRPC_PORT"] = str(self.grpc_ports.get(process, 0))
@@ -196,6 +198,15 @@ def partner_env(state: StackState) -> dict[str, str]:
     if "moderation-api" in state.grpc_ports:
         env["SOTONG_PARTNER_MODERATION_ADDR"] = f"127.0.0.1:{state.grpc_ports['moderation-api']}"
     return env
+
+
+def community_env(state: StackState) -> dict[str, str]:
+    """The community service's own key ring for class enrolments' contacts, derived from the stack's contact key
+    (a key of its own, never intake's)."""
+    if not state.contact_keys:
+        return {}
+    derived = hashlib.sha256(b"sotong.community.contacts|" + state.contact_keys.encode()).digest()
+    return {"SOTONG_COMMUNITY_CONTACT_KEYS": "local1:" + base64.b64encode(derived).decode()}
 
 
 class Stack:

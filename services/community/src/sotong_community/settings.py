@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from sotong_common import config
+from sotong_common.at_rest import KeyRing
+from sotong_common.sealing import Sealer
 
 
 def _targets(raw: str) -> tuple[str, ...]:
@@ -99,6 +101,15 @@ AUDIT_EVERY_HOURS: config.Setting[int] = config.Setting(
     help="how often the worker runs the SNS account audit (and refreshes the month's report)",
 )
 
+CONTACT_KEYS: config.Setting[KeyRing | None] = config.Setting(
+    "COMMUNITY_CONTACT_KEYS",
+    KeyRing.from_config,
+    default=None,
+    help="key ring for the contacts of class enrolments (encrypted at rest), id:base64key[,id:base64key], newest"
+    " first (unset: classes refuse enrolments)",
+    secret=True,
+)
+
 
 @config.settings
 class Api(config.GrpcSettings, config.KafkaSettings, config.DatabaseSettings):
@@ -108,6 +119,8 @@ class Api(config.GrpcSettings, config.KafkaSettings, config.DatabaseSettings):
     community_dormant_days: int = config.env(DORMANT_DAYS)
     community_merge_overlap: float = config.env(MERGE_OVERLAP)
     community_training_valid_days: int = config.env(TRAINING_VALID_DAYS)
+    community_contact_keys: KeyRing | None = config.env(CONTACT_KEYS)
+    publishing_seal_public_keys: Sealer | None = config.env(config.SEAL_PUBLIC_KEYS)
 
 
 @config.settings
@@ -124,6 +137,8 @@ class Worker(config.WorkerSettings):
     community_merge_overlap: float = config.env(MERGE_OVERLAP)
     community_audit_ignored_requesters: tuple[str, ...] = config.env(AUDIT_IGNORED_REQUESTERS)
     community_audit_every_hours: int = config.env(AUDIT_EVERY_HOURS)
+    community_contact_keys: KeyRing | None = config.env(CONTACT_KEYS)
+    publishing_seal_public_keys: Sealer | None = config.env(config.SEAL_PUBLIC_KEYS)
 
 
 SCHEMA = "community"

@@ -36,6 +36,7 @@ from sotong_common import batching, database, logs, process, streams, topics
 from sotong_community import announcements, comment_store, complaints, content_store, notices, opinion_store, settings
 from sotong_community import terms as terms_
 from sotong_community.account_store import AccountStore
+from sotong_community.class_store import ClassStore
 from sotong_community.debate_store import DebateStore
 from sotong_community.opinion import Fact
 from sotong_community.proposal_store import ProposalStore
@@ -177,6 +178,17 @@ def timers(chosen: settings.Worker, pool: asyncpg.Pool) -> Callable[[], Awaitabl
     debates = DebateStore(pool)
     log = logs.get("community.timers")
     accounts = AccountStore(pool)
+    class_seats = ClassStore(pool, chosen.community_contact_keys, chosen.publishing_seal_public_keys)
+
+    async def classes_due() -> None:
+        """Offers not taken in time pass on; reminders the day before each session."""
+        if class_seats.keys is None or class_seats.sealer is None:
+            return
+        now = datetime.now(UTC)
+        expired = await class_seats.expire_offers(now)
+        reminded = await class_seats.remind(now, timedelta(hours=24))
+        if expired or reminded:
+            log.info("classes", offers_expired=expired, reminders=reminded)
 
     async def audit_due() -> None:
         """The SNS account audit, once every COMMUNITY_AUDIT_EVERY_HOURS (the last run is in the database)."""
@@ -199,6 +211,7 @@ def timers(chosen: settings.Worker, pool: asyncpg.Pool) -> Callable[[], Awaitabl
         told = await notices.tell_moderators(pool, chosen.community_moderator_targets)
         regrouped = await debates.recompute_due(chosen.community_opinion_groups_seed)
         await audit_due()
+        await classes_due()
         if archived or overdue or told or regrouped:
             log.info("timers", archived=archived, overdue=len(overdue), moderators_told=told, regrouped=regrouped)
 

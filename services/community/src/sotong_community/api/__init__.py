@@ -14,6 +14,7 @@ from sotong_common.server import Server
 from sotong_community import settings
 from sotong_community.api.account_rpcs import AccountRpcs
 from sotong_community.api.card_rpcs import CardRpcs
+from sotong_community.api.class_rpcs import ClassRpcs
 from sotong_community.api.context import Context, Outreach
 from sotong_community.api.conversation_rpcs import ConversationRpcs
 from sotong_community.api.group_rpcs import GroupRpcs
@@ -85,6 +86,15 @@ ROLES: dict[str, set[str]] = {
     "CreateTrainingSession": STAFF,
     "RecordAttendance": STAFF,
     "GetDepartmentCompliance": STAFF,
+    "CreateClass": STAFF,
+    "GetClass": READERS,
+    "ListClasses": READERS,
+    "EnrolInClass": CITIZEN | STAFF,
+    "CancelEnrolment": CITIZEN | STAFF,
+    "AcceptSeat": CITIZEN | STAFF,
+    "GetEnrolment": CITIZEN | STAFF,
+    "ListEnrolments": STAFF,
+    "RecordClassAttendance": STAFF,
 }
 POLICY = auth.Policy({f"/{SERVICE}/{method}": roles for method, roles in ROLES.items()})
 
@@ -98,6 +108,7 @@ class CommunityService(
     AccountRpcs,
     CardRpcs,
     GuidelineRpcs,
+    ClassRpcs,
     pb_grpc.CommunityServiceServicer,
 ):
     def __init__(self, ctx: Context) -> None:
@@ -111,7 +122,13 @@ async def serve(proc: process.Process, chosen: settings.Api) -> None:
     outreach = Outreach(
         chosen.community_dormant_days, chosen.community_merge_overlap, chosen.community_training_valid_days
     )
-    ctx = Context.of(pool, chosen.community_report_threshold, outreach)
+    ctx = Context.of(
+        pool,
+        chosen.community_report_threshold,
+        outreach,
+        chosen.community_contact_keys,
+        chosen.publishing_seal_public_keys,
+    )
     await proc.start("support ledger", ctx.ledger)
     server = Server.for_settings("community", POLICY, chosen)
     service = CommunityService(ctx)

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from sotong_common.at_rest import KeyRing
+from sotong_common.sealing import Sealer
 from sotong_community.account_store import AccountStore
+from sotong_community.class_store import ClassStore
 from sotong_community.comment_store import CommentStore
 from sotong_community.debate_store import DebateStore
 from sotong_community.group_store import GroupStore
@@ -39,10 +42,18 @@ class Context:
     report_threshold: int
     accounts: AccountStore
     guidelines: GuidelineStore
+    classes: ClassStore
     outreach: Outreach
 
     @classmethod
-    def of(cls, pool: asyncpg.Pool, report_threshold: int, outreach: Outreach | None = None) -> Context:
+    def of(
+        cls,
+        pool: asyncpg.Pool,
+        report_threshold: int,
+        outreach: Outreach | None = None,
+        keys: KeyRing | None = None,
+        sealer: Sealer | None = None,
+    ) -> Context:
         return cls(
             pool,
             ProposalStore(pool),
@@ -55,5 +66,6 @@ class Context:
             report_threshold,
             AccountStore(pool),
             GuidelineStore(pool),
+            ClassStore(pool, keys, sealer),
             outreach or Outreach(),
         )

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -66,6 +67,58 @@ REPORT_FORMAT_UNSPECIFIED: ReportFormat.ValueType  # 0
 REPORT_FORMAT_CSV: ReportFormat.ValueType  # 1
 REPORT_FORMAT_HTML: ReportFormat.ValueType  # 2
 Global___ReportFormat: _TypeAlias = ReportFormat  # noqa: Y015
+
+class _EnrolmentChannel:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EnrolmentChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EnrolmentChannel.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ENROLMENT_CHANNEL_UNSPECIFIED: _EnrolmentChannel.ValueType  # 0
+    ENROLMENT_CHANNEL_APP: _EnrolmentChannel.ValueType  # 1
+    """The citizen's app (their own token)."""
+    ENROLMENT_CHANNEL_KAKAO: _EnrolmentChannel.ValueType  # 2
+    """The city's KakaoTalk channel chatbot (the citizen's token through the chatbot; offers go to the bot user)."""
+    ENROLMENT_CHANNEL_PHONE: _EnrolmentChannel.ValueType  # 3
+    """By phone: an operator enrols the caller (contact.phone is the person's identity for this class)."""
+
+class EnrolmentChannel(_EnrolmentChannel, metaclass=_EnrolmentChannelEnumTypeWrapper): ...
+
+ENROLMENT_CHANNEL_UNSPECIFIED: EnrolmentChannel.ValueType  # 0
+ENROLMENT_CHANNEL_APP: EnrolmentChannel.ValueType  # 1
+"""The citizen's app (their own token)."""
+ENROLMENT_CHANNEL_KAKAO: EnrolmentChannel.ValueType  # 2
+"""The city's KakaoTalk channel chatbot (the citizen's token through the chatbot; offers go to the bot user)."""
+ENROLMENT_CHANNEL_PHONE: EnrolmentChannel.ValueType  # 3
+"""By phone: an operator enrols the caller (contact.phone is the person's identity for this class)."""
+Global___EnrolmentChannel: _TypeAlias = EnrolmentChannel  # noqa: Y015
+
+class _EnrolmentStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EnrolmentStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EnrolmentStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ENROLMENT_STATUS_UNSPECIFIED: _EnrolmentStatus.ValueType  # 0
+    ENROLMENT_STATUS_ENROLLED: _EnrolmentStatus.ValueType  # 1
+    ENROLMENT_STATUS_WAITLISTED: _EnrolmentStatus.ValueType  # 2
+    ENROLMENT_STATUS_OFFERED: _EnrolmentStatus.ValueType  # 3
+    """A freed seat is held for this person until offer_expires_at."""
+    ENROLMENT_STATUS_CANCELLED: _EnrolmentStatus.ValueType  # 4
+    ENROLMENT_STATUS_OFFER_EXPIRED: _EnrolmentStatus.ValueType  # 5
+    """The offer was not taken in time; the seat passed on."""
+
+class EnrolmentStatus(_EnrolmentStatus, metaclass=_EnrolmentStatusEnumTypeWrapper): ...
+
+ENROLMENT_STATUS_UNSPECIFIED: EnrolmentStatus.ValueType  # 0
+ENROLMENT_STATUS_ENROLLED: EnrolmentStatus.ValueType  # 1
+ENROLMENT_STATUS_WAITLISTED: EnrolmentStatus.ValueType  # 2
+ENROLMENT_STATUS_OFFERED: EnrolmentStatus.ValueType  # 3
+"""A freed seat is held for this person until offer_expires_at."""
+ENROLMENT_STATUS_CANCELLED: EnrolmentStatus.ValueType  # 4
+ENROLMENT_STATUS_OFFER_EXPIRED: EnrolmentStatus.ValueType  # 5
+"""The offer was not taken in time; the seat passed on."""
+Global___EnrolmentStatus: _TypeAlias = EnrolmentStatus  # noqa: Y015
 
 @_typing.final
 class SnsAccount(_message.Message):
@@ -1303,3 +1356,586 @@ class GetDepartmentComplianceResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetDepartmentComplianceResponse: _TypeAlias = GetDepartmentComplianceResponse  # noqa: Y015
+
+@_typing.final
+class ClassVenue(_message.Message):
+    """--- free SNS classes for seniors and other groups ----------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DISTRICT_CODE_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    ACCESSIBLE_FIELD_NUMBER: _builtins.int
+    ONLINE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    district_code: _builtins.str
+    address: _builtins.str
+    accessible: _builtins.bool
+    """Step-free access, a lift, an accessible toilet."""
+    online: _builtins.bool
+    """An online class (no venue to reach; name and address may be empty)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        district_code: _builtins.str = ...,
+        address: _builtins.str = ...,
+        accessible: _builtins.bool = ...,
+        online: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accessible", b"accessible", "address", b"address", "district_code", b"district_code", "name", b"name", "online", b"online"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClassVenue: _TypeAlias = ClassVenue  # noqa: Y015
+
+@_typing.final
+class ClassSession(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STARTS_AT_FIELD_NUMBER: _builtins.int
+    MINUTES_FIELD_NUMBER: _builtins.int
+    minutes: _builtins.int
+    @_builtins.property
+    def starts_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        starts_at: _timestamp_pb2.Timestamp | None = ...,
+        minutes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["starts_at", b"starts_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["minutes", b"minutes", "starts_at", b"starts_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClassSession: _TypeAlias = ClassSession  # noqa: Y015
+
+@_typing.final
+class SnsClass(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLASS_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    VENUE_FIELD_NUMBER: _builtins.int
+    INSTRUCTOR_FIELD_NUMBER: _builtins.int
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
+    MIN_AGE_FIELD_NUMBER: _builtins.int
+    WAITLIST_FIELD_NUMBER: _builtins.int
+    OFFER_HOLD_FIELD_NUMBER: _builtins.int
+    ENROLLED_FIELD_NUMBER: _builtins.int
+    OFFERED_FIELD_NUMBER: _builtins.int
+    WAITLISTED_FIELD_NUMBER: _builtins.int
+    class_id: _builtins.str
+    title: _builtins.str
+    level: _builtins.str
+    """beginner, intermediate, advanced"""
+    instructor: _builtins.str
+    capacity: _builtins.int
+    """Seats: never more enrolled (and offered) than this."""
+    min_age: _builtins.int
+    """Eligibility: the enrolling person's age at the first session (0: anyone), e.g. 65 for seniors' classes."""
+    waitlist: _builtins.bool
+    """Whether a full class keeps a first-come waitlist (otherwise enrolment in a full class is refused)."""
+    enrolled: _builtins.int
+    offered: _builtins.int
+    waitlisted: _builtins.int
+    @_builtins.property
+    def venue(self) -> Global___ClassVenue: ...
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClassSession]: ...
+    @_builtins.property
+    def offer_hold(self) -> _duration_pb2.Duration:
+        """How long a freed seat offered to the first waitlisted person is held for them (default 24 hours)."""
+
+    def __init__(
+        self,
+        *,
+        class_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        level: _builtins.str = ...,
+        venue: Global___ClassVenue | None = ...,
+        instructor: _builtins.str = ...,
+        sessions: _abc.Iterable[Global___ClassSession] | None = ...,
+        capacity: _builtins.int = ...,
+        min_age: _builtins.int = ...,
+        waitlist: _builtins.bool = ...,
+        offer_hold: _duration_pb2.Duration | None = ...,
+        enrolled: _builtins.int = ...,
+        offered: _builtins.int = ...,
+        waitlisted: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["offer_hold", b"offer_hold", "venue", b"venue"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "class_id", b"class_id", "enrolled", b"enrolled", "instructor", b"instructor", "level", b"level", "min_age", b"min_age", "offer_hold", b"offer_hold", "offered", b"offered", "sessions", b"sessions", "title", b"title", "venue", b"venue", "waitlist", b"waitlist", "waitlisted", b"waitlisted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnsClass: _TypeAlias = SnsClass  # noqa: Y015
+
+@_typing.final
+class CreateClassRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SNS_CLASS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def sns_class(self) -> Global___SnsClass: ...
+    def __init__(
+        self,
+        *,
+        sns_class: Global___SnsClass | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sns_class", b"sns_class"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "sns_class", b"sns_class"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateClassRequest: _TypeAlias = CreateClassRequest  # noqa: Y015
+
+@_typing.final
+class CreateClassResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SNS_CLASS_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    @_builtins.property
+    def sns_class(self) -> Global___SnsClass: ...
+    def __init__(
+        self,
+        *,
+        sns_class: Global___SnsClass | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sns_class", b"sns_class"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "sns_class", b"sns_class"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateClassResponse: _TypeAlias = CreateClassResponse  # noqa: Y015
+
+@_typing.final
+class GetClassRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLASS_ID_FIELD_NUMBER: _builtins.int
+    class_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        class_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["class_id", b"class_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetClassRequest: _TypeAlias = GetClassRequest  # noqa: Y015
+
+@_typing.final
+class GetClassResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SNS_CLASS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sns_class(self) -> Global___SnsClass: ...
+    def __init__(
+        self,
+        *,
+        sns_class: Global___SnsClass | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sns_class", b"sns_class"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sns_class", b"sns_class"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetClassResponse: _TypeAlias = GetClassResponse  # noqa: Y015
+
+@_typing.final
+class ListClassesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISTRICT_CODE_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    district_code: _builtins.str
+    """Filters; empty = any."""
+    level: _builtins.str
+    def __init__(
+        self,
+        *,
+        district_code: _builtins.str = ...,
+        level: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["district_code", b"district_code", "level", b"level"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListClassesRequest: _TypeAlias = ListClassesRequest  # noqa: Y015
+
+@_typing.final
+class ListClassesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLASSES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def classes(self) -> _containers.RepeatedCompositeFieldContainer[Global___SnsClass]: ...
+    def __init__(
+        self,
+        *,
+        classes: _abc.Iterable[Global___SnsClass] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["classes", b"classes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListClassesResponse: _TypeAlias = ListClassesResponse  # noqa: Y015
+
+@_typing.final
+class ClassContact(_message.Message):
+    """How to reach the person with an offer or a reminder. Encrypted at rest; sealed to the publishing service on
+    the dispatch topic, never in clear on a topic.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PHONE_FIELD_NUMBER: _builtins.int
+    KAKAO_USER_KEY_FIELD_NUMBER: _builtins.int
+    phone: _builtins.str
+    kakao_user_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        phone: _builtins.str = ...,
+        kakao_user_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kakao_user_key", b"kakao_user_key", "phone", b"phone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClassContact: _TypeAlias = ClassContact  # noqa: Y015
+
+@_typing.final
+class Enrolment(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENROLMENT_ID_FIELD_NUMBER: _builtins.int
+    CLASS_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    ARRIVAL_FIELD_NUMBER: _builtins.int
+    OFFER_EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    ATTENDED_FIELD_NUMBER: _builtins.int
+    COMPLETED_FIELD_NUMBER: _builtins.int
+    enrolment_id: _builtins.str
+    class_id: _builtins.str
+    status: Global___EnrolmentStatus.ValueType
+    channel: Global___EnrolmentChannel.ValueType
+    position: _builtins.int
+    """1, 2, ... in the waitlist's first-come order (0 when not waitlisted)."""
+    arrival: _builtins.int
+    """The order in which enrolments reached the class (1, 2, ...)."""
+    completed: _builtins.bool
+    @_builtins.property
+    def offer_expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def attended(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Session indexes attended, and whether that completes the course (80 % of its sessions)."""
+
+    def __init__(
+        self,
+        *,
+        enrolment_id: _builtins.str = ...,
+        class_id: _builtins.str = ...,
+        status: Global___EnrolmentStatus.ValueType = ...,
+        channel: Global___EnrolmentChannel.ValueType = ...,
+        position: _builtins.int = ...,
+        arrival: _builtins.int = ...,
+        offer_expires_at: _timestamp_pb2.Timestamp | None = ...,
+        attended: _abc.Iterable[_builtins.int] | None = ...,
+        completed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["offer_expires_at", b"offer_expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival", b"arrival", "attended", b"attended", "channel", b"channel", "class_id", b"class_id", "completed", b"completed", "enrolment_id", b"enrolment_id", "offer_expires_at", b"offer_expires_at", "position", b"position", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Enrolment: _TypeAlias = Enrolment  # noqa: Y015
+
+@_typing.final
+class EnrolInClassRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLASS_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    BIRTH_YEAR_FIELD_NUMBER: _builtins.int
+    CONTACT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    class_id: _builtins.str
+    channel: Global___EnrolmentChannel.ValueType
+    birth_year: _builtins.int
+    """For eligibility only (not stored)."""
+    request_id: _builtins.str
+    @_builtins.property
+    def contact(self) -> Global___ClassContact: ...
+    def __init__(
+        self,
+        *,
+        class_id: _builtins.str = ...,
+        channel: Global___EnrolmentChannel.ValueType = ...,
+        birth_year: _builtins.int = ...,
+        contact: Global___ClassContact | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_year", b"birth_year", "channel", b"channel", "class_id", b"class_id", "contact", b"contact", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnrolInClassRequest: _TypeAlias = EnrolInClassRequest  # noqa: Y015
+
+@_typing.final
+class EnrolInClassResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENROLMENT_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    @_builtins.property
+    def enrolment(self) -> Global___Enrolment: ...
+    def __init__(
+        self,
+        *,
+        enrolment: Global___Enrolment | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["enrolment", b"enrolment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "enrolment", b"enrolment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnrolInClassResponse: _TypeAlias = EnrolInClassResponse  # noqa: Y015
+
+@_typing.final
+class CancelEnrolmentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENROLMENT_ID_FIELD_NUMBER: _builtins.int
+    enrolment_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        enrolment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrolment_id", b"enrolment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelEnrolmentRequest: _TypeAlias = CancelEnrolmentRequest  # noqa: Y015
+
+@_typing.final
+class CancelEnrolmentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENROLMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def enrolment(self) -> Global___Enrolment: ...
+    def __init__(
+        self,
+        *,
+        enrolment: Global___Enrolment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["enrolment", b"enrolment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrolment", b"enrolment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelEnrolmentResponse: _TypeAlias = CancelEnrolmentResponse  # noqa: Y015
+
+@_typing.final
+class AcceptSeatRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENROLMENT_ID_FIELD_NUMBER: _builtins.int
+    enrolment_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        enrolment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrolment_id", b"enrolment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcceptSeatRequest: _TypeAlias = AcceptSeatRequest  # noqa: Y015
+
+@_typing.final
+class AcceptSeatResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENROLMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def enrolment(self) -> Global___Enrolment: ...
+    def __init__(
+        self,
+        *,
+        enrolment: Global___Enrolment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["enrolment", b"enrolment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrolment", b"enrolment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcceptSeatResponse: _TypeAlias = AcceptSeatResponse  # noqa: Y015
+
+@_typing.final
+class GetEnrolmentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENROLMENT_ID_FIELD_NUMBER: _builtins.int
+    enrolment_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        enrolment_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrolment_id", b"enrolment_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetEnrolmentRequest: _TypeAlias = GetEnrolmentRequest  # noqa: Y015
+
+@_typing.final
+class GetEnrolmentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENROLMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def enrolment(self) -> Global___Enrolment: ...
+    def __init__(
+        self,
+        *,
+        enrolment: Global___Enrolment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["enrolment", b"enrolment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrolment", b"enrolment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetEnrolmentResponse: _TypeAlias = GetEnrolmentResponse  # noqa: Y015
+
+@_typing.final
+class ListEnrolmentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLASS_ID_FIELD_NUMBER: _builtins.int
+    class_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        class_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["class_id", b"class_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEnrolmentsRequest: _TypeAlias = ListEnrolmentsRequest  # noqa: Y015
+
+@_typing.final
+class ListEnrolmentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENROLMENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def enrolments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Enrolment]: ...
+    def __init__(
+        self,
+        *,
+        enrolments: _abc.Iterable[Global___Enrolment] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrolments", b"enrolments"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEnrolmentsResponse: _TypeAlias = ListEnrolmentsResponse  # noqa: Y015
+
+@_typing.final
+class RecordClassAttendanceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLASS_ID_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    ENROLMENT_IDS_FIELD_NUMBER: _builtins.int
+    class_id: _builtins.str
+    session: _builtins.int
+    """Index into the class's sessions."""
+    @_builtins.property
+    def enrolment_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        class_id: _builtins.str = ...,
+        session: _builtins.int = ...,
+        enrolment_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["class_id", b"class_id", "enrolment_ids", b"enrolment_ids", "session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordClassAttendanceRequest: _TypeAlias = RecordClassAttendanceRequest  # noqa: Y015
+
+@_typing.final
+class RecordClassAttendanceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDED_FIELD_NUMBER: _builtins.int
+    recorded: _builtins.int
+    def __init__(
+        self,
+        *,
+        recorded: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recorded", b"recorded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordClassAttendanceResponse: _TypeAlias = RecordClassAttendanceResponse  # noqa: Y015

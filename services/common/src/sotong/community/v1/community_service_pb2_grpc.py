@@ -321,6 +321,51 @@ class CommunityServiceStub:
                 request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetDepartmentComplianceRequest.SerializeToString,
                 response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetDepartmentComplianceResponse.FromString,
                 _registered_method=True)
+        self.CreateClass = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/CreateClass',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateClassRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateClassResponse.FromString,
+                _registered_method=True)
+        self.GetClass = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/GetClass',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetClassRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetClassResponse.FromString,
+                _registered_method=True)
+        self.ListClasses = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/ListClasses',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListClassesRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListClassesResponse.FromString,
+                _registered_method=True)
+        self.EnrolInClass = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/EnrolInClass',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.EnrolInClassRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.EnrolInClassResponse.FromString,
+                _registered_method=True)
+        self.CancelEnrolment = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/CancelEnrolment',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CancelEnrolmentRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CancelEnrolmentResponse.FromString,
+                _registered_method=True)
+        self.AcceptSeat = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/AcceptSeat',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.AcceptSeatRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.AcceptSeatResponse.FromString,
+                _registered_method=True)
+        self.GetEnrolment = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/GetEnrolment',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetEnrolmentRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetEnrolmentResponse.FromString,
+                _registered_method=True)
+        self.ListEnrolments = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/ListEnrolments',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListEnrolmentsRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListEnrolmentsResponse.FromString,
+                _registered_method=True)
+        self.RecordClassAttendance = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/RecordClassAttendance',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordClassAttendanceRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordClassAttendanceResponse.FromString,
+                _registered_method=True)
 
 
 class CommunityServiceServicer:
@@ -701,6 +746,63 @@ class CommunityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateClass(self, request, context):
+        """Free SNS classes (seniors and other groups): the catalogue (staff create), enrolment from the app, the
+        KakaoTalk channel or by phone through an operator, a first-come waitlist whose first person is offered a
+        freed seat by SMS or KakaoTalk and holds it for a set time, attendance and completion.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetClass(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListClasses(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnrolInClass(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelEnrolment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptSeat(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEnrolment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEnrolments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordClassAttendance(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CommunityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -983,6 +1085,51 @@ def add_CommunityServiceServicer_to_server(servicer, server):
                     servicer.GetDepartmentCompliance,
                     request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetDepartmentComplianceRequest.FromString,
                     response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetDepartmentComplianceResponse.SerializeToString,
+            ),
+            'CreateClass': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateClass,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateClassRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateClassResponse.SerializeToString,
+            ),
+            'GetClass': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetClass,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetClassRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetClassResponse.SerializeToString,
+            ),
+            'ListClasses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListClasses,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListClassesRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListClassesResponse.SerializeToString,
+            ),
+            'EnrolInClass': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnrolInClass,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.EnrolInClassRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.EnrolInClassResponse.SerializeToString,
+            ),
+            'CancelEnrolment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelEnrolment,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CancelEnrolmentRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CancelEnrolmentResponse.SerializeToString,
+            ),
+            'AcceptSeat': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptSeat,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.AcceptSeatRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.AcceptSeatResponse.SerializeToString,
+            ),
+            'GetEnrolment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEnrolment,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetEnrolmentRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetEnrolmentResponse.SerializeToString,
+            ),
+            'ListEnrolments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEnrolments,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListEnrolmentsRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListEnrolmentsResponse.SerializeToString,
+            ),
+            'RecordClassAttendance': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordClassAttendance,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordClassAttendanceRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordClassAttendanceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2503,6 +2650,249 @@ class CommunityService:
             '/sotong.community.v1.CommunityService/GetDepartmentCompliance',
             sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetDepartmentComplianceRequest.SerializeToString,
             sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetDepartmentComplianceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateClass(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/CreateClass',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateClassRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateClassResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetClass(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/GetClass',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetClassRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetClassResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListClasses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/ListClasses',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListClassesRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListClassesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnrolInClass(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/EnrolInClass',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.EnrolInClassRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.EnrolInClassResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelEnrolment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/CancelEnrolment',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.CancelEnrolmentRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.CancelEnrolmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptSeat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/AcceptSeat',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.AcceptSeatRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.AcceptSeatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEnrolment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/GetEnrolment',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetEnrolmentRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetEnrolmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEnrolments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/ListEnrolments',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListEnrolmentsRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListEnrolmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordClassAttendance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/RecordClassAttendance',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordClassAttendanceRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordClassAttendanceResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -132,6 +132,19 @@ class CommunityServiceStub:
     CreateTrainingSession: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.CreateTrainingSessionRequest, _community_outreach_pb2.CreateTrainingSessionResponse]
     RecordAttendance: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordAttendanceRequest, _community_outreach_pb2.RecordAttendanceResponse]
     GetDepartmentCompliance: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.GetDepartmentComplianceRequest, _community_outreach_pb2.GetDepartmentComplianceResponse]
+    CreateClass: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.CreateClassRequest, _community_outreach_pb2.CreateClassResponse]
+    """Free SNS classes (seniors and other groups): the catalogue (staff create), enrolment from the app, the
+    KakaoTalk channel or by phone through an operator, a first-come waitlist whose first person is offered a
+    freed seat by SMS or KakaoTalk and holds it for a set time, attendance and completion.
+    """
+    GetClass: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.GetClassRequest, _community_outreach_pb2.GetClassResponse]
+    ListClasses: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.ListClassesRequest, _community_outreach_pb2.ListClassesResponse]
+    EnrolInClass: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.EnrolInClassRequest, _community_outreach_pb2.EnrolInClassResponse]
+    CancelEnrolment: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.CancelEnrolmentRequest, _community_outreach_pb2.CancelEnrolmentResponse]
+    AcceptSeat: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.AcceptSeatRequest, _community_outreach_pb2.AcceptSeatResponse]
+    GetEnrolment: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.GetEnrolmentRequest, _community_outreach_pb2.GetEnrolmentResponse]
+    ListEnrolments: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.ListEnrolmentsRequest, _community_outreach_pb2.ListEnrolmentsResponse]
+    RecordClassAttendance: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordClassAttendanceRequest, _community_outreach_pb2.RecordClassAttendanceResponse]
 
 @_typing.type_check_only
 class CommunityServiceAsyncStub(CommunityServiceStub):
@@ -236,6 +249,19 @@ class CommunityServiceAsyncStub(CommunityServiceStub):
     CreateTrainingSession: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.CreateTrainingSessionRequest, _community_outreach_pb2.CreateTrainingSessionResponse]  # type: ignore[assignment]
     RecordAttendance: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordAttendanceRequest, _community_outreach_pb2.RecordAttendanceResponse]  # type: ignore[assignment]
     GetDepartmentCompliance: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.GetDepartmentComplianceRequest, _community_outreach_pb2.GetDepartmentComplianceResponse]  # type: ignore[assignment]
+    CreateClass: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.CreateClassRequest, _community_outreach_pb2.CreateClassResponse]  # type: ignore[assignment]
+    """Free SNS classes (seniors and other groups): the catalogue (staff create), enrolment from the app, the
+    KakaoTalk channel or by phone through an operator, a first-come waitlist whose first person is offered a
+    freed seat by SMS or KakaoTalk and holds it for a set time, attendance and completion.
+    """
+    GetClass: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.GetClassRequest, _community_outreach_pb2.GetClassResponse]  # type: ignore[assignment]
+    ListClasses: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.ListClassesRequest, _community_outreach_pb2.ListClassesResponse]  # type: ignore[assignment]
+    EnrolInClass: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.EnrolInClassRequest, _community_outreach_pb2.EnrolInClassResponse]  # type: ignore[assignment]
+    CancelEnrolment: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.CancelEnrolmentRequest, _community_outreach_pb2.CancelEnrolmentResponse]  # type: ignore[assignment]
+    AcceptSeat: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.AcceptSeatRequest, _community_outreach_pb2.AcceptSeatResponse]  # type: ignore[assignment]
+    GetEnrolment: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.GetEnrolmentRequest, _community_outreach_pb2.GetEnrolmentResponse]  # type: ignore[assignment]
+    ListEnrolments: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.ListEnrolmentsRequest, _community_outreach_pb2.ListEnrolmentsResponse]  # type: ignore[assignment]
+    RecordClassAttendance: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordClassAttendanceRequest, _community_outreach_pb2.RecordClassAttendanceResponse]  # type: ignore[assignment]
 
 class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
     """Citizen participation (tasks 4 and 5 of the plan): proposals that reach an official answer, debates and
@@ -673,5 +699,72 @@ class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _community_outreach_pb2.GetDepartmentComplianceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_community_outreach_pb2.GetDepartmentComplianceResponse, _abc.Awaitable[_community_outreach_pb2.GetDepartmentComplianceResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateClass(
+        self,
+        request: _community_outreach_pb2.CreateClassRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.CreateClassResponse, _abc.Awaitable[_community_outreach_pb2.CreateClassResponse]]:
+        """Free SNS classes (seniors and other groups): the catalogue (staff create), enrolment from the app, the
+        KakaoTalk channel or by phone through an operator, a first-come waitlist whose first person is offered a
+        freed seat by SMS or KakaoTalk and holds it for a set time, attendance and completion.
+        """
+
+    @_abc_1.abstractmethod
+    def GetClass(
+        self,
+        request: _community_outreach_pb2.GetClassRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.GetClassResponse, _abc.Awaitable[_community_outreach_pb2.GetClassResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListClasses(
+        self,
+        request: _community_outreach_pb2.ListClassesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.ListClassesResponse, _abc.Awaitable[_community_outreach_pb2.ListClassesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def EnrolInClass(
+        self,
+        request: _community_outreach_pb2.EnrolInClassRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.EnrolInClassResponse, _abc.Awaitable[_community_outreach_pb2.EnrolInClassResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CancelEnrolment(
+        self,
+        request: _community_outreach_pb2.CancelEnrolmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.CancelEnrolmentResponse, _abc.Awaitable[_community_outreach_pb2.CancelEnrolmentResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AcceptSeat(
+        self,
+        request: _community_outreach_pb2.AcceptSeatRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.AcceptSeatResponse, _abc.Awaitable[_community_outreach_pb2.AcceptSeatResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetEnrolment(
+        self,
+        request: _community_outreach_pb2.GetEnrolmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.GetEnrolmentResponse, _abc.Awaitable[_community_outreach_pb2.GetEnrolmentResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListEnrolments(
+        self,
+        request: _community_outreach_pb2.ListEnrolmentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.ListEnrolmentsResponse, _abc.Awaitable[_community_outreach_pb2.ListEnrolmentsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordClassAttendance(
+        self,
+        request: _community_outreach_pb2.RecordClassAttendanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.RecordClassAttendanceResponse, _abc.Awaitable[_community_outreach_pb2.RecordClassAttendanceResponse]]: ...
 
 def add_CommunityServiceServicer_to_server(servicer: CommunityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
