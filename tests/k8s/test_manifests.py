@@ -78,6 +78,7 @@ KAKAO_TOKEN = "SOTONG_INTAKE_KAKAO_SKILL_TOKEN"
 PROVIDER_TOKEN = "SOTONG_PUBLISHING_PROVIDER_TOKEN"
 SEAL_KEYS = "SOTONG_PUBLISHING_SEAL_KEYS"
 PARTNER_KEYS = "SOTONG_PARTNER_DATA_KEYS"
+COMMUNITY_KEYS = "SOTONG_COMMUNITY_CONTACT_KEYS"
 PARTNER_WEBHOOKS = "SOTONG_PARTNER_WEBHOOK_SECRETS"
 # The secrets each workload reads (from the settings classes; test_manifests_match_the_settings_classes keeps
 # this table true). A workload gets exactly these, each through a secretKeyRef; none it does not read.
@@ -91,8 +92,8 @@ SECRETS_READ: dict[str, set[str]] = {
     "alerting-api": {DB, JWT},
     "alerting-worker": {DB},
     "publishing-dispatch": {DB, PROVIDER_TOKEN, SEAL_KEYS},
-    "community-api": {DB, JWT},
-    "community-worker": {DB},
+    "community-api": {DB, JWT, COMMUNITY_KEYS},
+    "community-worker": {DB, COMMUNITY_KEYS},
     "partner-api": {DB, JWT, PARTNER_KEYS},
     "partner-http": {DB, PARTNER_WEBHOOKS},
     "partner-worker": {DB, JWT, PARTNER_KEYS},
@@ -106,7 +107,7 @@ SECRET_ENV = set().union(*SECRETS_READ.values())
 # is one change. The private half is SEAL_KEYS, the engine's alone.
 SEAL_PUBLIC_KEYS = "SOTONG_PUBLISHING_SEAL_PUBLIC_KEYS"
 SEAL_PUBLIC_REF = {"name": "publishing-seal", "key": "public-keys"}
-PUBLIC_KEYS_READ = {"intake-api", "intake-http", "intake-worker"}
+PUBLIC_KEYS_READ = {"intake-api", "intake-http", "intake-worker", "community-api", "community-worker"}
 # The publishing engine's consumer groups: one per channel and lane (sotong_publishing.lanes.group_id), each lane
 # reading the catalog's dispatch-request topics of that lane (sotong_publishing.lanes.lane_topics).
 DISPATCH_CHANNELS = ("chat", "pager", "mail", "notice", "sns", "push", "kakao", "sms", "kakao_bot")
