@@ -33,7 +33,17 @@ from sotong.intake.v1 import intake_types_pb2 as itypes
 from sotong.moderation.v1 import moderation_events_pb2 as mpb
 from sotong.publishing.v1 import publishing_events_pb2 as ppb
 from sotong_common import batching, database, logs, process, streams, topics
-from sotong_community import announcements, comment_store, complaints, content_store, notices, opinion_store, settings
+from sotong_community import (
+    announcements,
+    briefing_store,
+    briefings,
+    comment_store,
+    complaints,
+    content_store,
+    notices,
+    opinion_store,
+    settings,
+)
 from sotong_community import terms as terms_
 from sotong_community.account_store import AccountStore
 from sotong_community.class_store import ClassStore
@@ -125,6 +135,9 @@ def build(chosen: settings.Worker, pool: asyncpg.Pool) -> batching.BatchConsumer
                 if item.received.metadata.event_id not in fresh:
                     continue
                 m = item.received.message
+                reply = briefings.reply_of(m.channel_message_id)
+                if reply is not None:
+                    await briefing_store.record_reply_tracking(conn, reply[0], reply[1], m.tracking_id)
                 comment = complaints.comment_of(m.channel_message_id)
                 if comment is not None and m.channel == "app":
                     await comment_store.record_complaint(conn, comment, m.tracking_id)
@@ -156,11 +169,24 @@ def build(chosen: settings.Worker, pool: asyncpg.Pool) -> batching.BatchConsumer
             and not m.exercise
             and m.requester not in ignored
         }
-        if not posts:
+        briefed = {
+            i.received.metadata.event_id: (
+                briefing_id,
+                leader_id,
+                briefing_store.OUTCOME.get(m.outcome, "failed"),
+                m.reported_at.ToDatetime(tzinfo=UTC) if m.HasField("reported_at") else i.received.metadata.produced_at,
+            )
+            for i in items
+            if (m := i.received.message).requester == "community"
+            and (briefing_id := briefings.briefing_of(m.message_id)) is not None
+            and (leader_id := briefings.leader_of(m.target)) is not None
+        }
+        if not posts and not briefed:
             return batching.Handled()
         async with pool.acquire() as conn, conn.transaction():
-            fresh = await opinion_store.first_times(conn, POSTS, list(posts))
+            fresh = await opinion_store.first_times(conn, POSTS, [*posts, *briefed])
             woken = await accounts.record_posts(conn, [p for e, p in posts.items() if e in fresh])
+            await briefing_store.record_receipts(conn, [b for e, b in briefed.items() if e in fresh])
         if woken:
             log.info("dormant SNS accounts posted again", accounts=woken)
         return batching.Handled()

@@ -13,6 +13,7 @@ from sotong_common import auth, logs, process
 from sotong_common.server import Server
 from sotong_community import settings
 from sotong_community.api.account_rpcs import AccountRpcs
+from sotong_community.api.briefing_rpcs import BriefingRpcs
 from sotong_community.api.card_rpcs import CardRpcs
 from sotong_community.api.class_rpcs import ClassRpcs
 from sotong_community.api.context import Context, Outreach
@@ -95,6 +96,12 @@ ROLES: dict[str, set[str]] = {
     "GetEnrolment": CITIZEN | STAFF,
     "ListEnrolments": STAFF,
     "RecordClassAttendance": STAFF,
+    "RegisterLeader": STAFF,
+    "DraftBriefing": STAFF,
+    "ApproveBriefing": {"dept_admin"},
+    "GetBriefing": STAFF,
+    "RecordBriefingRsvp": STAFF,
+    "RecordBriefingReply": STAFF,
 }
 POLICY = auth.Policy({f"/{SERVICE}/{method}": roles for method, roles in ROLES.items()})
 
@@ -109,6 +116,7 @@ class CommunityService(
     CardRpcs,
     GuidelineRpcs,
     ClassRpcs,
+    BriefingRpcs,
     pb_grpc.CommunityServiceServicer,
 ):
     def __init__(self, ctx: Context) -> None:

@@ -9,6 +9,7 @@ import asyncpg
 from sotong_common.at_rest import KeyRing
 from sotong_common.sealing import Sealer
 from sotong_community.account_store import AccountStore
+from sotong_community.briefing_store import BriefingStore
 from sotong_community.class_store import ClassStore
 from sotong_community.comment_store import CommentStore
 from sotong_community.debate_store import DebateStore
@@ -43,6 +44,7 @@ class Context:
     accounts: AccountStore
     guidelines: GuidelineStore
     classes: ClassStore
+    briefings: BriefingStore
     outreach: Outreach
 
     @classmethod
@@ -67,5 +69,6 @@ class Context:
             AccountStore(pool),
             GuidelineStore(pool),
             ClassStore(pool, keys, sealer),
+            BriefingStore(pool, keys, sealer),
             outreach or Outreach(),
         )

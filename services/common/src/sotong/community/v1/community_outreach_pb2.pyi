@@ -120,6 +120,64 @@ ENROLMENT_STATUS_OFFER_EXPIRED: EnrolmentStatus.ValueType  # 5
 """The offer was not taken in time; the seat passed on."""
 Global___EnrolmentStatus: _TypeAlias = EnrolmentStatus  # noqa: Y015
 
+class _LeaderChannel:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LeaderChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LeaderChannel.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LEADER_CHANNEL_UNSPECIFIED: _LeaderChannel.ValueType  # 0
+    LEADER_CHANNEL_SMS: _LeaderChannel.ValueType  # 1
+    LEADER_CHANNEL_KAKAO: _LeaderChannel.ValueType  # 2
+    LEADER_CHANNEL_MAIL: _LeaderChannel.ValueType  # 3
+
+class LeaderChannel(_LeaderChannel, metaclass=_LeaderChannelEnumTypeWrapper):
+    """--- opinion-leader briefings -------------------------------------------------------------------------------------"""
+
+LEADER_CHANNEL_UNSPECIFIED: LeaderChannel.ValueType  # 0
+LEADER_CHANNEL_SMS: LeaderChannel.ValueType  # 1
+LEADER_CHANNEL_KAKAO: LeaderChannel.ValueType  # 2
+LEADER_CHANNEL_MAIL: LeaderChannel.ValueType  # 3
+Global___LeaderChannel: _TypeAlias = LeaderChannel  # noqa: Y015
+
+class _BriefingStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BriefingStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BriefingStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BRIEFING_STATUS_UNSPECIFIED: _BriefingStatus.ValueType  # 0
+    BRIEFING_STATUS_DRAFT: _BriefingStatus.ValueType  # 1
+    BRIEFING_STATUS_APPROVED: _BriefingStatus.ValueType  # 2
+    """Approved by a department admin: handed to the publishing service, delivered at the embargo time."""
+
+class BriefingStatus(_BriefingStatus, metaclass=_BriefingStatusEnumTypeWrapper): ...
+
+BRIEFING_STATUS_UNSPECIFIED: BriefingStatus.ValueType  # 0
+BRIEFING_STATUS_DRAFT: BriefingStatus.ValueType  # 1
+BRIEFING_STATUS_APPROVED: BriefingStatus.ValueType  # 2
+"""Approved by a department admin: handed to the publishing service, delivered at the embargo time."""
+Global___BriefingStatus: _TypeAlias = BriefingStatus  # noqa: Y015
+
+class _Rsvp:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RsvpEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Rsvp.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RSVP_UNSPECIFIED: _Rsvp.ValueType  # 0
+    RSVP_YES: _Rsvp.ValueType  # 1
+    RSVP_NO: _Rsvp.ValueType  # 2
+    RSVP_MAYBE: _Rsvp.ValueType  # 3
+
+class Rsvp(_Rsvp, metaclass=_RsvpEnumTypeWrapper): ...
+
+RSVP_UNSPECIFIED: Rsvp.ValueType  # 0
+RSVP_YES: Rsvp.ValueType  # 1
+RSVP_NO: Rsvp.ValueType  # 2
+RSVP_MAYBE: Rsvp.ValueType  # 3
+Global___Rsvp: _TypeAlias = Rsvp  # noqa: Y015
+
 @_typing.final
 class SnsAccount(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -1939,3 +1997,407 @@ class RecordClassAttendanceResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordClassAttendanceResponse: _TypeAlias = RecordClassAttendanceResponse  # noqa: Y015
+
+@_typing.final
+class Leader(_message.Message):
+    """An opinion leader (a community figure, a columnist, a civic group's head) who agreed to receive briefings.
+    Name and contact are personal data: encrypted at rest, sealed on topics, shown to staff only.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEADER_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    ORGANISATION_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    DISTRICT_CODE_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    CONTACT_FIELD_NUMBER: _builtins.int
+    CONSENT_PURPOSE_FIELD_NUMBER: _builtins.int
+    CONSENT_EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    leader_id: _builtins.str
+    name: _builtins.str
+    organisation: _builtins.str
+    field: _builtins.str
+    district_code: _builtins.str
+    channel: Global___LeaderChannel.ValueType
+    contact: _builtins.str
+    """The phone (SMS), chatbot user key (KakaoTalk) or mail address for the chosen channel."""
+    consent_purpose: _builtins.str
+    """What the leader consented to and until when; no briefing is sent after the consent expires."""
+    @_builtins.property
+    def consent_expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        leader_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        organisation: _builtins.str = ...,
+        field: _builtins.str = ...,
+        district_code: _builtins.str = ...,
+        channel: Global___LeaderChannel.ValueType = ...,
+        contact: _builtins.str = ...,
+        consent_purpose: _builtins.str = ...,
+        consent_expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["consent_expires_at", b"consent_expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "consent_expires_at", b"consent_expires_at", "consent_purpose", b"consent_purpose", "contact", b"contact", "district_code", b"district_code", "field", b"field", "leader_id", b"leader_id", "name", b"name", "organisation", b"organisation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Leader: _TypeAlias = Leader  # noqa: Y015
+
+@_typing.final
+class RegisterLeaderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEADER_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def leader(self) -> Global___Leader: ...
+    def __init__(
+        self,
+        *,
+        leader: Global___Leader | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["leader", b"leader"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leader", b"leader", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterLeaderRequest: _TypeAlias = RegisterLeaderRequest  # noqa: Y015
+
+@_typing.final
+class RegisterLeaderResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEADER_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    @_builtins.property
+    def leader(self) -> Global___Leader: ...
+    def __init__(
+        self,
+        *,
+        leader: Global___Leader | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["leader", b"leader"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "leader", b"leader"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterLeaderResponse: _TypeAlias = RegisterLeaderResponse  # noqa: Y015
+
+@_typing.final
+class BriefingRecipient(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEADER_ID_FIELD_NUMBER: _builtins.int
+    DELIVERY_FIELD_NUMBER: _builtins.int
+    DELIVERED_AT_FIELD_NUMBER: _builtins.int
+    RSVP_FIELD_NUMBER: _builtins.int
+    REPLY_TRACKING_ID_FIELD_NUMBER: _builtins.int
+    leader_id: _builtins.str
+    delivery: _builtins.str
+    """delivered, failed, dead_lettered, or empty while nothing is reported."""
+    rsvp: Global___Rsvp.ValueType
+    reply_tracking_id: _builtins.str
+    """The intake tracking id of the leader's reply, filed as an opinion."""
+    @_builtins.property
+    def delivered_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        leader_id: _builtins.str = ...,
+        delivery: _builtins.str = ...,
+        delivered_at: _timestamp_pb2.Timestamp | None = ...,
+        rsvp: Global___Rsvp.ValueType = ...,
+        reply_tracking_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["delivered_at", b"delivered_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivered_at", b"delivered_at", "delivery", b"delivery", "leader_id", b"leader_id", "reply_tracking_id", b"reply_tracking_id", "rsvp", b"rsvp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BriefingRecipient: _TypeAlias = BriefingRecipient  # noqa: Y015
+
+@_typing.final
+class Briefing(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRIEFING_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    EMBARGO_UNTIL_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    DRAFTED_BY_FIELD_NUMBER: _builtins.int
+    APPROVED_BY_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    briefing_id: _builtins.str
+    title: _builtins.str
+    body: _builtins.str
+    status: Global___BriefingStatus.ValueType
+    drafted_by: _builtins.str
+    approved_by: _builtins.str
+    @_builtins.property
+    def embargo_until(self) -> _timestamp_pb2.Timestamp:
+        """Not delivered before this time (the publishing service holds it)."""
+
+    @_builtins.property
+    def recipients(self) -> _containers.RepeatedCompositeFieldContainer[Global___BriefingRecipient]: ...
+    def __init__(
+        self,
+        *,
+        briefing_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        body: _builtins.str = ...,
+        embargo_until: _timestamp_pb2.Timestamp | None = ...,
+        status: Global___BriefingStatus.ValueType = ...,
+        drafted_by: _builtins.str = ...,
+        approved_by: _builtins.str = ...,
+        recipients: _abc.Iterable[Global___BriefingRecipient] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["embargo_until", b"embargo_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved_by", b"approved_by", "body", b"body", "briefing_id", b"briefing_id", "drafted_by", b"drafted_by", "embargo_until", b"embargo_until", "recipients", b"recipients", "status", b"status", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Briefing: _TypeAlias = Briefing  # noqa: Y015
+
+@_typing.final
+class DraftBriefingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TITLE_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    EMBARGO_UNTIL_FIELD_NUMBER: _builtins.int
+    LEADER_IDS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    title: _builtins.str
+    body: _builtins.str
+    request_id: _builtins.str
+    @_builtins.property
+    def embargo_until(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def leader_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The leaders to brief (each with consent in force at approval)."""
+
+    def __init__(
+        self,
+        *,
+        title: _builtins.str = ...,
+        body: _builtins.str = ...,
+        embargo_until: _timestamp_pb2.Timestamp | None = ...,
+        leader_ids: _abc.Iterable[_builtins.str] | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["embargo_until", b"embargo_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "embargo_until", b"embargo_until", "leader_ids", b"leader_ids", "request_id", b"request_id", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DraftBriefingRequest: _TypeAlias = DraftBriefingRequest  # noqa: Y015
+
+@_typing.final
+class DraftBriefingResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRIEFING_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    @_builtins.property
+    def briefing(self) -> Global___Briefing: ...
+    def __init__(
+        self,
+        *,
+        briefing: Global___Briefing | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["briefing", b"briefing"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["briefing", b"briefing", "created", b"created"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DraftBriefingResponse: _TypeAlias = DraftBriefingResponse  # noqa: Y015
+
+@_typing.final
+class ApproveBriefingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRIEFING_ID_FIELD_NUMBER: _builtins.int
+    briefing_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        briefing_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["briefing_id", b"briefing_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveBriefingRequest: _TypeAlias = ApproveBriefingRequest  # noqa: Y015
+
+@_typing.final
+class ApproveBriefingResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRIEFING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def briefing(self) -> Global___Briefing: ...
+    def __init__(
+        self,
+        *,
+        briefing: Global___Briefing | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["briefing", b"briefing"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["briefing", b"briefing"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveBriefingResponse: _TypeAlias = ApproveBriefingResponse  # noqa: Y015
+
+@_typing.final
+class GetBriefingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRIEFING_ID_FIELD_NUMBER: _builtins.int
+    briefing_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        briefing_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["briefing_id", b"briefing_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBriefingRequest: _TypeAlias = GetBriefingRequest  # noqa: Y015
+
+@_typing.final
+class GetBriefingResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRIEFING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def briefing(self) -> Global___Briefing: ...
+    def __init__(
+        self,
+        *,
+        briefing: Global___Briefing | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["briefing", b"briefing"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["briefing", b"briefing"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBriefingResponse: _TypeAlias = GetBriefingResponse  # noqa: Y015
+
+@_typing.final
+class RecordBriefingRsvpRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRIEFING_ID_FIELD_NUMBER: _builtins.int
+    LEADER_ID_FIELD_NUMBER: _builtins.int
+    RSVP_FIELD_NUMBER: _builtins.int
+    briefing_id: _builtins.str
+    leader_id: _builtins.str
+    rsvp: Global___Rsvp.ValueType
+    def __init__(
+        self,
+        *,
+        briefing_id: _builtins.str = ...,
+        leader_id: _builtins.str = ...,
+        rsvp: Global___Rsvp.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["briefing_id", b"briefing_id", "leader_id", b"leader_id", "rsvp", b"rsvp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordBriefingRsvpRequest: _TypeAlias = RecordBriefingRsvpRequest  # noqa: Y015
+
+@_typing.final
+class RecordBriefingRsvpResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGED_FIELD_NUMBER: _builtins.int
+    changed: _builtins.bool
+    def __init__(
+        self,
+        *,
+        changed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordBriefingRsvpResponse: _TypeAlias = RecordBriefingRsvpResponse  # noqa: Y015
+
+@_typing.final
+class RecordBriefingReplyRequest(_message.Message):
+    """A leader's reply (by phone, mail or message, recorded by staff): filed with intake as an opinion."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BRIEFING_ID_FIELD_NUMBER: _builtins.int
+    LEADER_ID_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    DISTRICT_CODE_FIELD_NUMBER: _builtins.int
+    briefing_id: _builtins.str
+    leader_id: _builtins.str
+    text: _builtins.str
+    district_code: _builtins.str
+    def __init__(
+        self,
+        *,
+        briefing_id: _builtins.str = ...,
+        leader_id: _builtins.str = ...,
+        text: _builtins.str = ...,
+        district_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["briefing_id", b"briefing_id", "district_code", b"district_code", "leader_id", b"leader_id", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordBriefingReplyRequest: _TypeAlias = RecordBriefingReplyRequest  # noqa: Y015
+
+@_typing.final
+class RecordBriefingReplyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILED_FIELD_NUMBER: _builtins.int
+    filed: _builtins.bool
+    """True when this reply was filed now (a repeat of the same text files nothing)."""
+    def __init__(
+        self,
+        *,
+        filed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filed", b"filed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordBriefingReplyResponse: _TypeAlias = RecordBriefingReplyResponse  # noqa: Y015

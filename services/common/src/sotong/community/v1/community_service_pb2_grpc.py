@@ -366,6 +366,36 @@ class CommunityServiceStub:
                 request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordClassAttendanceRequest.SerializeToString,
                 response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordClassAttendanceResponse.FromString,
                 _registered_method=True)
+        self.RegisterLeader = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/RegisterLeader',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterLeaderRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterLeaderResponse.FromString,
+                _registered_method=True)
+        self.DraftBriefing = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/DraftBriefing',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.DraftBriefingRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.DraftBriefingResponse.FromString,
+                _registered_method=True)
+        self.ApproveBriefing = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/ApproveBriefing',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ApproveBriefingRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ApproveBriefingResponse.FromString,
+                _registered_method=True)
+        self.GetBriefing = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/GetBriefing',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetBriefingRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetBriefingResponse.FromString,
+                _registered_method=True)
+        self.RecordBriefingRsvp = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/RecordBriefingRsvp',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingRsvpRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingRsvpResponse.FromString,
+                _registered_method=True)
+        self.RecordBriefingReply = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/RecordBriefingReply',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingReplyRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingReplyResponse.FromString,
+                _registered_method=True)
 
 
 class CommunityServiceServicer:
@@ -803,6 +833,45 @@ class CommunityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterLeader(self, request, context):
+        """Opinion-leader briefings: leaders with consent and a preferred channel (staff register them); a briefing is
+        drafted, approved by a department admin and sent through the publishing service (routine lane) with its
+        embargo; delivery receipts and RSVPs per leader; replies filed with intake as opinions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DraftBriefing(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveBriefing(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBriefing(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordBriefingRsvp(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordBriefingReply(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CommunityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1130,6 +1199,36 @@ def add_CommunityServiceServicer_to_server(servicer, server):
                     servicer.RecordClassAttendance,
                     request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordClassAttendanceRequest.FromString,
                     response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordClassAttendanceResponse.SerializeToString,
+            ),
+            'RegisterLeader': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterLeader,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterLeaderRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterLeaderResponse.SerializeToString,
+            ),
+            'DraftBriefing': grpc.unary_unary_rpc_method_handler(
+                    servicer.DraftBriefing,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.DraftBriefingRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.DraftBriefingResponse.SerializeToString,
+            ),
+            'ApproveBriefing': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveBriefing,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ApproveBriefingRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ApproveBriefingResponse.SerializeToString,
+            ),
+            'GetBriefing': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBriefing,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetBriefingRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetBriefingResponse.SerializeToString,
+            ),
+            'RecordBriefingRsvp': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordBriefingRsvp,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingRsvpRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingRsvpResponse.SerializeToString,
+            ),
+            'RecordBriefingReply': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordBriefingReply,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingReplyRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingReplyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2893,6 +2992,168 @@ class CommunityService:
             '/sotong.community.v1.CommunityService/RecordClassAttendance',
             sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordClassAttendanceRequest.SerializeToString,
             sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordClassAttendanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterLeader(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/RegisterLeader',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterLeaderRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterLeaderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DraftBriefing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/DraftBriefing',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.DraftBriefingRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.DraftBriefingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveBriefing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/ApproveBriefing',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.ApproveBriefingRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.ApproveBriefingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBriefing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/GetBriefing',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetBriefingRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetBriefingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordBriefingRsvp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/RecordBriefingRsvp',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingRsvpRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingRsvpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordBriefingReply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/RecordBriefingReply',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingReplyRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingReplyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -145,6 +145,16 @@ class CommunityServiceStub:
     GetEnrolment: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.GetEnrolmentRequest, _community_outreach_pb2.GetEnrolmentResponse]
     ListEnrolments: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.ListEnrolmentsRequest, _community_outreach_pb2.ListEnrolmentsResponse]
     RecordClassAttendance: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordClassAttendanceRequest, _community_outreach_pb2.RecordClassAttendanceResponse]
+    RegisterLeader: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.RegisterLeaderRequest, _community_outreach_pb2.RegisterLeaderResponse]
+    """Opinion-leader briefings: leaders with consent and a preferred channel (staff register them); a briefing is
+    drafted, approved by a department admin and sent through the publishing service (routine lane) with its
+    embargo; delivery receipts and RSVPs per leader; replies filed with intake as opinions.
+    """
+    DraftBriefing: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.DraftBriefingRequest, _community_outreach_pb2.DraftBriefingResponse]
+    ApproveBriefing: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.ApproveBriefingRequest, _community_outreach_pb2.ApproveBriefingResponse]
+    GetBriefing: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.GetBriefingRequest, _community_outreach_pb2.GetBriefingResponse]
+    RecordBriefingRsvp: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordBriefingRsvpRequest, _community_outreach_pb2.RecordBriefingRsvpResponse]
+    RecordBriefingReply: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordBriefingReplyRequest, _community_outreach_pb2.RecordBriefingReplyResponse]
 
 @_typing.type_check_only
 class CommunityServiceAsyncStub(CommunityServiceStub):
@@ -262,6 +272,16 @@ class CommunityServiceAsyncStub(CommunityServiceStub):
     GetEnrolment: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.GetEnrolmentRequest, _community_outreach_pb2.GetEnrolmentResponse]  # type: ignore[assignment]
     ListEnrolments: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.ListEnrolmentsRequest, _community_outreach_pb2.ListEnrolmentsResponse]  # type: ignore[assignment]
     RecordClassAttendance: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordClassAttendanceRequest, _community_outreach_pb2.RecordClassAttendanceResponse]  # type: ignore[assignment]
+    RegisterLeader: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.RegisterLeaderRequest, _community_outreach_pb2.RegisterLeaderResponse]  # type: ignore[assignment]
+    """Opinion-leader briefings: leaders with consent and a preferred channel (staff register them); a briefing is
+    drafted, approved by a department admin and sent through the publishing service (routine lane) with its
+    embargo; delivery receipts and RSVPs per leader; replies filed with intake as opinions.
+    """
+    DraftBriefing: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.DraftBriefingRequest, _community_outreach_pb2.DraftBriefingResponse]  # type: ignore[assignment]
+    ApproveBriefing: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.ApproveBriefingRequest, _community_outreach_pb2.ApproveBriefingResponse]  # type: ignore[assignment]
+    GetBriefing: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.GetBriefingRequest, _community_outreach_pb2.GetBriefingResponse]  # type: ignore[assignment]
+    RecordBriefingRsvp: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordBriefingRsvpRequest, _community_outreach_pb2.RecordBriefingRsvpResponse]  # type: ignore[assignment]
+    RecordBriefingReply: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordBriefingReplyRequest, _community_outreach_pb2.RecordBriefingReplyResponse]  # type: ignore[assignment]
 
 class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
     """Citizen participation (tasks 4 and 5 of the plan): proposals that reach an official answer, debates and
@@ -766,5 +786,51 @@ class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _community_outreach_pb2.RecordClassAttendanceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_community_outreach_pb2.RecordClassAttendanceResponse, _abc.Awaitable[_community_outreach_pb2.RecordClassAttendanceResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RegisterLeader(
+        self,
+        request: _community_outreach_pb2.RegisterLeaderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.RegisterLeaderResponse, _abc.Awaitable[_community_outreach_pb2.RegisterLeaderResponse]]:
+        """Opinion-leader briefings: leaders with consent and a preferred channel (staff register them); a briefing is
+        drafted, approved by a department admin and sent through the publishing service (routine lane) with its
+        embargo; delivery receipts and RSVPs per leader; replies filed with intake as opinions.
+        """
+
+    @_abc_1.abstractmethod
+    def DraftBriefing(
+        self,
+        request: _community_outreach_pb2.DraftBriefingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.DraftBriefingResponse, _abc.Awaitable[_community_outreach_pb2.DraftBriefingResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ApproveBriefing(
+        self,
+        request: _community_outreach_pb2.ApproveBriefingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.ApproveBriefingResponse, _abc.Awaitable[_community_outreach_pb2.ApproveBriefingResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetBriefing(
+        self,
+        request: _community_outreach_pb2.GetBriefingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.GetBriefingResponse, _abc.Awaitable[_community_outreach_pb2.GetBriefingResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordBriefingRsvp(
+        self,
+        request: _community_outreach_pb2.RecordBriefingRsvpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.RecordBriefingRsvpResponse, _abc.Awaitable[_community_outreach_pb2.RecordBriefingRsvpResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordBriefingReply(
+        self,
+        request: _community_outreach_pb2.RecordBriefingReplyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.RecordBriefingReplyResponse, _abc.Awaitable[_community_outreach_pb2.RecordBriefingReplyResponse]]: ...
 
 def add_CommunityServiceServicer_to_server(servicer: CommunityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
