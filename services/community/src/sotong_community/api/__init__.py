@@ -18,6 +18,7 @@ from sotong_community.api.card_rpcs import CardRpcs
 from sotong_community.api.class_rpcs import ClassRpcs
 from sotong_community.api.context import Context, Outreach
 from sotong_community.api.conversation_rpcs import ConversationRpcs
+from sotong_community.api.expert_rpcs import ExpertRpcs
 from sotong_community.api.group_rpcs import GroupRpcs
 from sotong_community.api.guideline_rpcs import GuidelineRpcs
 from sotong_community.api.opinion_rpcs import OpinionRpcs
@@ -102,6 +103,11 @@ ROLES: dict[str, set[str]] = {
     "GetBriefing": STAFF,
     "RecordBriefingRsvp": STAFF,
     "RecordBriefingReply": STAFF,
+    "RegisterExpert": STAFF,
+    "SearchExperts": STAFF,
+    "CreatePanel": STAFF,
+    "InvitePanel": STAFF,
+    "RecordExpertRsvp": STAFF,
 }
 POLICY = auth.Policy({f"/{SERVICE}/{method}": roles for method, roles in ROLES.items()})
 
@@ -117,6 +123,7 @@ class CommunityService(
     GuidelineRpcs,
     ClassRpcs,
     BriefingRpcs,
+    ExpertRpcs,
     pb_grpc.CommunityServiceServicer,
 ):
     def __init__(self, ctx: Context) -> None:

@@ -13,6 +13,7 @@ from sotong_community.briefing_store import BriefingStore
 from sotong_community.class_store import ClassStore
 from sotong_community.comment_store import CommentStore
 from sotong_community.debate_store import DebateStore
+from sotong_community.expert_store import ExpertStore
 from sotong_community.group_store import GroupStore
 from sotong_community.guideline_store import GuidelineStore
 from sotong_community.ledger import Ledger
@@ -45,6 +46,7 @@ class Context:
     guidelines: GuidelineStore
     classes: ClassStore
     briefings: BriefingStore
+    experts: ExpertStore
     outreach: Outreach
 
     @classmethod
@@ -70,5 +72,6 @@ class Context:
             GuidelineStore(pool),
             ClassStore(pool, keys, sealer),
             BriefingStore(pool, keys, sealer),
+            ExpertStore(pool, keys, sealer),
             outreach or Outreach(),
         )

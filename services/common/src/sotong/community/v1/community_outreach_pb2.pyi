@@ -2401,3 +2401,386 @@ class RecordBriefingReplyResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordBriefingReplyResponse: _TypeAlias = RecordBriefingReplyResponse  # noqa: Y015
+
+@_typing.final
+class Expert(_message.Message):
+    """--- the SNS expert network ---------------------------------------------------------------------------------------
+
+    A domestic or international expert the city may consult. Name and mail are personal data: encrypted at rest,
+    never on topics, shown to staff only. No expert is found or invited once their consent has expired.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERT_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    ORGANISATION_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    LANGUAGES_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    CONSENT_PURPOSE_FIELD_NUMBER: _builtins.int
+    CONSENT_EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    expert_id: _builtins.str
+    name: _builtins.str
+    email: _builtins.str
+    organisation: _builtins.str
+    country: _builtins.str
+    """ISO 3166-1 alpha-2, e.g. KR, US."""
+    consent_purpose: _builtins.str
+    @_builtins.property
+    def languages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ISO 639-1, e.g. ko, en, ja."""
+
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Lower-case field codes, e.g. "sns-marketing", "crisis-communication"."""
+
+    @_builtins.property
+    def consent_expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        expert_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        email: _builtins.str = ...,
+        organisation: _builtins.str = ...,
+        country: _builtins.str = ...,
+        languages: _abc.Iterable[_builtins.str] | None = ...,
+        fields: _abc.Iterable[_builtins.str] | None = ...,
+        consent_purpose: _builtins.str = ...,
+        consent_expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["consent_expires_at", b"consent_expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consent_expires_at", b"consent_expires_at", "consent_purpose", b"consent_purpose", "country", b"country", "email", b"email", "expert_id", b"expert_id", "fields", b"fields", "languages", b"languages", "name", b"name", "organisation", b"organisation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Expert: _TypeAlias = Expert  # noqa: Y015
+
+@_typing.final
+class RegisterExpertRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def expert(self) -> Global___Expert: ...
+    def __init__(
+        self,
+        *,
+        expert: Global___Expert | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterExpertRequest: _TypeAlias = RegisterExpertRequest  # noqa: Y015
+
+@_typing.final
+class RegisterExpertResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERT_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    @_builtins.property
+    def expert(self) -> Global___Expert: ...
+    def __init__(
+        self,
+        *,
+        expert: Global___Expert | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expert", b"expert"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "expert", b"expert"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterExpertResponse: _TypeAlias = RegisterExpertResponse  # noqa: Y015
+
+@_typing.final
+class SearchExpertsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    """Both optional; experts whose consent is in force, matching every filter given."""
+    language: _builtins.str
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        language: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "language", b"language"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchExpertsRequest: _TypeAlias = SearchExpertsRequest  # noqa: Y015
+
+@_typing.final
+class SearchExpertsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPERTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def experts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Expert]: ...
+    def __init__(
+        self,
+        *,
+        experts: _abc.Iterable[Global___Expert] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["experts", b"experts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchExpertsResponse: _TypeAlias = SearchExpertsResponse  # noqa: Y015
+
+@_typing.final
+class Panel(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PANEL_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    EXPERT_IDS_FIELD_NUMBER: _builtins.int
+    panel_id: _builtins.str
+    title: _builtins.str
+    field: _builtins.str
+    @_builtins.property
+    def expert_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        panel_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        field: _builtins.str = ...,
+        expert_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expert_ids", b"expert_ids", "field", b"field", "panel_id", b"panel_id", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Panel: _TypeAlias = Panel  # noqa: Y015
+
+@_typing.final
+class CreatePanelRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PANEL_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def panel(self) -> Global___Panel: ...
+    def __init__(
+        self,
+        *,
+        panel: Global___Panel | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["panel", b"panel"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["panel", b"panel", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreatePanelRequest: _TypeAlias = CreatePanelRequest  # noqa: Y015
+
+@_typing.final
+class CreatePanelResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PANEL_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    @_builtins.property
+    def panel(self) -> Global___Panel: ...
+    def __init__(
+        self,
+        *,
+        panel: Global___Panel | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["panel", b"panel"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "panel", b"panel"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreatePanelResponse: _TypeAlias = CreatePanelResponse  # noqa: Y015
+
+@_typing.final
+class PanelInvitation(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class RsvpsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    INVITATION_ID_FIELD_NUMBER: _builtins.int
+    PANEL_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    STARTS_AT_FIELD_NUMBER: _builtins.int
+    RSVPS_FIELD_NUMBER: _builtins.int
+    invitation_id: _builtins.str
+    panel_id: _builtins.str
+    title: _builtins.str
+    @_builtins.property
+    def starts_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def rsvps(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """expert id -> yes / no / maybe (absent: no answer yet)."""
+
+    def __init__(
+        self,
+        *,
+        invitation_id: _builtins.str = ...,
+        panel_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        starts_at: _timestamp_pb2.Timestamp | None = ...,
+        rsvps: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["starts_at", b"starts_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitation_id", b"invitation_id", "panel_id", b"panel_id", "rsvps", b"rsvps", "starts_at", b"starts_at", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PanelInvitation: _TypeAlias = PanelInvitation  # noqa: Y015
+
+@_typing.final
+class InvitePanelRequest(_message.Message):
+    """Invites every member of the panel whose consent is in force at the meeting (by mail through the publishing
+    service, the address sealed).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PANEL_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    STARTS_AT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    panel_id: _builtins.str
+    title: _builtins.str
+    request_id: _builtins.str
+    @_builtins.property
+    def starts_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        panel_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        starts_at: _timestamp_pb2.Timestamp | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["starts_at", b"starts_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["panel_id", b"panel_id", "request_id", b"request_id", "starts_at", b"starts_at", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvitePanelRequest: _TypeAlias = InvitePanelRequest  # noqa: Y015
+
+@_typing.final
+class InvitePanelResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVITATION_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    CONSENT_EXPIRED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    @_builtins.property
+    def invitation(self) -> Global___PanelInvitation: ...
+    @_builtins.property
+    def consent_expired(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Members left out because their consent ends before the meeting."""
+
+    def __init__(
+        self,
+        *,
+        invitation: Global___PanelInvitation | None = ...,
+        created: _builtins.bool = ...,
+        consent_expired: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consent_expired", b"consent_expired", "created", b"created", "invitation", b"invitation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvitePanelResponse: _TypeAlias = InvitePanelResponse  # noqa: Y015
+
+@_typing.final
+class RecordExpertRsvpRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVITATION_ID_FIELD_NUMBER: _builtins.int
+    EXPERT_ID_FIELD_NUMBER: _builtins.int
+    RSVP_FIELD_NUMBER: _builtins.int
+    invitation_id: _builtins.str
+    expert_id: _builtins.str
+    rsvp: Global___Rsvp.ValueType
+    def __init__(
+        self,
+        *,
+        invitation_id: _builtins.str = ...,
+        expert_id: _builtins.str = ...,
+        rsvp: Global___Rsvp.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expert_id", b"expert_id", "invitation_id", b"invitation_id", "rsvp", b"rsvp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordExpertRsvpRequest: _TypeAlias = RecordExpertRsvpRequest  # noqa: Y015
+
+@_typing.final
+class RecordExpertRsvpResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVITATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def invitation(self) -> Global___PanelInvitation: ...
+    def __init__(
+        self,
+        *,
+        invitation: Global___PanelInvitation | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invitation", b"invitation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordExpertRsvpResponse: _TypeAlias = RecordExpertRsvpResponse  # noqa: Y015

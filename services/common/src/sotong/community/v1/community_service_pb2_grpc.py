@@ -396,6 +396,31 @@ class CommunityServiceStub:
                 request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingReplyRequest.SerializeToString,
                 response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingReplyResponse.FromString,
                 _registered_method=True)
+        self.RegisterExpert = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/RegisterExpert',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterExpertRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterExpertResponse.FromString,
+                _registered_method=True)
+        self.SearchExperts = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/SearchExperts',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.SearchExpertsRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.SearchExpertsResponse.FromString,
+                _registered_method=True)
+        self.CreatePanel = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/CreatePanel',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreatePanelRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreatePanelResponse.FromString,
+                _registered_method=True)
+        self.InvitePanel = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/InvitePanel',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.InvitePanelRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.InvitePanelResponse.FromString,
+                _registered_method=True)
+        self.RecordExpertRsvp = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/RecordExpertRsvp',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordExpertRsvpRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordExpertRsvpResponse.FromString,
+                _registered_method=True)
 
 
 class CommunityServiceServicer:
@@ -872,6 +897,38 @@ class CommunityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterExpert(self, request, context):
+        """The SNS expert network: experts with consent (purpose, expiry), search by field and language, advisory
+        panels, invitations by mail and RSVPs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchExperts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreatePanel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InvitePanel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordExpertRsvp(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CommunityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1229,6 +1286,31 @@ def add_CommunityServiceServicer_to_server(servicer, server):
                     servicer.RecordBriefingReply,
                     request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingReplyRequest.FromString,
                     response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingReplyResponse.SerializeToString,
+            ),
+            'RegisterExpert': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterExpert,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterExpertRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterExpertResponse.SerializeToString,
+            ),
+            'SearchExperts': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchExperts,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.SearchExpertsRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.SearchExpertsResponse.SerializeToString,
+            ),
+            'CreatePanel': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePanel,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreatePanelRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreatePanelResponse.SerializeToString,
+            ),
+            'InvitePanel': grpc.unary_unary_rpc_method_handler(
+                    servicer.InvitePanel,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.InvitePanelRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.InvitePanelResponse.SerializeToString,
+            ),
+            'RecordExpertRsvp': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordExpertRsvp,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordExpertRsvpRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordExpertRsvpResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -3154,6 +3236,141 @@ class CommunityService:
             '/sotong.community.v1.CommunityService/RecordBriefingReply',
             sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingReplyRequest.SerializeToString,
             sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordBriefingReplyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterExpert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/RegisterExpert',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterExpertRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RegisterExpertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchExperts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/SearchExperts',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.SearchExpertsRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.SearchExpertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePanel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/CreatePanel',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreatePanelRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreatePanelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InvitePanel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/InvitePanel',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.InvitePanelRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.InvitePanelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordExpertRsvp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/RecordExpertRsvp',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordExpertRsvpRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordExpertRsvpResponse.FromString,
             options,
             channel_credentials,
             insecure,

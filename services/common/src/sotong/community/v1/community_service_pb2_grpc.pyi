@@ -155,6 +155,14 @@ class CommunityServiceStub:
     GetBriefing: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.GetBriefingRequest, _community_outreach_pb2.GetBriefingResponse]
     RecordBriefingRsvp: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordBriefingRsvpRequest, _community_outreach_pb2.RecordBriefingRsvpResponse]
     RecordBriefingReply: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordBriefingReplyRequest, _community_outreach_pb2.RecordBriefingReplyResponse]
+    RegisterExpert: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.RegisterExpertRequest, _community_outreach_pb2.RegisterExpertResponse]
+    """The SNS expert network: experts with consent (purpose, expiry), search by field and language, advisory
+    panels, invitations by mail and RSVPs.
+    """
+    SearchExperts: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.SearchExpertsRequest, _community_outreach_pb2.SearchExpertsResponse]
+    CreatePanel: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.CreatePanelRequest, _community_outreach_pb2.CreatePanelResponse]
+    InvitePanel: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.InvitePanelRequest, _community_outreach_pb2.InvitePanelResponse]
+    RecordExpertRsvp: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordExpertRsvpRequest, _community_outreach_pb2.RecordExpertRsvpResponse]
 
 @_typing.type_check_only
 class CommunityServiceAsyncStub(CommunityServiceStub):
@@ -282,6 +290,14 @@ class CommunityServiceAsyncStub(CommunityServiceStub):
     GetBriefing: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.GetBriefingRequest, _community_outreach_pb2.GetBriefingResponse]  # type: ignore[assignment]
     RecordBriefingRsvp: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordBriefingRsvpRequest, _community_outreach_pb2.RecordBriefingRsvpResponse]  # type: ignore[assignment]
     RecordBriefingReply: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordBriefingReplyRequest, _community_outreach_pb2.RecordBriefingReplyResponse]  # type: ignore[assignment]
+    RegisterExpert: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.RegisterExpertRequest, _community_outreach_pb2.RegisterExpertResponse]  # type: ignore[assignment]
+    """The SNS expert network: experts with consent (purpose, expiry), search by field and language, advisory
+    panels, invitations by mail and RSVPs.
+    """
+    SearchExperts: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.SearchExpertsRequest, _community_outreach_pb2.SearchExpertsResponse]  # type: ignore[assignment]
+    CreatePanel: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.CreatePanelRequest, _community_outreach_pb2.CreatePanelResponse]  # type: ignore[assignment]
+    InvitePanel: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.InvitePanelRequest, _community_outreach_pb2.InvitePanelResponse]  # type: ignore[assignment]
+    RecordExpertRsvp: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordExpertRsvpRequest, _community_outreach_pb2.RecordExpertRsvpResponse]  # type: ignore[assignment]
 
 class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
     """Citizen participation (tasks 4 and 5 of the plan): proposals that reach an official answer, debates and
@@ -832,5 +848,43 @@ class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _community_outreach_pb2.RecordBriefingReplyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_community_outreach_pb2.RecordBriefingReplyResponse, _abc.Awaitable[_community_outreach_pb2.RecordBriefingReplyResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RegisterExpert(
+        self,
+        request: _community_outreach_pb2.RegisterExpertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.RegisterExpertResponse, _abc.Awaitable[_community_outreach_pb2.RegisterExpertResponse]]:
+        """The SNS expert network: experts with consent (purpose, expiry), search by field and language, advisory
+        panels, invitations by mail and RSVPs.
+        """
+
+    @_abc_1.abstractmethod
+    def SearchExperts(
+        self,
+        request: _community_outreach_pb2.SearchExpertsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.SearchExpertsResponse, _abc.Awaitable[_community_outreach_pb2.SearchExpertsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreatePanel(
+        self,
+        request: _community_outreach_pb2.CreatePanelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.CreatePanelResponse, _abc.Awaitable[_community_outreach_pb2.CreatePanelResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def InvitePanel(
+        self,
+        request: _community_outreach_pb2.InvitePanelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.InvitePanelResponse, _abc.Awaitable[_community_outreach_pb2.InvitePanelResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordExpertRsvp(
+        self,
+        request: _community_outreach_pb2.RecordExpertRsvpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.RecordExpertRsvpResponse, _abc.Awaitable[_community_outreach_pb2.RecordExpertRsvpResponse]]: ...
 
 def add_CommunityServiceServicer_to_server(servicer: CommunityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
