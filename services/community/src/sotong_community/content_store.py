@@ -113,9 +113,13 @@ async def apply_decision(
             await announcements.participation(conn, "comments", entity, row["district_code"], category, 1)
     elif kind in ("debate", "group"):
         await _titled(conn, kind, entity, outcome)
+    elif kind == "campaign_post":
+        from sotong_community import campaign_store  # it posts through this module
+
+        await campaign_store.apply_moderation(conn, entity, outcome)
     else:
         await _shown(conn, kind, entity, outcome)
-    text = outcome.shown_text if newly else ""
+    text = outcome.shown_text if newly and kind != "campaign_post" else ""  # the city's posts are no opinion
     return Applied(kind, newly, text, row["district_code"], category)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sotong.moderation.v1 import moderation_events_pb2 as mpb
 
-KINDS = ("proposal", "comment", "debate", "statement", "group", "post", "poll_answer")
+KINDS = ("proposal", "comment", "debate", "statement", "group", "post", "poll_answer", "campaign_post")
 CONTENT_TYPE_PREFIX = "community."
 REPORTABLE = frozenset({"comment", "post", "statement"})
 

@@ -37,6 +37,7 @@ from sotong_community import (
     announcements,
     briefing_store,
     briefings,
+    campaign_store,
     comment_store,
     complaints,
     content_store,
@@ -181,12 +182,26 @@ def build(chosen: settings.Worker, pool: asyncpg.Pool) -> batching.BatchConsumer
             and (briefing_id := briefings.briefing_of(m.message_id)) is not None
             and (leader_id := briefings.leader_of(m.target)) is not None
         }
-        if not posts and not briefed:
+        campaigned = {
+            i.received.metadata.event_id: (
+                post_id,
+                m.target,
+                briefing_store.OUTCOME.get(m.outcome, "failed"),
+                m.error[:500],
+                m.reported_at.ToDatetime(tzinfo=UTC) if m.HasField("reported_at") else i.received.metadata.produced_at,
+            )
+            for i in items
+            if (m := i.received.message).requester == "community"
+            and m.target
+            and (post_id := campaign_store.post_of(m.message_id)) is not None
+        }
+        if not posts and not briefed and not campaigned:
             return batching.Handled()
         async with pool.acquire() as conn, conn.transaction():
-            fresh = await opinion_store.first_times(conn, POSTS, [*posts, *briefed])
+            fresh = await opinion_store.first_times(conn, POSTS, [*posts, *briefed, *campaigned])
             woken = await accounts.record_posts(conn, [p for e, p in posts.items() if e in fresh])
             await briefing_store.record_receipts(conn, [b for e, b in briefed.items() if e in fresh])
+            await campaign_store.record_results(conn, [c for e, c in campaigned.items() if e in fresh])
         if woken:
             log.info("dormant SNS accounts posted again", accounts=woken)
         return batching.Handled()

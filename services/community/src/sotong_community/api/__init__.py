@@ -14,6 +14,7 @@ from sotong_common.server import Server
 from sotong_community import settings
 from sotong_community.api.account_rpcs import AccountRpcs
 from sotong_community.api.briefing_rpcs import BriefingRpcs
+from sotong_community.api.campaign_rpcs import CampaignRpcs
 from sotong_community.api.card_rpcs import CardRpcs
 from sotong_community.api.class_rpcs import ClassRpcs
 from sotong_community.api.context import Context, Outreach
@@ -108,6 +109,10 @@ ROLES: dict[str, set[str]] = {
     "CreatePanel": STAFF,
     "InvitePanel": STAFF,
     "RecordExpertRsvp": STAFF,
+    "CreateCampaign": STAFF,
+    "ScheduleCampaignPost": STAFF,
+    "GetCampaign": STAFF,
+    "ListCampaignCalendar": STAFF,
 }
 POLICY = auth.Policy({f"/{SERVICE}/{method}": roles for method, roles in ROLES.items()})
 
@@ -124,6 +129,7 @@ class CommunityService(
     ClassRpcs,
     BriefingRpcs,
     ExpertRpcs,
+    CampaignRpcs,
     pb_grpc.CommunityServiceServicer,
 ):
     def __init__(self, ctx: Context) -> None:

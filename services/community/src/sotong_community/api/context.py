@@ -10,6 +10,7 @@ from sotong_common.at_rest import KeyRing
 from sotong_common.sealing import Sealer
 from sotong_community.account_store import AccountStore
 from sotong_community.briefing_store import BriefingStore
+from sotong_community.campaign_store import CampaignStore
 from sotong_community.class_store import ClassStore
 from sotong_community.comment_store import CommentStore
 from sotong_community.debate_store import DebateStore
@@ -47,6 +48,7 @@ class Context:
     classes: ClassStore
     briefings: BriefingStore
     experts: ExpertStore
+    campaigns: CampaignStore
     outreach: Outreach
 
     @classmethod
@@ -73,5 +75,6 @@ class Context:
             ClassStore(pool, keys, sealer),
             BriefingStore(pool, keys, sealer),
             ExpertStore(pool, keys, sealer),
+            CampaignStore(pool),
             outreach or Outreach(),
         )

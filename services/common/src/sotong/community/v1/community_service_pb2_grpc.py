@@ -421,6 +421,26 @@ class CommunityServiceStub:
                 request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordExpertRsvpRequest.SerializeToString,
                 response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordExpertRsvpResponse.FromString,
                 _registered_method=True)
+        self.CreateCampaign = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/CreateCampaign',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateCampaignRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateCampaignResponse.FromString,
+                _registered_method=True)
+        self.ScheduleCampaignPost = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/ScheduleCampaignPost',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ScheduleCampaignPostRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ScheduleCampaignPostResponse.FromString,
+                _registered_method=True)
+        self.GetCampaign = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/GetCampaign',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetCampaignRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetCampaignResponse.FromString,
+                _registered_method=True)
+        self.ListCampaignCalendar = channel.unary_unary(
+                '/sotong.community.v1.CommunityService/ListCampaignCalendar',
+                request_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListCampaignCalendarRequest.SerializeToString,
+                response_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListCampaignCalendarResponse.FromString,
+                _registered_method=True)
 
 
 class CommunityServiceServicer:
@@ -929,6 +949,32 @@ class CommunityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCampaign(self, request, context):
+        """Civic campaigns: a calendar of posts scheduled across chosen official accounts through the publishing service,
+        each text moderated first, with per-account results.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScheduleCampaignPost(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCampaign(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCampaignCalendar(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CommunityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1311,6 +1357,26 @@ def add_CommunityServiceServicer_to_server(servicer, server):
                     servicer.RecordExpertRsvp,
                     request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordExpertRsvpRequest.FromString,
                     response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordExpertRsvpResponse.SerializeToString,
+            ),
+            'CreateCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCampaign,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateCampaignRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateCampaignResponse.SerializeToString,
+            ),
+            'ScheduleCampaignPost': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScheduleCampaignPost,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ScheduleCampaignPostRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ScheduleCampaignPostResponse.SerializeToString,
+            ),
+            'GetCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCampaign,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetCampaignRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetCampaignResponse.SerializeToString,
+            ),
+            'ListCampaignCalendar': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCampaignCalendar,
+                    request_deserializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListCampaignCalendarRequest.FromString,
+                    response_serializer=sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListCampaignCalendarResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -3371,6 +3437,114 @@ class CommunityService:
             '/sotong.community.v1.CommunityService/RecordExpertRsvp',
             sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordExpertRsvpRequest.SerializeToString,
             sotong_dot_community_dot_v1_dot_community__outreach__pb2.RecordExpertRsvpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/CreateCampaign',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateCampaignRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.CreateCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScheduleCampaignPost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/ScheduleCampaignPost',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.ScheduleCampaignPostRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.ScheduleCampaignPostResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/GetCampaign',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetCampaignRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.GetCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCampaignCalendar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.community.v1.CommunityService/ListCampaignCalendar',
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListCampaignCalendarRequest.SerializeToString,
+            sotong_dot_community_dot_v1_dot_community__outreach__pb2.ListCampaignCalendarResponse.FromString,
             options,
             channel_credentials,
             insecure,

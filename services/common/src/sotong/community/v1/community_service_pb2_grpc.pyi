@@ -163,6 +163,13 @@ class CommunityServiceStub:
     CreatePanel: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.CreatePanelRequest, _community_outreach_pb2.CreatePanelResponse]
     InvitePanel: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.InvitePanelRequest, _community_outreach_pb2.InvitePanelResponse]
     RecordExpertRsvp: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordExpertRsvpRequest, _community_outreach_pb2.RecordExpertRsvpResponse]
+    CreateCampaign: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.CreateCampaignRequest, _community_outreach_pb2.CreateCampaignResponse]
+    """Civic campaigns: a calendar of posts scheduled across chosen official accounts through the publishing service,
+    each text moderated first, with per-account results.
+    """
+    ScheduleCampaignPost: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.ScheduleCampaignPostRequest, _community_outreach_pb2.ScheduleCampaignPostResponse]
+    GetCampaign: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.GetCampaignRequest, _community_outreach_pb2.GetCampaignResponse]
+    ListCampaignCalendar: _grpc.UnaryUnaryMultiCallable[_community_outreach_pb2.ListCampaignCalendarRequest, _community_outreach_pb2.ListCampaignCalendarResponse]
 
 @_typing.type_check_only
 class CommunityServiceAsyncStub(CommunityServiceStub):
@@ -298,6 +305,13 @@ class CommunityServiceAsyncStub(CommunityServiceStub):
     CreatePanel: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.CreatePanelRequest, _community_outreach_pb2.CreatePanelResponse]  # type: ignore[assignment]
     InvitePanel: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.InvitePanelRequest, _community_outreach_pb2.InvitePanelResponse]  # type: ignore[assignment]
     RecordExpertRsvp: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.RecordExpertRsvpRequest, _community_outreach_pb2.RecordExpertRsvpResponse]  # type: ignore[assignment]
+    CreateCampaign: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.CreateCampaignRequest, _community_outreach_pb2.CreateCampaignResponse]  # type: ignore[assignment]
+    """Civic campaigns: a calendar of posts scheduled across chosen official accounts through the publishing service,
+    each text moderated first, with per-account results.
+    """
+    ScheduleCampaignPost: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.ScheduleCampaignPostRequest, _community_outreach_pb2.ScheduleCampaignPostResponse]  # type: ignore[assignment]
+    GetCampaign: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.GetCampaignRequest, _community_outreach_pb2.GetCampaignResponse]  # type: ignore[assignment]
+    ListCampaignCalendar: _aio.UnaryUnaryMultiCallable[_community_outreach_pb2.ListCampaignCalendarRequest, _community_outreach_pb2.ListCampaignCalendarResponse]  # type: ignore[assignment]
 
 class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
     """Citizen participation (tasks 4 and 5 of the plan): proposals that reach an official answer, debates and
@@ -886,5 +900,36 @@ class CommunityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _community_outreach_pb2.RecordExpertRsvpRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_community_outreach_pb2.RecordExpertRsvpResponse, _abc.Awaitable[_community_outreach_pb2.RecordExpertRsvpResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateCampaign(
+        self,
+        request: _community_outreach_pb2.CreateCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.CreateCampaignResponse, _abc.Awaitable[_community_outreach_pb2.CreateCampaignResponse]]:
+        """Civic campaigns: a calendar of posts scheduled across chosen official accounts through the publishing service,
+        each text moderated first, with per-account results.
+        """
+
+    @_abc_1.abstractmethod
+    def ScheduleCampaignPost(
+        self,
+        request: _community_outreach_pb2.ScheduleCampaignPostRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.ScheduleCampaignPostResponse, _abc.Awaitable[_community_outreach_pb2.ScheduleCampaignPostResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetCampaign(
+        self,
+        request: _community_outreach_pb2.GetCampaignRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.GetCampaignResponse, _abc.Awaitable[_community_outreach_pb2.GetCampaignResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListCampaignCalendar(
+        self,
+        request: _community_outreach_pb2.ListCampaignCalendarRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_community_outreach_pb2.ListCampaignCalendarResponse, _abc.Awaitable[_community_outreach_pb2.ListCampaignCalendarResponse]]: ...
 
 def add_CommunityServiceServicer_to_server(servicer: CommunityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
