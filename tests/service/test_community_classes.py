@@ -75,15 +75,16 @@ async def create_class(
     waitlist: bool = True,
     request_id: str = "class-1",
     min_age: int = 65,
+    first_in: timedelta = timedelta(days=3),
 ) -> opb.SnsClass:
     course = opb.SnsClass(
         title="어르신 카카오톡·유튜브 첫걸음", level="beginner", instructor="디지털 배움터 강사",
         venue=opb.ClassVenue(name="마포구청 디지털 배움터", district_code="11440", accessible=True),
         capacity=capacity, min_age=min_age, waitlist=waitlist,
     )  # fmt: skip
-    for day in (3, 10, 17, 24, 31):
+    for week in range(5):
         session = course.sessions.add(minutes=90)
-        session.starts_at.FromDatetime(datetime.now(UTC) + timedelta(days=day))
+        session.starts_at.FromDatetime(datetime.now(UTC) + first_in + timedelta(weeks=week))
     course.offer_hold.FromSeconds(hold_s)
     made = await stub.CreateClass(opb.CreateClassRequest(sns_class=course, request_id=request_id), metadata=operator)
     return made.sns_class
@@ -209,13 +210,15 @@ async def test_500_enrolments_for_20_seats_then_cancellations_offers_and_an_expi
         assert list(done.enrolment.attended) == [0, 1, 2, 3] and done.enrolment.completed
 
 
-async def test_a_full_class_without_waitlist_refuses_and_phone_enrolments_need_an_operator(engine: Engine) -> None:
+async def test_a_full_class_without_waitlist_refuses_phone_enrolments_need_an_operator_and_reminders_go_once(
+    engine: Engine,
+) -> None:
     stack = engine.stack
     operator = person(stack, "class-coordinator", "operator")
     async with channel(stack, "community-api") as ch:
         stub = pb_grpc.CommunityServiceStub(ch)
         course = await create_class(stub, operator, capacity=1, hold_s=60, waitlist=False, request_id="c2",
-                                    min_age=0)  # fmt: skip
+                                    min_age=0, first_in=timedelta(hours=2))  # fmt: skip
         by_phone = await stub.EnrolInClass(
             opb.EnrolInClassRequest(class_id=course.class_id, channel=opb.ENROLMENT_CHANNEL_PHONE,
                                     contact=opb.ClassContact(phone="010-2222-3333"), request_id="p1"),
@@ -245,6 +248,15 @@ async def test_a_full_class_without_waitlist_refuses_and_phone_enrolments_need_a
         assert self_phone.value.code() == grpc.StatusCode.PERMISSION_DENIED
         rows = await sql(stack, "SELECT count(*) AS n FROM enrolments", schema="community")
         assert rows[0]["n"] == 1
+
+        # The first session is in two hours: the enrolled person is reminded once (the worker ticks every second).
+        async def reminded() -> int:
+            return len(await engine.control.deliveries("sms", target="01022223333"))
+
+        await eventually(reminded, timeout=60)
+        await asyncio.sleep(3)
+        texts = [str(d) for d in await engine.control.deliveries("sms", target="01022223333")]
+        assert len(texts) == 1 and "내일" in texts[0]
 
 
 async def test_a_worker_killed_while_passing_offers_on_loses_none_and_sends_none_twice(engine: Engine) -> None:

@@ -341,9 +341,9 @@ class ClassStore:
     async def remind(self, now: datetime, ahead: timedelta) -> int:
         """Reminders for sessions starting within `ahead` (the day before), once per enrolment and session."""
         courses = await self.pool.fetch(
-            "SELECT * FROM classes WHERE enrolled > 0 AND first_session <= $1 + $2::interval"
+            "SELECT * FROM classes WHERE enrolled > 0 AND first_session <= $1::timestamptz + $2::interval"
             " AND EXISTS (SELECT 1 FROM jsonb_array_elements(sessions) s"
-            "  WHERE (s->>'starts_at')::timestamptz BETWEEN $1 AND $1 + $2::interval)",
+            "  WHERE (s->>'starts_at')::timestamptz BETWEEN $1::timestamptz AND $1::timestamptz + $2::interval)",
             now,
             ahead,
         )
