@@ -335,3 +335,64 @@ async def test_bad_accounts_name_their_field_and_nothing_is_stored_twice(fresh_s
         assert citizen.value.code() == grpc.StatusCode.PERMISSION_DENIED
         rows = await sql(fresh_stack, "SELECT count(*) AS n FROM sns_accounts", schema="community")
         assert rows[0]["n"] == 1
+
+
+async def test_an_update_moves_the_directory_entry_and_is_in_the_history(fresh_stack: Stack) -> None:
+    fresh_stack.start_services(("community-api",), say=False)
+    operator = person(fresh_stack, "sns-team-1", "operator")
+    async with channel(fresh_stack, "community-api") as ch:
+        stub = pb_grpc.CommunityServiceStub(ch)
+        made = await stub.RegisterAccount(
+            opb.RegisterAccountRequest(account=account("seoul.bike", "bike-old", "따릉이 소식"), request_id="u-1"),
+            metadata=operator,
+        )
+        account_id = made.account.account_id
+        with pytest.raises(grpc.aio.AioRpcError) as stale:
+            await stub.UpdateAccount(
+                opb.UpdateAccountRequest(account_id=account_id, account=opb.SnsAccount(purpose="x"),
+                                         fields=["purpose"], expected_version=7),
+                metadata=operator,
+            )  # fmt: skip
+        assert stale.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert (stale.value.details() or "").startswith("expected_version:")
+        with pytest.raises(grpc.aio.AioRpcError) as handle_alone:
+            await stub.UpdateAccount(
+                opb.UpdateAccountRequest(account_id=account_id, account=opb.SnsAccount(handle="seoul.bike2"),
+                                         fields=["handle"]),
+                metadata=operator,
+            )  # fmt: skip
+        assert [v.field for v in field_violations(handle_alone.value)] == ["url"]
+        with pytest.raises(grpc.aio.AioRpcError) as unknown_field:
+            await stub.UpdateAccount(
+                opb.UpdateAccountRequest(account_id=account_id, account=opb.SnsAccount(), fields=["status"]),
+                metadata=operator,
+            )
+        assert [v.field for v in field_violations(unknown_field.value)] == ["fields[0]"]
+        moved = await stub.UpdateAccount(
+            opb.UpdateAccountRequest(
+                account_id=account_id,
+                account=opb.SnsAccount(handle="seoul.bike2", url="https://www.facebook.com/seoul.bike2",
+                                       publishing_target="bike-new", purpose="따릉이와 자전거길 소식"),
+                fields=["handle", "url", "publishing_target", "purpose"],
+                expected_version=1,
+            ),
+            metadata=operator,
+        )  # fmt: skip
+        assert (moved.account.handle, moved.account.publishing_target, moved.account.version) == (
+            "seoul.bike2",
+            "bike-new",
+            2,
+        )
+        got = await stub.GetAccount(opb.GetAccountRequest(account_id=account_id), metadata=operator)
+        assert [(h.change, list(h.fields)) for h in got.history] == [
+            ("registered", []),
+            ("updated", ["handle", "publishing_target", "purpose", "url"]),
+        ]
+
+        async def feed() -> list[tuple[str, bool]] | None:
+            changes = [ppb.DirectoryEntryChanged.FromString(r.value)
+                       for r in read_all(fresh_stack, topics.COMMUNITY_SNS_DIRECTORY)]  # fmt: skip
+            found = [(c.target, c.active) for c in sorted(changes, key=lambda c: c.version)]
+            return found if len(found) >= 3 else None
+
+        assert await eventually(feed, timeout=30) == [("bike-old", True), ("bike-old", False), ("bike-new", True)]
