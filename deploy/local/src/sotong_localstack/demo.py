@@ -11,8 +11,10 @@ web page does (Connect JSON): a report, its retry under the same idempotency key
 role. Part five takes a merchant of 종로 주얼리거리 from registration to products the shopping-platform stand-in
 accepted (`partner.run_demo`). Part six is citizen participation through community's gRPC API: a proposal
 published by moderation gathers 100 verified citizens' supports and its forum opens, a comment with a phone number
-is published masked, an abusive one is removed, and a poll's result by district moves as citizens answer. The demo
-succeeds only if every part does.
+is published masked, an abusive one is removed, and a poll's result by district moves as citizens answer. Part
+seven is the city's outreach: an official SNS account registered, a staff business card carrying it (vCard and QR
+written to the run directory), and a two-seat SNS class for seniors whose freed seat is offered to the first
+waitlisted. The demo succeeds only if every part does.
 """
 
 from __future__ import annotations
@@ -154,7 +156,9 @@ def run(run_dir: Path, wait_s: float = 60.0) -> int:
     gateway_ok = run_gateway(state) if "gateway-api" in state.http_ports else True
     partner_ok = partner.run_demo(state, wait_s) if "partner-api" in state.grpc_ports else True
     participation_ok = run_participation(state, wait_s) if "community-api" in state.grpc_ports else True
-    return 0 if all((citizens_ok, replies_ok, disaster_ok, gateway_ok, partner_ok, participation_ok)) else 1
+    outreach_ok = run_outreach(state, run_dir) if "community-api" in state.grpc_ports else True
+    checks = (citizens_ok, replies_ok, disaster_ok, gateway_ok, partner_ok, participation_ok, outreach_ok)
+    return 0 if all(checks) else 1
 
 
 def run_gateway(state: StackState) -> bool:
@@ -450,3 +454,69 @@ def run_participation(state: StackState, wait_s: float) -> bool:
                       f" (화장실, 그늘막, 따릉이): {by_district}", flush=True)  # fmt: skip
     comments_ok = bool(shown) and "***-****-****" in shown[0] and removed is not None and removed.status == "removed"
     return forum_ok and comments_ok
+
+
+def run_outreach(state: StackState, run_dir: Path) -> bool:
+    """Part seven: the city's outreach through community's gRPC API: an official SNS account registered (the
+    publishing service's sns:official follows), a staff business card with it (vCard and QR written to the run
+    directory), and a two-seat SNS class for seniors: three enrol, one cancels, the first waitlisted is offered
+    the seat."""
+    from sotong.community.v1 import community_outreach_pb2 as opb
+    from sotong.community.v1 import community_service_pb2_grpc as cpb_grpc
+
+    def who(subject: str, *roles: str) -> tuple[tuple[str, str], ...]:
+        return (("authorization", "Bearer " + auth.issue(state.jwt_secret, subject, roles or ("citizen",))),)
+
+    stamp = int(time.time())
+    operator = who("demo-sns-team", "operator")
+    print("\ndemo: the city's outreach through community's gRPC API", flush=True)
+    with grpc.insecure_channel(f"127.0.0.1:{state.grpc_ports['community-api']}") as ch:
+        api = cpb_grpc.CommunityServiceStub(ch)
+        handle = f"seoul.demo{stamp % 100000}"
+        made = api.RegisterAccount(
+            opb.RegisterAccountRequest(
+                account=opb.SnsAccount(platform="facebook", handle=handle, url=f"https://www.facebook.com/{handle}",
+                                       department="demo-outreach", department_name="시민소통과",
+                                       purpose="시민소통 데모", publishing_target=f"demo-{stamp}"),
+                request_id=f"demo-account-{stamp}",
+            ),
+            metadata=operator,
+        )  # fmt: skip
+        print(f"  -> RegisterAccount: {made.account.platform} {made.account.handle} ({made.account.account_id}),"
+              " fed to the publishing service's sns:official", flush=True)  # fmt: skip
+        card = api.GetBusinessCard(
+            opb.GetBusinessCardRequest(
+                staff=opb.StaffContact(name="김소통", title="주무관", phone="02-2133-0000", email="demo@seoul.go.kr"),
+                department="demo-outreach", department_name="시민소통과",
+            ),
+            metadata=operator,
+        ).card  # fmt: skip
+        (run_dir / "demo-card.vcf").write_text(card.vcard, encoding="utf-8")
+        (run_dir / "demo-card-qr.svg").write_text(card.qr_svg, encoding="utf-8")
+        print(f"  -> GetBusinessCard: vCard {card.vcard.splitlines()[1]}, QR of {card.qr_url}"
+              f" (written to {run_dir / 'demo-card.vcf'} and demo-card-qr.svg)", flush=True)  # fmt: skip
+        venue = opb.ClassVenue(name="마포 디지털 배움터", district_code="11440", accessible=True)
+        course = opb.SnsClass(title="어르신 카카오톡 첫걸음", level="beginner", capacity=2, min_age=65, waitlist=True,
+                              venue=venue)  # fmt: skip
+        session = course.sessions.add(minutes=90)
+        session.starts_at.FromSeconds(stamp + 7 * 86400)
+        class_id = api.CreateClass(opb.CreateClassRequest(sns_class=course, request_id=f"demo-class-{stamp}"),
+                                   metadata=operator).sns_class.class_id  # fmt: skip
+        seniors = [who(f"demo-senior-{stamp}-{i}") for i in range(3)]
+        enrolments = [
+            api.EnrolInClass(
+                opb.EnrolInClassRequest(class_id=class_id, channel=opb.ENROLMENT_CHANNEL_APP, birth_year=1955,
+                                        contact=opb.ClassContact(phone=f"010-5555-{i:04d}"),
+                                        request_id=f"demo-enrol-{stamp}-{i}"),
+                metadata=seniors[i],
+            ).enrolment
+            for i in range(3)
+        ]  # fmt: skip
+        print("  -> three seniors enrol in a two-seat class: "
+              f"{[opb.EnrolmentStatus.Name(e.status) for e in enrolments]}", flush=True)  # fmt: skip
+        api.CancelEnrolment(opb.CancelEnrolmentRequest(enrolment_id=enrolments[0].enrolment_id), metadata=seniors[0])
+        offered = api.GetEnrolment(opb.GetEnrolmentRequest(enrolment_id=enrolments[2].enrolment_id),
+                                   metadata=seniors[2]).enrolment  # fmt: skip
+        print(f"  -> the first cancels; the waitlisted one is {opb.EnrolmentStatus.Name(offered.status)} the seat"
+              " (by SMS through the publishing service)", flush=True)  # fmt: skip
+    return offered.status == opb.ENROLMENT_STATUS_OFFERED and card.qr_url.endswith(handle)
