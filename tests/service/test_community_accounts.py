@@ -396,3 +396,11 @@ async def test_an_update_moves_the_directory_entry_and_is_in_the_history(fresh_s
             return found if len(found) >= 3 else None
 
         assert await eventually(feed, timeout=30) == [("bike-old", True), ("bike-old", False), ("bike-new", True)]
+        with pytest.raises(grpc.aio.AioRpcError) as other_page:  # a new address must still name the handle
+            await stub.UpdateAccount(
+                opb.UpdateAccountRequest(account_id=account_id,
+                                         account=opb.SnsAccount(url="https://www.facebook.com/someone.else"),
+                                         fields=["url"]),
+                metadata=operator,
+            )  # fmt: skip
+        assert [v.field for v in field_violations(other_page.value)] == ["account.url"]

@@ -64,10 +64,13 @@ def audit_view(result: AuditResult) -> opb.AccountAudit:
     )
 
 
-def _fields(v: Violations, account: opb.SnsAccount, prefix: str, names: set[str], platform: str) -> dict[str, Any]:
-    """The named fields of `account`, checked; `platform` is the account's (registration: the request's)."""
+def _fields(
+    v: Violations, account: opb.SnsAccount, prefix: str, names: set[str], platform: str, current_handle: str = ""
+) -> dict[str, Any]:
+    """The named fields of `account`, checked; `platform` is the account's (registration: the request's). A URL
+    must name the handle: the new one when it changes too, else the account's `current_handle`."""
     out: dict[str, Any] = {}
-    handle = account.handle.strip()
+    handle = account.handle.strip() if "handle" in names else current_handle
     if "handle" in names:
         out["handle"] = accounts.check_handle(v, prefix + "handle", platform, handle)
     if "url" in names:
@@ -135,7 +138,7 @@ class AccountRpcs:
             v.add("expected_version", "expected_version must not be negative")
         v.raise_if_any()
         row = await self.ctx.accounts.get(account_id)
-        changes = _fields(v, request.account, "account.", set(names), row["platform"])
+        changes = _fields(v, request.account, "account.", set(names), row["platform"], row["handle"])
         v.raise_if_any()
         updated = await self.ctx.accounts.update(account_id, changes, request.expected_version, principal().subject)
         return opb.UpdateAccountResponse(account=account_view(updated))
