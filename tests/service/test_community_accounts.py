@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
+import asyncpg
 import grpc
 import pytest
 import pytest_asyncio
@@ -106,11 +107,19 @@ def stage2(dispatch_id: str) -> ppb.DispatchRequested:
 
 
 async def directory_entry(stack: Stack, target: str) -> bool | None:
-    rows = await sql(
+    """The publishing engine's entry for `target` in sns:official (None before the engine made its schema)."""
+    try:
+        rows = await _entries(stack, target)
+    except asyncpg.UndefinedTableError:
+        return None
+    return rows[0]["active"] if rows else None
+
+
+async def _entries(stack: Stack, target: str) -> list[asyncpg.Record]:
+    return await sql(
         stack, "SELECT active FROM directory_entries WHERE list = 'sns:official' AND target = $1", target,
         schema="publishing",
     )  # fmt: skip
-    return rows[0]["active"] if rows else None
 
 
 async def test_registered_accounts_receive_the_next_stage2_alert_and_closed_ones_do_not(engine: Engine) -> None:
