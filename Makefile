@@ -11,7 +11,7 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help up down status test unit browser lint contracts-compat proto proto-check bench k8s-topics k8s-tools k8s-check images eval-moderation train-moderation lock clean gateway-web
+.PHONY: help up down status test unit browser lint contracts-compat proto proto-check bench soak k8s-topics k8s-tools k8s-check images eval-moderation train-moderation lock clean gateway-web
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ proto-check: $(STAMP) ## fail if the generated code drifted from protos/
 
 bench: $(STAMP) ## run the benchmarks; figures print and go to bench-results/*.json
 	$(PY) tests/bench/run.py $(BENCH)
+
+soak: $(STAMP) ## 10 minutes of steady mixed load on a stack of its own: RSS, consumer lag, error lines (not in CI)
+	$(PY) -m sotong_localstack.soak $(SOAK_ARGS)
 
 k8s-topics: $(STAMP) ## generate Strimzi KafkaTopic manifests from the topic catalog
 	$(PY) -c "from pathlib import Path; from sotong_localstack.topics import write_strimzi; print(len(write_strimzi(Path('k8s/base/kafka-topics'))), 'topics')"

@@ -265,6 +265,9 @@ class Stack:
     def start_process(self, name: str) -> subprocess.Popen[bytes]:
         """Start (or restart) one service process in its own session, logging to <run_dir>/logs/<name>.log."""
         assert self.state is not None
+        running = self.processes.get(name)
+        if running is not None and running.poll() is None:  # a second one would be orphaned, never stopped
+            raise RuntimeError(f"{name} is already running (pid {running.pid}); stop it before starting another")
         script = Path(sys.executable).parent / PROCESSES[name]
         log = open(self.run_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(
