@@ -97,6 +97,9 @@ def make_app(service: str, bootstrap: str, replication: int = 1, **overrides: An
         "web_enabled": False,
         "topic_replication_factor": replication,
         "topic_allow_declare": False,
+        # Faust's leader-election topic (`<app id>-__assignor-__leader`) serves features we do not use, and with
+        # declaring off it never exists: aiokafka then logged an error at every metadata refresh (soak, 5 min).
+        "topic_disable_leader": True,
         "producer_acks": -1,
         "consumer_auto_offset_reset": "earliest",
         "broker_commit_every": 1000,
