@@ -13,7 +13,7 @@ both processes read `time.perf_counter()`, which on Linux is CLOCK_MONOTONIC, on
 start). Its fetches ask for at least one byte and wait on the broker up to 500 ms only while nothing is there,
 so a record is handed over as soon as it is readable; with a 10 ms wait the idle polling alone kept the broker
 at a quarter of a core (0.26 vs 0.05 CPU s/s) of this 2-core machine, in every phase. The time until the RPC
-answered (committed to PostgreSQL, which is already durable) is printed too.
+answered (durable on Kafka, not yet stored) is printed too.
 
 CPU per accepted report: each phase charges the CPU time of the intake API, the intake worker, this run's
 PostgreSQL (server and backends), the Kafka broker and the load generator from /proc to its requests, counted
