@@ -29,7 +29,7 @@ from sotong.common.v1 import geo_pb2
 from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.intake.v1 import intake_service_pb2_grpc as pb_grpc
 from sotong.intake.v1 import intake_types_pb2 as types
-from sotong_intake.webhook import sign
+from sotong_common.webhooks import sign
 from sotong_localstack.stack import Stack, StackState
 from sotong_localstack.testing import eventually, sql
 from sotong_localstack.traffic import Ledger, Traffic
