@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-PACKAGES := services/common services/intake services/moderation services/alerting services/publishing services/partner services/gateway deploy/local deploy/local/standins
+PACKAGES := services/common services/intake services/moderation services/alerting services/publishing services/partner services/gateway services/console deploy/local deploy/local/standins
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
@@ -55,7 +55,7 @@ unit: $(STAMP) ## unit tests only: no Kafka, no PostgreSQL (seconds)
 lint: $(STAMP) contracts-compat ## ruff, mypy --strict, import rules, buf lint and buf breaking
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy -p sotong_common -p sotong_localstack -p sotong_intake -p sotong_moderation -p sotong_alerting -p sotong_publishing -p sotong_partner -p sotong_gateway -p sotong_standins
+	$(BIN)/mypy -p sotong_common -p sotong_localstack -p sotong_intake -p sotong_moderation -p sotong_alerting -p sotong_publishing -p sotong_partner -p sotong_gateway -p sotong_console -p sotong_standins
 	$(BIN)/lint-imports --no-logo
 	cd protos && ../$(BIN)/buf lint
 
