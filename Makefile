@@ -11,7 +11,7 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help up down status test unit browser lint contracts-compat proto proto-check bench k8s-topics k8s-tools k8s-check images eval-moderation train-moderation lock clean gateway-web
+.PHONY: help up down status test unit browser lint contracts-compat proto proto-check bench k8s-topics k8s-tools k8s-check images eval-moderation train-moderation lock clean gateway-web console-web
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ $(STAMP): $(PYPROJECTS) requirements/constraints.txt requirements/dev.txt
 	$(PY) -m pip install --quiet -c requirements/constraints.txt -r requirements/dev.txt $(addprefix -e ,$(PACKAGES))
 	@touch $@
 
-up: $(STAMP) ## start Kafka, PostgreSQL and every service in the background, then run the demo
+up: $(STAMP) console-web ## start Kafka, PostgreSQL and every service in the background, then run the demo
 	$(BIN)/sotong-stack up
 
 down: ## stop everything `make up` started
@@ -34,7 +34,7 @@ down: ## stop everything `make up` started
 status: $(STAMP) ## print the running stack's ports and processes
 	$(BIN)/sotong-stack status
 
-test: $(STAMP) lint proto-check k8s-tools browser gateway-web ## lint, contracts, then unit, service, e2e and reliability tests on the real stack
+test: $(STAMP) lint proto-check k8s-tools browser gateway-web console-web ## lint, contracts, then unit, service, e2e and reliability tests on the real stack
 	$(PY) -m pytest -q --timeout=600 $(PYTEST_ARGS) services deploy/local/standins/tests tests
 
 # Two tests drive a real headless Chromium, Debian's: the partner service's mobile homepage (Selenium, through
@@ -108,6 +108,21 @@ $(GATEWAY_WEB)/node_modules/.installed: $(GATEWAY_WEB)/package-lock.json
 
 gateway-web: $(STAMP) $(GATEWAY_WEB)/node_modules/.installed ## build the gateway's browser page (generated Connect/gRPC-Web client)
 	$(GATEWAY_WEB)/build.sh $(abspath $(PY))
+
+# The operators' console: server-rendered pages with htmx and its SSE extension, no JavaScript build. The npm
+# packages (pinned by services/console/web/package-lock.json, installed with npm ci) are copied into the package's
+# static/vendor (not committed); axe-core stays in node_modules for the browser tests' accessibility checks.
+CONSOLE_WEB := services/console/web
+CONSOLE_VENDOR := services/console/src/sotong_console/static/vendor
+$(CONSOLE_WEB)/node_modules/.installed: $(CONSOLE_WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20+ and npm are needed for the console's htmx and axe-core"; exit 1; }
+	cd $(CONSOLE_WEB) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+console-web: $(CONSOLE_WEB)/node_modules/.installed ## copy htmx and its SSE extension into the console's static files
+	@mkdir -p $(CONSOLE_VENDOR)
+	@cp $(CONSOLE_WEB)/node_modules/htmx.org/dist/htmx.min.js $(CONSOLE_VENDOR)/htmx.min.js
+	@cp $(CONSOLE_WEB)/node_modules/htmx-ext-sse/dist/sse.js $(CONSOLE_VENDOR)/htmx-ext-sse.js
 
 images: ## build the service images (needs a Docker engine)
 	docker build -f services/intake/Dockerfile -t sotong/intake:dev .
