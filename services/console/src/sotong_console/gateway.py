@@ -94,9 +94,7 @@ class Gateway:
         CALLS.labels(name, "OK").inc()
         return answer
 
-    async def stream(
-        self, token: str, method: grpc.aio.UnaryStreamMultiCallable[Q, R], request: Q
-    ) -> AsyncIterator[R]:
+    async def stream(self, token: str, method: grpc.aio.UnaryStreamMultiCallable[Q, R], request: Q) -> AsyncIterator[R]:
         """A server stream as the person, until it ends or the caller stops reading (which cancels it)."""
         name = _method_name(method)
         call = method(request, metadata=self._metadata(token))

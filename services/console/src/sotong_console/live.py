@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 import grpc
 from aiohttp import web
@@ -26,8 +27,8 @@ HEARTBEAT_S = 15.0
 STREAMS = Gauge("sotong_console_live_streams", "server-sent event streams open")
 _log = logs.get("console.live")
 
-Put = Callable[[bytes], Awaitable[None]]
-Source = Callable[[Put], Awaitable[None]]
+Put = Callable[[bytes], Coroutine[Any, Any, None]]
+Source = Callable[[Put], Coroutine[Any, Any, None]]
 TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
 
 

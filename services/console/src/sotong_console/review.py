@@ -228,7 +228,9 @@ async def decide_one(request: web.Request) -> web.StreamResponse:
                 content_id=content_id,
                 action=action,
                 reason=text_of(form, "reason", 2000),
-                clauses=[c for c in form.getall("clauses", []) if c in CLAUSES] if action == events_pb.ACTION_REMOVE else [],
+                clauses=[c for c in form.getall("clauses", []) if c in CLAUSES]
+                if action == events_pb.ACTION_REMOVE
+                else [],
                 expected_decision_id=text_of(form, "expected", 100),
             ),
         )

@@ -67,7 +67,9 @@ def parse_dev_users(raw: str) -> tuple[DevUser, ...]:
             raise ValueError(f"{subject!r}: {problem}")
         unknown = sorted(roles - set(ROLES_SHOWN))
         if unknown:
-            raise ValueError(f"{subject}: roles {unknown} cannot sign in to the console (one of {', '.join(ROLES_SHOWN)})")
+            raise ValueError(
+                f"{subject}: roles {unknown} cannot sign in to the console (one of {', '.join(ROLES_SHOWN)})"
+            )
         users.append(DevUser(subject, roles))
     return tuple(users)
 

@@ -29,13 +29,26 @@ STATUSES = ("Actual", "Exercise", "Test")
 SEVERITIES = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
 URGENCIES = ("Immediate", "Expected", "Future", "Past", "Unknown")
 CERTAINTIES = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")
-CATEGORIES = ("Met", "Geo", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra", "CBRNE", "Other")
+CATEGORIES = (
+    "Met",
+    "Geo",
+    "Safety",
+    "Security",
+    "Rescue",
+    "Fire",
+    "Health",
+    "Env",
+    "Transport",
+    "Infra",
+    "CBRNE",
+    "Other",
+)
 HAZARDS = ("호우", "태풍", "대설", "폭염", "한파", "지진", "화재", "산사태", "정전", "감염병", "미세먼지")
 NEXT_PURPOSE = {"stage_0": "stage1", "stage_1": "stage2"}
 
 
 def channel_name(value: int) -> str:
-    return channels_pb.Channel.Name(value) if value in channels_pb.Channel.values() else str(value)
+    return channels_pb.Channel.Name(value) if value in channels_pb.Channel.values() else str(value)  # type: ignore[arg-type]
 
 
 def draft_request(form: Any, incident_id: str) -> pb.DraftAlertRequest:
@@ -381,7 +394,9 @@ async def approve(request: web.Request) -> web.StreamResponse:
             session.token, console.gateway.alerting.ApproveAlert, pb.ApproveAlertRequest(identifier=identifier)
         )
     except Refused as refused:
-        return await _alert_page(request, refused=refused, status=403 if refused.code.name == "PERMISSION_DENIED" else 409)
+        return await _alert_page(
+            request, refused=refused, status=403 if refused.code.name == "PERMISSION_DENIED" else 409
+        )
     raise web.HTTPSeeOther(f"/alerts/{identifier}")
 
 

@@ -51,7 +51,10 @@ PHRASES: Mapping[str, tuple[str, str]] = {
     "user": ("사용자", "User"),
     "password": ("비밀번호", "Password"),
     "sign_in_failed": ("사용자 또는 비밀번호가 맞지 않습니다.", "Wrong user or password."),
-    "dev_users": ("로컬 개발 계정 (make up이 비밀번호를 알려 줍니다)", "Local development users (make up prints the password)"),
+    "dev_users": (
+        "로컬 개발 계정 (make up이 비밀번호를 알려 줍니다)",
+        "Local development users (make up prints the password)",
+    ),
     "oidc_sign_in": ("시 통합 인증으로 로그인", "Sign in with the city's identity provider"),
     "sign_in_expired": ("로그인 요청이 만료되었습니다. 다시 시도하세요.", "The sign-in request expired. Try again."),
     # situation room
@@ -88,7 +91,10 @@ PHRASES: Mapping[str, tuple[str, str]] = {
     "draft_next": ("{stage} 경보 작성", "Draft the {stage} alert"),
     "cancel_incident": ("재난 취소", "Cancel the incident"),
     "cancel_reason": ("취소 사유", "Reason for cancelling"),
-    "cancel_directly": ("아직 공식 메시지가 나가지 않아 바로 취소됩니다.", "No official message went out yet: it is cancelled at once."),
+    "cancel_directly": (
+        "아직 공식 메시지가 나가지 않아 바로 취소됩니다.",
+        "No official message went out yet: it is cancelled at once.",
+    ),
     "cancel_by_alert": ("취소 경보를 작성합니다 (승인 후 발령).", "Drafts a Cancel alert (approved, then issued)."),
     "update_alert": ("정정·변경 경보 작성", "Draft an update"),
     "update_reason": ("변경 사유", "Reason for the update"),
@@ -112,7 +118,10 @@ PHRASES: Mapping[str, tuple[str, str]] = {
     "description": ("내용", "Description"),
     "instruction": ("행동요령", "Instruction"),
     "short_text": ("재난문자·SMS 문안 (직접 작성)", "Cell broadcast / SMS text (hand-written)"),
-    "short_text_hint": ("비우면 제목과 행동요령으로 만듭니다. 한글 90자.", "Empty: composed from headline and instruction. 90 Korean characters."),
+    "short_text_hint": (
+        "비우면 제목과 행동요령으로 만듭니다. 한글 90자.",
+        "Empty: composed from headline and instruction. 90 Korean characters.",
+    ),
     "severity": ("심각도", "Severity"),
     "urgency": ("긴급도", "Urgency"),
     "certainty": ("확실도", "Certainty"),
@@ -121,7 +130,10 @@ PHRASES: Mapping[str, tuple[str, str]] = {
     "expires_hours": ("유효 시간(시간)", "Expires after (hours)"),
     "web": ("자세히 보기 주소", "More information URL"),
     "preview": ("채널별 미리보기", "Preview per channel"),
-    "preview_hint": ("입력하는 대로 채널별 글자 수 제한을 확인합니다.", "Each channel's limits are checked as you type."),
+    "preview_hint": (
+        "입력하는 대로 채널별 글자 수 제한을 확인합니다.",
+        "Each channel's limits are checked as you type.",
+    ),
     "problems": ("고칠 점", "To fix"),
     "no_problems": ("발송할 수 있습니다.", "This can be sent."),
     "warnings": ("주의", "Warnings"),
@@ -144,7 +156,10 @@ PHRASES: Mapping[str, tuple[str, str]] = {
     ),
     "approve": ("승인", "Approve"),
     "issue": ("발령", "Issue"),
-    "issued_note": ("발령됨: 승인된 경보는 바뀌지 않습니다. 정정·취소는 새 경보로 합니다.", "Issued: an approved alert never changes; updates and cancellations are new alerts."),
+    "issued_note": (
+        "발령됨: 승인된 경보는 바뀌지 않습니다. 정정·취소는 새 경보로 합니다.",
+        "Issued: an approved alert never changes; updates and cancellations are new alerts.",
+    ),
     "approved_wait_issue": ("승인됨. 발령할 수 있습니다.", "Approved. It can be issued."),
     "what_is_sent": ("채널별로 나가는 문안", "What each channel sends"),
     "cap_document": ("CAP 1.2 문서", "CAP 1.2 document"),
@@ -180,7 +195,10 @@ PHRASES: Mapping[str, tuple[str, str]] = {
     "decided_at": ("결정 시각", "Decided at"),
     "appeals": ("이의 제기", "Appeals"),
     "file_appeal": ("이의 제기하기", "File an appeal"),
-    "appeal_filed": ("이의 제기가 접수되어 다시 검토 대기열에 들어갔습니다.", "Appeal filed: the item is back in the review queue."),
+    "appeal_filed": (
+        "이의 제기가 접수되어 다시 검토 대기열에 들어갔습니다.",
+        "Appeal filed: the item is back in the review queue.",
+    ),
     "in_queue": ("검토 대기 중", "Waiting for review"),
     "masked_text": ("공개될 글 (개인정보 가림)", "Text as published (personal data masked)"),
     # inbox
@@ -231,7 +249,10 @@ ALERT_STATES: Mapping[str, tuple[str, str]] = {
 
 EVENTS: Mapping[str, tuple[str, str]] = {
     "alerting.incident-reported.v1": ("재난 보고", "incident reported"),
-    "alerting.internal-sharing-opened.v1": ("0단계: 대응 그룹 개설, 당직자 호출", "stage 0: response group opened, duty officers paged"),
+    "alerting.internal-sharing-opened.v1": (
+        "0단계: 대응 그룹 개설, 당직자 호출",
+        "stage 0: response group opened, duty officers paged",
+    ),
     "alerting.first-message-issued.v1": ("1차 공식 발표 발령", "first official message issued"),
     "alerting.second-message-issued.v1": ("2차 공식 발표 발령", "second official message issued"),
     "alerting.update-issued.v1": ("정정·변경 발령", "update issued"),
