@@ -107,7 +107,7 @@ async def keep_failure_screens(browser: Browser, test_name: str) -> None:
         for p, page in enumerate(context.pages):
             try:
                 await page.screenshot(path=str(FAILURES / f"{safe}-{c}-{p}.png"), full_page=True)
-            except Exception:  # noqa: BLE001 - a page that cannot be photographed must not hide the failure
+            except Exception:  # a page that cannot be photographed must not hide the failure
                 continue
 
 
@@ -224,15 +224,18 @@ async def test_two_people_issue_a_stage_1_alert_and_the_drafter_watches_deliveri
     assert await a.get_attribute("#stage", "class") == "stage stage-stage_0"
     assert await a.is_visible("#area-map path.marked[data-code='11320']")
 
-    # Drafting: the preview measures each channel as A types; an over-long SMS text is flagged before sending.
+    # Drafting: the preview measures each channel as A types; an over-long text is flagged before sending.
     await a.click("#draft-link")
     await a.wait_for_selector("#preview article.rendering")
     for name, value in KO.items():
         await a.fill(f"#{name}", value)
-    await a.fill("#ko_short_text", "가" * 120)
-    await a.wait_for_selector("#preview-problems li[data-field='texts[0].short_text']")
-    assert await a.is_visible("#preview .rendering.over")
-    await a.fill("#ko_short_text", KO["ko_short_text"])
+    # Stage 1 goes to the press list and the portal notice: a 100-character title breaks the press rule.
+    await a.fill("#ko_headline", "가" * 100)
+    await a.wait_for_selector("#preview-problems li[data-field='texts[ko]']")
+    measure = await a.inner_text("#preview .rendering.over[data-language=ko] .measure.over")
+    used, limit = map(int, re.findall(r"\d+", measure)[:2])
+    assert used > 100 and limit == 78, measure  # the title with its "[보도참고자료]" prefix
+    await a.fill("#ko_headline", KO["ko_headline"])
     await a.wait_for_selector("#preview-problems p.ok")
     await screen(a, "draft-with-preview")
     await a.click("#submit-draft")
@@ -255,16 +258,18 @@ async def test_two_people_issue_a_stage_1_alert_and_the_drafter_watches_deliveri
     assert forced["status"] == 403, forced
     assert "PERMISSION_DENIED" in forced["text"] or "FAILED_PRECONDITION" in forced["text"], forced["text"][:500]
 
-    # A watches the incident page from here on, never reloading it.
+    # A watches the incident page from here on, never reloading it: nothing went to the press yet.
     await a.goto(f"{console}/incidents/{incident_id}")
     await a.evaluate("window.__notReloaded = true")
     await a.wait_for_selector("#timeline li")
+    assert await a.query_selector("#deliveries tr[data-channel=CHANNEL_PRESS_MAIL]") is None
 
     # B, another person in another browser context, reads exactly what will be sent, approves and issues.
     await sign_in(b, console, stack, "approver-lee")
     await b.goto(f"{console}/alerts/{identifier}")
     assert await b.query_selector("#you-drafted") is None
-    assert KO["ko_short_text"] in await b.inner_text("#sent-heading + .renderings")
+    sent = await b.inner_text("#sent-heading + .renderings")
+    assert KO["ko_headline"] in sent and KO["ko_instruction"] in sent and KO["en_instruction"] in sent
     await screen(b, "alert-to-approve")
     await b.click("#approve")
     await b.wait_for_selector("#alert-state[data-state=approved]")
@@ -280,12 +285,12 @@ async def test_two_people_issue_a_stage_1_alert_and_the_drafter_watches_deliveri
             "Object.fromEntries([...document.querySelectorAll('#deliveries tr[data-channel]')]"
             ".map(r => [r.dataset.channel, Number(r.querySelector('.delivered').textContent)]))"
         )
-        wanted = {"CHANNEL_SMS", "CHANNEL_NEWS_APP_PUSH", "CHANNEL_KAKAO_CHANNEL"}
+        wanted = {"CHANNEL_PRESS_MAIL", "CHANNEL_PORTAL_NOTICE"}
         return counts if wanted <= {c for c, n in counts.items() if n > 0} else None
 
     counts = await eventually(delivered_channels, timeout=90)
-    assert counts["CHANNEL_SMS"] >= 1
-    await a.wait_for_selector("#timeline li[data-event*=first]", timeout=30_000)
+    assert counts["CHANNEL_PRESS_MAIL"] >= 1 and counts["CHANNEL_PORTAL_NOTICE"] >= 1
+    await a.wait_for_selector("#timeline li[data-event='alerting.first-message-issued.v1']", timeout=30_000)
     assert await a.evaluate("window.__notReloaded === true"), "the page was reloaded"
     await screen(a, "incident-live")
 
