@@ -71,6 +71,7 @@ class Console:
 
 
 CONSOLE = web.AppKey("console", Console)
+SESSION = web.RequestKey("session", Session)
 
 
 def console_of(request: web.Request) -> Console:
@@ -83,8 +84,7 @@ def language_of(request: web.Request) -> str:
 
 
 def session_of(request: web.Request) -> Session | None:
-    found: Session | None = request.get("session")
-    return found
+    return request.get(SESSION)
 
 
 def own_origin(request: web.Request) -> str:
@@ -145,7 +145,7 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
     console = console_of(request)
     session = console.sessions.open(request.cookies.get(console.sessions.session_cookie))
     if session is not None:
-        request["session"] = session
+        request[SESSION] = session
     return await handler(request)
 
 
