@@ -131,6 +131,7 @@ images: ## build the service images (needs a Docker engine)
 	docker build -f services/publishing/Dockerfile -t sotong/publishing:dev .
 	docker build -f services/partner/Dockerfile -t sotong/partner:dev .
 	docker build -f services/gateway/Dockerfile -t sotong/gateway:dev .
+	docker build -f services/console/Dockerfile -t sotong/console:dev .
 
 eval-moderation: $(STAMP) ## precision/recall/F1 per policy clause on held-out data (needs ../shared/datasets)
 	$(PY) -m sotong_moderation.evaluation --datasets ../shared/datasets --json-out bench-results/moderation-eval.json

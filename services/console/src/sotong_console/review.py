@@ -64,6 +64,16 @@ def highlighted(text: str, evidence: Sequence[events_pb.Evidence]) -> list[Piece
     return pieces
 
 
+def scores(evidence: Sequence[events_pb.Evidence]) -> list[tuple[str, float, float]]:
+    """Each rule that fired once, with its highest score and its threshold (a rule often fires on several spans)."""
+    best: dict[str, tuple[float, float]] = {}
+    for item in evidence:
+        score, threshold = best.get(item.rule, (-1.0, 0.0))
+        if item.score > score:
+            best[item.rule] = (item.score, item.threshold or threshold)
+    return sorted(((rule, s, t) for rule, (s, t) in best.items()), key=lambda r: -r[1])
+
+
 def _filters(query: object) -> pb.ListQueueRequest:
     get = getattr(query, "get")  # noqa: B009 - a MultiDict or a form
     getall = getattr(query, "getall")  # noqa: B009
@@ -102,6 +112,7 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
         filter_query=_filter_query(filters),
         clauses=CLAUSES,
         highlighted=highlighted,
+        scores=scores,
         reason_appeal=pb.QUEUE_REASON_APPEAL,
         decided=int(decided) if decided.isdigit() else None,
         decided_action=request.query.get("action", "") if request.query.get("action") in ACTIONS else "",
@@ -181,6 +192,7 @@ async def decide_many(request: web.Request) -> web.StreamResponse:
         filter_query=_filter_query(filters),
         clauses=CLAUSES,
         highlighted=highlighted,
+        scores=scores,
         reason_appeal=pb.QUEUE_REASON_APPEAL,
         decided=done if chosen else None,
         decided_action=text_of(form, "action", 10),

@@ -109,6 +109,7 @@ PHRASES: Mapping[str, tuple[str, str]] = {
     "approved_by": ("승인자", "Approved by"),
     "issued_by": ("발령자", "Issued by"),
     "status": ("구분", "Status"),
+    "progress": ("처리 상태", "Status"),
     # drafting
     "drafting": ("경보 작성", "Drafting an alert"),
     "korean": ("한국어", "Korean"),
@@ -323,6 +324,12 @@ SUBMISSION_KINDS: Mapping[str, tuple[str, str]] = {
     "SUBMISSION_KIND_DISASTER_REPORT": ("재난 제보", "disaster report"),
 }
 
+ACTIONS: Mapping[str, tuple[str, str]] = {
+    "ACTION_PUBLISH": ("게시", "published"),
+    "ACTION_REVIEW": ("사람 검토로 보냄", "sent to review"),
+    "ACTION_REMOVE": ("삭제", "removed"),
+}
+
 ROLES: Mapping[str, tuple[str, str]] = {
     "operator": ("운영자", "operator"),
     "approver": ("승인권자", "approver"),
@@ -342,6 +349,7 @@ TABLES: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "submission_status": SUBMISSION_STATUSES,
     "submission_kind": SUBMISSION_KINDS,
     "role": ROLES,
+    "action": ACTIONS,
 }
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from sotong.moderation.v1 import moderation_events_pb2 as events_pb
-from sotong_console.review import highlighted
+from sotong_console.review import highlighted, scores
 
 
 def evidence(start: int, end: int, text: str, clause: str = "political") -> events_pb.Evidence:
@@ -28,3 +28,15 @@ def test_overlapping_spans_mark_the_first_and_lose_no_text() -> None:
     pieces = highlighted(text, [evidence(2, 6, "cdef"), evidence(4, 8, "efgh"), evidence(1, 3, "bc")])
     assert "".join(p.text for p in pieces) == text
     assert [p.text for p in pieces if p.evidence is not None] == ["bc", "efgh"]
+
+
+def test_each_rule_is_shown_once_with_its_highest_score() -> None:
+    found = [
+        events_pb.Evidence(rule="political.party", score=0.4, threshold=0.5),
+        events_pb.Evidence(rule="political.endorsement", score=0.65, threshold=0.5),
+        events_pb.Evidence(rule="political.party", score=0.45, threshold=0.5),
+    ]
+    assert [(rule, round(score, 2)) for rule, score, _ in scores(found)] == [
+        ("political.endorsement", 0.65),
+        ("political.party", 0.45),
+    ]
