@@ -265,8 +265,12 @@ async def test_two_people_issue_a_stage_1_alert_and_the_drafter_watches_deliveri
     assert await a.query_selector("#deliveries tr[data-channel=CHANNEL_PRESS_MAIL]") is None
 
     # B, another person in another browser context, reads exactly what will be sent, approves and issues.
+    # B's situation room lists, live, what waits for B's approval (nobody is sent a notice per draft).
     await sign_in(b, console, stack, "approver-lee")
-    await b.goto(f"{console}/alerts/{identifier}")
+    await b.wait_for_selector(f"#awaiting li[data-alert='{identifier}']")
+    await screen(b, "situation-room-approver")
+    await b.click(f"#awaiting li[data-alert='{identifier}'] a")
+    await b.wait_for_url(f"{console}/alerts/{identifier}")
     assert await b.query_selector("#you-drafted") is None
     sent = await b.inner_text("#sent-heading + .renderings")
     assert KO["ko_headline"] in sent and KO["ko_instruction"] in sent and KO["en_instruction"] in sent
@@ -275,6 +279,8 @@ async def test_two_people_issue_a_stage_1_alert_and_the_drafter_watches_deliveri
     await b.wait_for_selector("#alert-state[data-state=approved]")
     await b.click("#issue")
     await b.wait_for_url(f"{console}/incidents/{incident_id}")
+    await b.goto(f"{console}/incidents")
+    await b.wait_for_selector("#awaiting p.hint")  # approved and issued: it left the list
 
     # A's page: the stage, the alert's state and the deliveries per channel arrive without a reload.
     await a.wait_for_selector("#stage.stage-stage_1", timeout=30_000)

@@ -8,6 +8,7 @@ channel will send (GetAlert's renderings) next to the button.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -107,12 +108,46 @@ def _district_counts(incidents: list[pb.Incident]) -> dict[str, int]:
     return counts
 
 
+AWAITING_LOOKUPS = 20
+"""Open incidents whose alerts are read for the approvers' list (the newest first; more is a city on fire)."""
+
+
+async def _awaiting(request: web.Request, incidents: list[pb.Incident]) -> list[tuple[pb.Incident, pb.AlertRecord]]:
+    """What waits for this approver: drafted alerts of open incidents that someone else drafted (or drills).
+
+    The list is the approver's, on their own screen and live: nobody is sent a notice per draft, and an alert
+    approved by a colleague leaves everyone's list at once.
+    """
+    session = require(request, *STAFF)
+    if not session.may("approver"):
+        return []
+    console = console_of(request)
+    open_ones = [i for i in incidents if i.stage not in {"all_clear", "cancelled"}][:AWAITING_LOOKUPS]
+
+    async def alerts_of(incident: pb.Incident) -> list[tuple[pb.Incident, pb.AlertRecord]]:
+        shown = await console.gateway.call(
+            session.token,
+            console.gateway.alerting.GetIncident,
+            pb.GetIncidentRequest(incident_id=incident.incident_id),
+        )
+        return [
+            (incident, alert)
+            for alert in shown.alerts
+            if alert.state == "drafted" and (alert.drafted_by != session.subject or _drill(alert.status))
+        ]
+
+    found = await asyncio.gather(*(alerts_of(incident) for incident in open_ones))
+    return [pair for pairs in found for pair in pairs]
+
+
 async def incidents_page(request: web.Request) -> web.StreamResponse:
     open_only = request.query.get("all") != "1"
     incidents = await _incidents(request, open_only)
     return render(
         request,
         "incidents.html",
+        awaiting=await _awaiting(request, incidents),
+        drill=_drill,
         incidents=incidents,
         open_only=open_only,
         counts=_district_counts(incidents),
@@ -132,11 +167,18 @@ async def incidents_live(request: web.Request) -> web.StreamResponse:
         language = language_of(request)
         return console.pages.render("_incident_rows.html", language, incidents=incidents)
 
+    async def awaiting() -> str:
+        pairs = await _awaiting(request, await _incidents(request, True))
+        return console.pages.render("_awaiting.html", language_of(request), awaiting=pairs, drill=_drill)
+
+    sources = [live.polled("incidents", rows, console.settings.console_refresh_s)]
+    if session.may("approver"):
+        sources.append(live.polled("awaiting", awaiting, console.settings.console_refresh_s))
     return await live.serve(
         request,
         session,
         console.live.closing,
-        [live.polled("incidents", rows, console.settings.console_refresh_s)],
+        sources,
         console.pages.render("_signed_out.html", language_of(request)),
     )
 
@@ -170,6 +212,8 @@ async def report_incident(request: web.Request) -> web.StreamResponse:
             hazards=HAZARDS,
             request_id=request_id,
             districts=seoul().districts,
+            awaiting=[],
+            drill=_drill,
             refused=refused,
             form=form,
         )

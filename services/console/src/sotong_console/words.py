@@ -59,6 +59,8 @@ PHRASES: Mapping[str, tuple[str, str]] = {
     "sign_in_expired": ("로그인 요청이 만료되었습니다. 다시 시도하세요.", "The sign-in request expired. Try again."),
     # situation room
     "open_incidents": ("진행 중인 재난", "Open incidents"),
+    "awaiting_approval": ("내 승인을 기다리는 경보", "Alerts waiting for your approval"),
+    "nothing_awaits": ("승인을 기다리는 경보가 없습니다.", "No alert waits for approval."),
     "all_incidents": ("모든 재난 (종료 포함)", "All incidents (closed too)"),
     "only_open": ("진행 중만", "Open only"),
     "no_incidents": ("진행 중인 재난이 없습니다.", "No open incidents."),
