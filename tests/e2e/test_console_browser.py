@@ -453,6 +453,12 @@ async def test_sign_in_page_is_accessible_and_refuses_a_wrong_password(fresh_sta
     await page.fill("#password", "wrong-password")
     await page.click("form.card button[type=submit]")
     await page.wait_for_selector("#sign-in-problem")
+    # Korean first; English one click away, remembered by a cookie.
+    assert await page.get_attribute("html", "lang") == "ko"
+    await page.click("header a[lang=en]")
+    await page.wait_for_selector("html[lang=en]")
+    assert await page.inner_text("h1") == "Sign in"
+    await screen(page, "sign-in-english")
     # A cross-site form post (no CSRF token, another Origin) is refused before anything is called.
     status = await asyncio.to_thread(_cross_site_post, console)
     assert status == 403
