@@ -403,9 +403,8 @@ async def test_a_moderator_removes_three_at_once_and_what_waits_drops_everywhere
     await page.wait_for_selector("#decided")
     assert await waiting(page) == before - 3
     # The other moderator's page, never reloaded, counts it too.
-    await other.wait_for_function(
-        f"document.querySelector('#waiting-total .count').dataset.waiting === '{before - 3}'", timeout=15_000
-    )
+    # (a selector, not wait_for_function: the page's CSP forbids the string evaluation that would need)
+    await other.wait_for_selector(f"#waiting-total .count[data-waiting='{before - 3}']", timeout=15_000)
     assert await other.evaluate("window.__notReloaded === true")
     badge = await other.get_attribute("#waiting-badge .count", "data-waiting")
     assert badge == str(before - 3)
