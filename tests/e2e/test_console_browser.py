@@ -335,6 +335,9 @@ async def test_a_drill_is_shown_unmistakably_as_a_drill(delivering: tuple[Stack,
     await page.wait_for_selector("#preview .drill-banner")
     await page.click("#submit-draft")
     await page.wait_for_selector("#drill-banner")
+    # A drill needs a second person too (the service's rule): its drafter has no approve button.
+    assert await page.is_visible("#you-drafted")
+    assert await page.query_selector("#approve") is None
     await screen(page, "alert-drill")
     await context.close()
 

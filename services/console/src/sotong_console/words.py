@@ -146,8 +146,10 @@ PHRASES: Mapping[str, tuple[str, str]] = {
     "alert": ("경보", "Alert"),
     "two_person_rule": ("2인 승인 원칙", "Two-person rule"),
     "you_drafted": (
-        "이 경보는 내가 작성했습니다. 실제 경보는 다른 승인권자가 승인해야 발령할 수 있습니다.",
-        "You drafted this alert. A real alert is issued only after another person with the approver role approves it.",
+        "이 경보는 내가 작성했습니다. 다른 사람이 승인해야 발령할 수 있습니다 "
+        "(실제 경보는 승인권자, 훈련은 다른 운영자).",
+        "You drafted this alert. Someone else must approve it before it is issued (an approver for a real alert, "
+        "another operator for a drill).",
     ),
     "needs_approver": (
         "승인 권한(approver)이 없어 승인할 수 없습니다. 승인권자에게 요청하세요.",
