@@ -482,3 +482,87 @@ def _cross_site_post(console: str) -> int:
             return int(reply.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
+
+
+async def issued_stage_1(stack: Stack) -> tuple[str, str]:
+    """An incident with an issued stage-1 alert, set up through the gateway as two people would."""
+    operator = (("authorization", bearer(stack, "duty-kim", "operator")),)
+    approver = (("authorization", bearer(stack, "approver-lee", "approver")),)
+    async with grpc.aio.insecure_channel(grpc_target(stack)) as channel:
+        api = apb_grpc.AlertingServiceStub(channel)
+        reported = await api.ReportIncident(
+            apb.ReportIncidentRequest(hazard="호우", area_codes=["11320"]), metadata=operator
+        )
+        incident_id = reported.incident.incident_id
+        texts = [
+            apb.AlertText(**{name.split("_", 1)[1]: value for name, value in KO.items() if name.startswith(lang)})
+            for lang in ("ko", "en")
+        ]
+        for text, lang in zip(texts, ("ko", "en"), strict=True):
+            text.language = lang
+        drafted = await api.DraftAlert(
+            apb.DraftAlertRequest(
+                incident_id=incident_id,
+                texts=texts,
+                severity="Severe",
+                urgency="Immediate",
+                certainty="Observed",
+                category="Met",
+                web=KO["web"],
+            ),
+            metadata=operator,
+        )
+        identifier = drafted.alert.identifier
+        await api.ApproveAlert(apb.ApproveAlertRequest(identifier=identifier), metadata=approver)
+        await api.IssueAlert(apb.IssueAlertRequest(identifier=identifier), metadata=operator)
+    return incident_id, identifier
+
+
+async def test_an_issued_alert_is_updated_then_the_incident_cancelled_each_by_two_people(
+    fresh_stack: Stack, browser: Browser
+) -> None:
+    console = start_console(fresh_stack, "alerting-api", "alerting-worker")
+    incident_id, first = await issued_stage_1(fresh_stack)
+    a_context, a = await person(browser)
+    b_context, b = await person(browser)
+    await sign_in(a, console, fresh_stack, "duty-kim")
+    await sign_in(b, console, fresh_stack, "approver-lee")
+
+    # Update: A changes the Korean instruction only; B approves and issues the update.
+    await a.goto(f"{console}/alerts/{first}")
+    await a.click("#two-person a.button")
+    await a.wait_for_selector("#update-hint")
+    await screen(a, "alert-update")
+    await a.fill("#reason", "대피 장소 안내 추가")
+    await a.fill("#ko_instruction", "하천변 접근 금지. 대피소: 도봉구민회관 (<b>방학로 3길</b>).")
+    await a.click("main form button[type=submit]")
+    await a.wait_for_url(re.compile(r"/alerts/[^/]+$"))
+    update = a.url.rsplit("/", 1)[-1]
+    assert update != first and await a.is_visible("#you-drafted")
+    await b.goto(f"{console}/alerts/{update}")
+    assert "도봉구민회관 (<b>방학로 3길</b>)" in await b.inner_text("#sent-heading + .renderings")
+    assert KO["en_instruction"] in await b.inner_text("#sent-heading + .renderings")  # the English kept as it was
+    await b.click("#approve")
+    await b.click("#issue")
+    await b.wait_for_url(f"{console}/incidents/{incident_id}")
+    await b.wait_for_selector(f"#alerts tr[data-alert='{update}'][data-state=issued]")
+
+    # Cancel: A asks from the incident page (a Cancel alert, since official messages went out); B approves it.
+    await a.goto(f"{console}/incidents/{incident_id}")
+    await a.click("details.cancel summary")
+    await a.select_option("#references", update)
+    await a.fill("#cancel-reason", "오보: 강우량 관측 오류")
+    await a.click("details.cancel button[type=submit]")
+    await a.wait_for_url(re.compile(r"/alerts/[^/]+$"))
+    cancel = a.url.rsplit("/", 1)[-1]
+    assert "Cancel" in await a.inner_text(".facts")
+    await b.goto(f"{console}/alerts/{cancel}")
+    await b.click("#approve")
+    await b.click("#issue")
+    await b.wait_for_url(f"{console}/incidents/{incident_id}")
+    await b.wait_for_selector("#stage.stage-cancelled")
+    assert await b.query_selector("#draft-link") is None  # nothing more to draft on a closed incident
+    await no_script_ran(b)
+    await screen(b, "incident-cancelled")
+    for context in (a_context, b_context):
+        await context.close()

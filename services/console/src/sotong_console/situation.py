@@ -26,6 +26,8 @@ STAFF = ("operator", "approver", "dept_admin")
 DRAFTERS = ("operator", "approver")
 LANGUAGES = ("ko", "en")
 TEXT_FIELDS = ("event", "headline", "description", "instruction", "short_text")
+UPDATE_FIELDS = ("headline", "description", "instruction", "short_text")
+"""What an update may change; a field left empty keeps the updated alert's words (the service's rule)."""
 STATUSES = ("Actual", "Exercise", "Test")
 SEVERITIES = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
 URGENCIES = ("Immediate", "Expected", "Future", "Past", "Unknown")
@@ -470,7 +472,7 @@ async def update_page(request: web.Request) -> web.StreamResponse:
         values={},
         problems={},
         refused=None,
-        text_fields=TEXT_FIELDS,
+        text_fields=UPDATE_FIELDS,
     )
 
 
@@ -480,7 +482,7 @@ async def update(request: web.Request) -> web.StreamResponse:
     identifier = request.match_info["identifier"]
     form = await request.post()
     texts = [
-        pb.AlertText(language=language, **{name: text_of(form, f"{language}_{name}") for name in TEXT_FIELDS})
+        pb.AlertText(language=language, **{name: text_of(form, f"{language}_{name}") for name in UPDATE_FIELDS})
         for language in LANGUAGES
     ]
     try:
@@ -502,7 +504,7 @@ async def update(request: web.Request) -> web.StreamResponse:
             values=values,
             problems=problems,
             refused=refused,
-            text_fields=TEXT_FIELDS,
+            text_fields=UPDATE_FIELDS,
         )
     raise web.HTTPSeeOther(f"/alerts/{drafted.alert.identifier}")
 

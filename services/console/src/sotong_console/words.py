@@ -100,6 +100,11 @@ PHRASES: Mapping[str, tuple[str, str]] = {
     "cancel_by_alert": ("취소 경보를 작성합니다 (승인 후 발령).", "Drafts a Cancel alert (approved, then issued)."),
     "update_alert": ("정정·변경 경보 작성", "Draft an update"),
     "update_reason": ("변경 사유", "Reason for the update"),
+    "update_keeps": (
+        "바꿀 문안만 쓰세요. 빈 칸은 원래 경보의 문안을 그대로 씁니다. 승인과 발령은 처음과 같습니다.",
+        "Write only what changes: an empty field keeps the original alert's words. It is approved and issued "
+        "like any alert.",
+    ),
     "all_clear_missing": (
         "해제(all-clear) 경보는 아직 경보 서비스에 기능이 없습니다.",
         "All-clear alerts are not offered by the alerting service yet.",
