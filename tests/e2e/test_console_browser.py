@@ -398,6 +398,7 @@ async def test_a_moderator_removes_three_at_once_and_what_waits_drops_everywhere
 
     # Three ticked, removed at once for the political clause.
     items = page.locator(".queue-item", has_text="후보")
+    removed = [await items.nth(i).get_attribute("data-content") for i in range(3)]
     for i in range(3):
         await items.nth(i).locator("input[name=item]").check()
     await page.check("#bulk input[name=clauses][value=political]")
@@ -442,6 +443,17 @@ async def test_a_moderator_removes_three_at_once_and_what_waits_drops_everywhere
     await no_script_ran(operator)
     await screen(operator, "inbox-submission")
     assert script_id
+
+    # An appeal: an operator asks for a removed item to be looked at again; it waits again, with the appeal
+    # shown, and the moderator's unreloaded page counts it.
+    await operator.goto(f"{console}/moderation/items/{removed[0]}")
+    await operator.fill("#appeal-reason", "후보 비방이 아니라 투표 독려입니다")
+    await operator.click("main form.card:has(#appeal-reason) button[type=submit]")
+    await operator.wait_for_selector("main p.ok[role=status]")
+    await other.wait_for_selector(f"#waiting-total .count[data-waiting='{before - 2}']", timeout=15_000)
+    await page.goto(f"{console}/moderation")
+    appealed = page.locator(f".queue-item[data-content='{removed[0]}'] .appeal")
+    assert "투표 독려" in await appealed.inner_text()
     for c in (context, other_context, operator_context):
         await c.close()
 
