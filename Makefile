@@ -37,9 +37,9 @@ status: $(STAMP) ## print the running stack's ports and processes
 test: $(STAMP) lint proto-check k8s-tools browser gateway-web console-web ## lint, contracts, then unit, service, e2e and reliability tests on the real stack
 	$(PY) -m pytest -q --timeout=600 $(PYTEST_ARGS) services deploy/local/standins/tests tests
 
-# Two tests drive a real headless Chromium, Debian's: the partner service's mobile homepage (Selenium, through
-# chromium-driver of the same version, with a Korean font so screenshots are legible) and the gateway's browser
-# test page (Playwright for Python, executable_path=/usr/bin/chromium). Installed with apt-get (as root, like CI)
+# Three tests drive a real headless Chromium, Debian's: the partner service's mobile homepage (Selenium, through
+# chromium-driver of the same version, with a Korean font so screenshots are legible), the gateway's browser
+# test page and the operators' console (Playwright for Python, executable_path=/usr/bin/chromium). Installed with apt-get (as root, like CI)
 # when missing.
 browser: ## install Debian's chromium, chromium-driver and a Korean font unless they are there
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! fc-list 2>/dev/null | grep -qi nanum; then \
