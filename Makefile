@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-PACKAGES := services/common services/intake services/moderation services/alerting services/publishing services/partner services/gateway services/console deploy/local deploy/local/standins
+PACKAGES := services/common services/intake services/moderation services/alerting services/publishing services/partner services/gateway services/community services/console deploy/local deploy/local/standins
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
@@ -55,7 +55,7 @@ unit: $(STAMP) ## unit tests only: no Kafka, no PostgreSQL (seconds)
 lint: $(STAMP) contracts-compat ## ruff, mypy --strict, import rules, buf lint and buf breaking
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy -p sotong_common -p sotong_localstack -p sotong_intake -p sotong_moderation -p sotong_alerting -p sotong_publishing -p sotong_partner -p sotong_gateway -p sotong_console -p sotong_standins
+	$(BIN)/mypy -p sotong_common -p sotong_localstack -p sotong_intake -p sotong_moderation -p sotong_alerting -p sotong_publishing -p sotong_partner -p sotong_gateway -p sotong_community -p sotong_console -p sotong_standins
 	$(BIN)/lint-imports --no-logo
 	cd protos && ../$(BIN)/buf lint
 
@@ -131,6 +131,7 @@ images: ## build the service images (needs a Docker engine)
 	docker build -f services/publishing/Dockerfile -t sotong/publishing:dev .
 	docker build -f services/partner/Dockerfile -t sotong/partner:dev .
 	docker build -f services/gateway/Dockerfile -t sotong/gateway:dev .
+	docker build -f services/community/Dockerfile -t sotong/community:dev .
 	docker build -f services/console/Dockerfile -t sotong/console:dev .
 
 eval-moderation: $(STAMP) ## precision/recall/F1 per policy clause on held-out data (needs ../shared/datasets)

@@ -3,6 +3,7 @@ citizen's submission shows the new status."""
 
 from __future__ import annotations
 
+import grpc
 import pytest
 
 from sotong.intake.v1 import intake_service_pb2 as pb
@@ -11,6 +12,7 @@ from sotong.intake.v1 import intake_types_pb2 as types
 from sotong.moderation.v1 import moderation_events_pb2 as epb
 from sotong.moderation.v1 import moderation_service_pb2 as mpb
 from sotong.moderation.v1 import moderation_service_pb2_grpc as mpb_grpc
+from sotong_common import auth
 from sotong_localstack.stack import Stack
 from sotong_localstack.testing import channel, eventually, sql, token
 
@@ -74,6 +76,14 @@ async def test_a_moderators_removal_changes_the_submission_in_intake(fresh_stack
             schema="intake",
         )  # fmt: skip
         assert str(applied[0]["moderation_decision_id"]) == decided.decision.decision_id
+
+        # Only the author may appeal: another citizen is refused (before issue 11 anyone could).
+        other = (
+            ("authorization", "Bearer " + auth.issue(fresh_stack.state.jwt_secret, "another-citizen", ["citizen"])),
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as not_theirs:
+            await moderation.Appeal(mpb.AppealRequest(content_id=submission_id, reason="남의 글"), metadata=other)
+        assert not_theirs.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
         # The author appeals; a moderator reinstates it, and intake follows.
         await moderation.Appeal(

@@ -64,6 +64,7 @@ PROCESSES: dict[str, dict[str, str]] = {
     "partner": {"api": "grpc", "http": "http", "worker": "consumer"},
     # The gateway's one process serves native gRPC and, for browsers, HTTP (Connect, gRPC-Web): both kinds.
     "gateway": {"api": "grpc+http"},
+    "community": {"api": "grpc", "worker": "consumer"},
     # The operators' console: pages and server-sent events over HTTP.
     "console": {"web": "http"},
 }
@@ -95,11 +96,13 @@ SECRETS_READ: dict[str, set[str]] = {
     "alerting-api": {DB, JWT},
     "alerting-worker": {DB},
     "publishing-dispatch": {DB, PROVIDER_TOKEN, SEAL_KEYS},
+    "community-api": {DB, JWT},
+    "community-worker": {DB},
+    "console-web": {JWT, SESSION_KEYS, DEV_PASSWORD, OIDC_SECRET},
     "partner-api": {DB, JWT, PARTNER_KEYS},
     "partner-http": {DB, PARTNER_WEBHOOKS},
     "partner-worker": {DB, JWT, PARTNER_KEYS},
     "gateway-api": {JWT},
-    "console-web": {JWT, SESSION_KEYS, DEV_PASSWORD, OIDC_SECRET},
 }
 # Secrets with a safe default in the code (unset = that door stays closed), which a Secret may leave out.
 OPTIONAL_SECRETS = {WEBHOOK_SECRETS, OPEN311_KEYS, KAKAO_TOKEN, PARTNER_WEBHOOKS, DEV_PASSWORD, OIDC_SECRET}
@@ -120,6 +123,7 @@ CONSUMER_GROUPS = {
     "moderation-worker": "sotong-moderation-batch",
     "alerting-worker": "sotong-alerting",
     "partner-worker": "sotong-partner",
+    "community-worker": "sotong-community-batch",
 }
 # Processes that talk to no Kafka (the gateway calls the services over gRPC): their ConfigMap has no Kafka keys.
 NO_KAFKA = {"gateway-api", "console-web"}
@@ -1597,6 +1601,8 @@ SETTINGS_CLASSES = {
     "partner-http": ("sotong_partner.settings", "Http"),
     "partner-worker": ("sotong_partner.settings", "Worker"),
     "gateway-api": ("sotong_gateway.settings", "Gateway"),
+    "community-api": ("sotong_community.settings", "Api"),
+    "community-worker": ("sotong_community.settings", "Worker"),
     "console-web": ("sotong_console.settings", "Console"),
 }
 
@@ -1762,4 +1768,5 @@ def test_console_scripts_and_consumer_groups_are_the_codes() -> None:
         "moderation-worker": batching.BatchConsumer("moderation", "kafka:9092").group,
         "alerting-worker": streams.app_id("alerting"),
         "partner-worker": streams.app_id("partner"),
+        "community-worker": batching.BatchConsumer("community", "kafka:9092").group,
     } == CONSUMER_GROUPS

@@ -16,7 +16,7 @@ from sotong.intake.v1 import intake_events_pb2
 from sotong.moderation.v1 import moderation_events_pb2 as epb
 from sotong.moderation.v1 import moderation_service_pb2 as pb
 from sotong.moderation.v1 import moderation_service_pb2_grpc as pb_grpc
-from sotong_common import events, topics
+from sotong_common import auth, events, topics
 from sotong_common.errors import field_violations
 from sotong_localstack.stack import Stack
 from sotong_localstack.testing import channel, eventually, produce_raw, read_all, sql, token
@@ -32,9 +32,9 @@ TEXTS = {
 }
 
 
-def submit(stack: Stack, text: str) -> str:
+def submit(stack: Stack, text: str, author: str = "test-citizen") -> str:
     submission_id = str(uuid.uuid4())
-    message = intake_events_pb2.SubmissionReceived(submission_id=submission_id, text=text, channel="app")
+    message = intake_events_pb2.SubmissionReceived(submission_id=submission_id, text=text, channel="app", author=author)
     meta = events.EventMetadata.new(topics.SUBMISSION_RECEIVED, "test")
     produce_raw(
         stack,
@@ -168,6 +168,13 @@ async def test_decide_and_appeal_are_audited_announced_and_exported(moderation: 
         assert stale.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         queue = await stub.ListQueue(pb.ListQueueRequest(), metadata=moderator)
         assert political not in {i.content_id for i in queue.items}
+
+        # Another citizen may not appeal it (only its author may).
+        other = (("authorization", "Bearer " + auth.issue(moderation.state.jwt_secret, "someone-else", ["citizen"])),)
+        with pytest.raises(grpc.aio.AioRpcError) as not_theirs:
+            await stub.Appeal(pb.AppealRequest(content_id=political, reason="제 글이 아니지만"), metadata=other)
+        assert not_theirs.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "only the author" in (not_theirs.value.details() or "")
 
         # The author appeals the removal: back in the queue, audited; a second open appeal is refused.
         citizen = token(moderation, "citizen")

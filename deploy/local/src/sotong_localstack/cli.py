@@ -129,6 +129,9 @@ def how_to_call(state: StackState) -> str:
         ]
     partner = auth.issue(state.jwt_secret, "local-partner", ["partner"], ttl_s=24 * 3600)
     lines.append(f"  CITIZEN={citizen}")
+    if "community-api" in state.grpc_ports:  # supports and poll responses need a verified citizen
+        verified = auth.issue(state.jwt_secret, "local-verified", ["citizen"], ttl_s=24 * 3600, verification="identity")
+        lines.append(f"  VERIFIED_CITIZEN={verified}")
     lines.append(f"  OPERATOR={operator}")
     lines.append(f"  PARTNER={partner}")
     return "\n".join(lines)

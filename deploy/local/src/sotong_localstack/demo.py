@@ -9,7 +9,10 @@ API: report (stage 0: response group and pages), a stage-1 and a stage-2 alert e
 approved by a second person, and what every channel's provider stand-in received. Part four calls the gateway as a
 web page does (Connect JSON): a report, its retry under the same idempotency key, the alerts in force, a refused
 role. Part five takes a merchant of 종로 주얼리거리 from registration to products the shopping-platform stand-in
-accepted (`partner.run_demo`).
+accepted (`partner.run_demo`). Part six is citizen participation through community's gRPC API: a proposal
+published by moderation gathers 100 verified citizens' supports and its forum opens, a comment with a phone number
+is published masked, an abusive one is removed, and a poll's result by district moves as citizens answer. The demo
+succeeds only if every part does.
 """
 
 from __future__ import annotations
@@ -150,7 +153,8 @@ def run(run_dir: Path, wait_s: float = 60.0) -> int:
     disaster_ok = run_disaster(state, wait_s) if "alerting-api" in state.grpc_ports else True
     gateway_ok = run_gateway(state) if "gateway-api" in state.http_ports else True
     partner_ok = partner.run_demo(state, wait_s) if "partner-api" in state.grpc_ports else True
-    return 0 if citizens_ok and replies_ok and disaster_ok and gateway_ok and partner_ok else 1
+    participation_ok = run_participation(state, wait_s) if "community-api" in state.grpc_ports else True
+    return 0 if all((citizens_ok, replies_ok, disaster_ok, gateway_ok, partner_ok, participation_ok)) else 1
 
 
 def run_gateway(state: StackState) -> bool:
@@ -335,3 +339,114 @@ def run_disaster(state: StackState, wait_s: float) -> bool:
     print(f"demo: what the provider stand-ins received: {received}")
     print(f"demo: the CAP feed (Atom) lists {feed.entries} active alert(s)")
     return bool(delivered)
+
+
+def run_participation(state: StackState, wait_s: float) -> bool:
+    """Citizen participation: a proposal crossing its first threshold, comments moderated, a poll's live result."""
+    from sotong.community.v1 import community_service_pb2 as cpb
+    from sotong.community.v1 import community_service_pb2_grpc as cpb_grpc
+
+    def who(subject: str, *roles: str, verification: str | None = "identity") -> tuple[tuple[str, str], ...]:
+        minted = auth.issue(state.jwt_secret, subject, roles or ("citizen",), verification=verification)
+        return (("authorization", f"Bearer {minted}"),)
+
+    stamp = int(time.time())
+    author = who(f"demo-author-{stamp}")
+    print("\ndemo: citizen participation through community's gRPC API", flush=True)
+    with grpc.insecure_channel(f"127.0.0.1:{state.grpc_ports['community-api']}") as ch:
+        api = cpb_grpc.CommunityServiceStub(ch)
+        created = api.CreateProposal(
+            cpb.CreateProposalRequest(
+                title="망원한강공원에 따릉이 대여소를 두 곳 더",
+                body="주말마다 대여소에 자전거가 없습니다. 망원나들목 근처에 두 곳 더 만들어 주세요.",
+                category="transport",
+                district_code="11440",
+                request_id=f"demo-{stamp}",
+            ),
+            metadata=author,
+        )
+        proposal_id = created.proposal.proposal_id
+        print(f"  -> proposal {proposal_id[:8]}… filed: {created.proposal.state}", flush=True)
+
+        def proposal() -> cpb.Proposal:
+            got: cpb.Proposal = api.GetProposal(
+                cpb.GetProposalRequest(proposal_id=proposal_id), metadata=author
+            ).proposal
+            return got
+
+        deadline = time.monotonic() + wait_s
+        while proposal().state != "published" and time.monotonic() < deadline:
+            time.sleep(0.3)
+        print(f"  -> moderation published it: {proposal().state}", flush=True)
+        try:
+            api.SupportProposal(cpb.SupportProposalRequest(proposal_id=proposal_id),
+                                metadata=who(f"demo-anon-{stamp}", verification=None))  # fmt: skip
+        except grpc.RpcError as exc:
+            print(f"  -> an unverified citizen: {exc.code().name}: {exc.details()}", flush=True)
+        reply = None
+        for i in range(100):
+            reply = api.SupportProposal(
+                cpb.SupportProposalRequest(proposal_id=proposal_id), metadata=who(f"demo-supporter-{stamp}-{i}")
+            )
+            if reply.support_count in (25, 50, 99, 100):
+                print(f"  -> support {reply.support_count}: {reply.state}", flush=True)
+        forum_ok = reply is not None and reply.state == "forum_open"
+
+        target = cpb.TargetRef(kind=cpb.TARGET_KIND_PROPOSAL, id=proposal_id)
+        comments = {
+            "masked": "좋은 제안이에요! 자세한 건 010-2345-6789로 연락 주세요",
+            "removed": "씨발 이런 걸 제안이라고 올리냐 병신아",
+        }
+        ids = {}
+        for name, text in comments.items():
+            posted = api.PostComment(
+                cpb.PostCommentRequest(target=target, text=text, request_id=f"demo-{stamp}-{name}"),
+                metadata=who(f"demo-commenter-{stamp}-{name}"),
+            )
+            ids[name] = posted.comment.comment_id
+        decided: dict[str, cpb.Comment] = {}
+        deadline = time.monotonic() + wait_s
+        while len(decided) < len(ids) and time.monotonic() < deadline:
+            for name, comment_id in ids.items():
+                mine = who(f"demo-commenter-{stamp}-{name}")
+                got = api.GetComment(cpb.GetCommentRequest(comment_id=comment_id), metadata=mine).comment
+                if got.status != "in_moderation":
+                    decided[name] = got
+            time.sleep(0.3)
+        listed = api.ListComments(cpb.ListCommentsRequest(target=target), metadata=author)
+        shown = [c.text for c in listed.comments]
+        print(f"  -> comments others see: {shown}", flush=True)
+        removed = decided.get("removed")
+        if removed is not None:
+            print(f"  -> the abusive one, as its author sees it: {removed.status}, clause {list(removed.clauses)}")
+
+        operator = who("demo-operator", "operator")
+        poll = api.CreatePoll(
+            cpb.CreatePollRequest(
+                poll=cpb.Poll(
+                    title="한강공원에 가장 필요한 것은?",
+                    questions=[cpb.Question(text="하나만 고르세요", kind=cpb.QUESTION_KIND_SINGLE,
+                                            options=["화장실", "그늘막", "따릉이"], required=True)],
+                ),
+                request_id=f"demo-poll-{stamp}",
+            ),
+            metadata=operator,
+        ).poll  # fmt: skip
+        districts = ("11440", "11440", "11560", "11110")
+        for i in range(12):
+            api.RespondToPoll(
+                cpb.RespondToPollRequest(
+                    poll_id=poll.poll_id, answers=[cpb.QuestionAnswer(question=0, choices=[i % 3])],
+                    district_code=districts[i % len(districts)], age_band=("20s", "30s", "60s")[i % 3],
+                ),
+                metadata=who(f"demo-resident-{stamp}-{i}"),
+            )  # fmt: skip
+            if i in (3, 11):
+                results = api.GetPollResults(cpb.GetPollResultsRequest(poll_id=poll.poll_id), metadata=operator)
+                by_district: dict[str, list[int]] = {}
+                for cell in results.questions[0].cells:
+                    by_district.setdefault(cell.district_code, [0, 0, 0])[cell.option] += cell.count
+                print(f"  -> poll live after {results.response_count} responses, by district"
+                      f" (화장실, 그늘막, 따릉이): {by_district}", flush=True)  # fmt: skip
+    comments_ok = bool(shown) and "***-****-****" in shown[0] and removed is not None and removed.status == "removed"
+    return forum_ok and comments_ok

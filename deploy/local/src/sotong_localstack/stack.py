@@ -43,6 +43,9 @@ PROCESSES: dict[str, str] = {
 }
 GRPC_PROCESSES: tuple[str, ...] = ("intake-api", "moderation-api", "alerting-api", "partner-api")
 HTTP_PROCESSES: tuple[str, ...] = ("intake-http", "partner-http")  # answer GET /healthz once serving
+# Community (citizen participation): its API and its worker.
+PROCESSES.update({"community-api": "sotong-community-api", "community-worker": "sotong-community-worker"})
+GRPC_PROCESSES = (*GRPC_PROCESSES, "community-api")
 # The partner platform of the local stack: it pushes catalogues to the partner service's signed webhook and
 # receives its partner notifications (a merchant consents to it like to a shopping platform).
 PARTNER_PLATFORM = "market-hub"

@@ -85,3 +85,10 @@ async def sql(stack: Stack, query: str, *args: Any, schema: str) -> list[asyncpg
         return list(await conn.fetch(query, *args))
     finally:
         await conn.close()
+
+
+def person(stack: Stack, subject: str, *roles: str, verification: str | None = None) -> tuple[tuple[str, str], ...]:
+    """Call metadata for one person: their own subject id, roles (default citizen) and verification claim."""
+    assert stack.state is not None
+    minted = auth.issue(stack.state.jwt_secret, subject, roles or ("citizen",), verification=verification)
+    return (("authorization", "Bearer " + minted),)

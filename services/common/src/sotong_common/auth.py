@@ -43,6 +43,8 @@ ALGORITHM = "HS256"
 ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "EdDSA"})
 DEFAULT_ISSUER = "sotong"
 MAX_SUBJECT_CHARS = 256
+NO_VERIFICATION = "none"
+MAX_VERIFICATION_CHARS = 32
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
 
 
@@ -66,6 +68,10 @@ class VerifierSettings(Protocol):
 class Principal:
     subject: str
     roles: frozenset[str]
+    # How far the identity provider verified the person (the token's `verification` claim, e.g. "phone",
+    # "identity", "resident"); "none" when the token says nothing. Services decide which level they need
+    # (community: supports and poll responses), so the level is carried as the IdP states it.
+    verification: str = "none"
 
 
 class AuthError(Exception):
@@ -398,7 +404,11 @@ class TokenVerifier:
         roles = claims.get("roles", [])
         if not isinstance(roles, list):
             raise AuthError("invalid token: roles must be a list")
-        return Principal(subject=subject, roles=frozenset(str(r) for r in roles)), float(claims["exp"])
+        verification = claims.get("verification", NO_VERIFICATION)
+        if not isinstance(verification, str) or not 0 < len(verification) <= MAX_VERIFICATION_CHARS:
+            raise AuthError(f"invalid token: verification must be a string of 1..{MAX_VERIFICATION_CHARS} characters")
+        principal = Principal(subject=subject, roles=frozenset(str(r) for r in roles), verification=verification)
+        return principal, float(claims["exp"])
 
     def __len__(self) -> int:
         return len(self._known)
@@ -418,8 +428,11 @@ def issue(
     ttl_s: int = 3600,
     issuer: str = DEFAULT_ISSUER,
     audience: str | None = None,
+    verification: str | None = None,
 ) -> str:
-    """Mint an HS256 token (local runs, tests); production tokens come from the identity provider."""
+    """Mint an HS256 token (local runs, tests); production tokens come from the identity provider.
+
+    `verification` sets the `verification` claim (how far the person was verified); None leaves it out."""
     unknown = set(roles) - ROLES
     if unknown:
         raise ValueError(f"unknown roles: {sorted(unknown)}")
@@ -431,6 +444,8 @@ def issue(
     claims["iss"] = issuer
     if audience:
         claims["aud"] = audience
+    if verification is not None:
+        claims["verification"] = verification
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 

@@ -29,6 +29,11 @@ INTAKE_DISPATCH = PREFIX + "intake.dispatch-requested.v1"
 DELIVERY_REPORTED = PREFIX + "publishing.delivery-reported.v1"
 PARTNER_MERCHANT_CHANGED = PREFIX + "partner.merchant-changed.v1"
 PARTNER_DISPATCH = PREFIX + "partner.dispatch-requested.v1"
+COMMUNITY_PROPOSAL_CHANGED = PREFIX + "community.proposal-changed.v1"
+COMMUNITY_CONTENT_POSTED = PREFIX + "community.content-posted.v1"
+COMMUNITY_PARTICIPATION_RECORDED = PREFIX + "community.participation-recorded.v1"
+COMMUNITY_OPINION_STATS = PREFIX + "community.opinion-stats.v1"
+COMMUNITY_DISPATCH = PREFIX + "community.dispatch-requested.v1"
 
 # Kinds of topic the publishing engine reads by catalog entry rather than by name: every service that sends
 # messages declares its own dispatch-request topic (its one writer), so a new requester is a catalog entry.

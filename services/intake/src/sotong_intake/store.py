@@ -125,6 +125,7 @@ class _Prepared:
             received_at=_ts(self.received_at),
             duplicate_candidate_of=self.candidate[0] if self.candidate else "",
             duplicate_score=self.candidate[1] if self.candidate else 0.0,
+            author=submission.author or "",
         )
 
 

@@ -10,6 +10,7 @@ decision (a redelivery re-judged with a different repetition history must not an
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import asyncpg
 from sotong.moderation.v1 import moderation_events_pb2 as pb
 from sotong_common import events, topics
 from sotong_moderation.content import Content
-from sotong_moderation.pipeline import Decision
+from sotong_moderation.pipeline import Decision, Evidence
 
 SOURCE = "sotong.moderation"
 _EVENT_TYPE = topics.event_type(topics.DECISION_MADE)
@@ -121,7 +122,13 @@ class Judged:
 
     @classmethod
     def of(cls, content: Content, decision: Decision) -> Judged:
-        """Call inside the event's span: the headers capture the current trace context."""
+        """Call inside the event's span: the headers capture the current trace context.
+
+        Content whose source asks for a person (`Content.review_reason`, e.g. hidden by citizens' reports) is at
+        least a review decision, with evidence naming the reason, so it reaches the queue whatever the policy says.
+        """
+        if content.review_reason:
+            decision = at_least_review(decision, content.review_reason, len(content.text))
         decision_id = events.derived_event_id(content.source_event_id, "moderation.decision")
         now = datetime.now(UTC)
         event = to_event(decision, decision_id, content.content_type, content.source_event_id, now)
@@ -174,12 +181,14 @@ class DecisionStore:
             return Recorded(0, [])
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                "INSERT INTO contents (content_id, content_type, author, text)"
-                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
+                "INSERT INTO contents (content_id, content_type, author, text, owner)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])"
+                " ON CONFLICT DO NOTHING",
                 [j.content.content_id for j in rows],
                 [j.content.content_type for j in rows],
                 [storable(j.content.author) for j in rows],
                 [storable(j.content.text) for j in rows],
+                [storable(j.content.owner) for j in rows],
             )
             inserted = await conn.fetch(
                 "INSERT INTO decisions (decision_id, content_id, content_type, source_event_id, action, categories,"
@@ -244,6 +253,13 @@ class DecisionStore:
                 "SELECT * FROM decisions WHERE content_id = $1 ORDER BY decided_at, decision_id", content_id
             )
         )
+
+
+def at_least_review(decision: Decision, reason: str, length: int) -> Decision:
+    """`decision` raised to review (a removal stays a removal), with evidence saying who asked for a person."""
+    evidence = [*decision.evidence, Evidence(0, length, "source", "source.review_requested", 1.0, 1.0, reason)]
+    action = decision.action if decision.action == "remove" else "review"
+    return dataclasses.replace(decision, action=action, evidence=evidence)
 
 
 def _evidence_json(decision: Decision) -> str:

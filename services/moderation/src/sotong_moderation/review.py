@@ -20,8 +20,8 @@ import asyncpg
 
 from sotong.moderation.v1 import moderation_events_pb2 as pb
 from sotong.moderation.v1 import moderation_service_pb2 as spb
-from sotong_common import events, outbox, topics
-from sotong_common.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from sotong_common import auth, events, outbox, topics
+from sotong_common.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from sotong_moderation.decisions import SOURCE, row_to_event
 from sotong_moderation.policy import CLAUSES
 
@@ -172,13 +172,19 @@ class ReviewStore:
             return event
 
     async def appeal(self, content_id: str, reason: str, who: str, roles: list[str]) -> asyncpg.Record:
-        """Contest the current decision: an audited appeal, and the content (back) in the queue."""
+        """Contest the current decision: an audited appeal, and the content (back) in the queue.
+
+        Only the content's author (its owner, a citizen's subject id) or an operator may appeal: a citizen
+        contesting someone else's removal, or pushing another's comment back into the queue, is refused.
+        """
         async with self._pool.acquire() as conn, conn.transaction():
             content = await conn.fetchrow(
-                "SELECT content_type FROM contents WHERE content_id = $1 FOR UPDATE", content_id
+                "SELECT content_type, owner FROM contents WHERE content_id = $1 FOR UPDATE", content_id
             )
             if content is None:
                 raise NotFound(f"no content {content_id} was moderated")
+            if "operator" not in roles and not (content["owner"] and auth.same_subject(content["owner"], who)):
+                raise PermissionDenied(f"only the author of content {content_id} may appeal its decision")
             current = await conn.fetchrow(
                 "SELECT decision_id, categories FROM decisions WHERE content_id = $1"
                 " ORDER BY decided_at DESC, decision_id LIMIT 1",

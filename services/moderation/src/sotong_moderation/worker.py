@@ -86,7 +86,8 @@ def build(chosen: settings.Worker, store: DecisionStore, judge: Pipeline) -> bat
                     # seen its texts and would take each one for a repeat of itself.
                     earlier = recent.get(content.source_event_id)
                     if earlier is None:
-                        decision = judge.decide(content.content_id, content.text, content.author, history)
+                        seen = None if content.repost else history  # an edit or a report is not a repeat
+                        decision = judge.decide(content.content_id, content.text, content.author, seen)
                         earlier = recent[content.source_event_id] = Judged.of(content, decision)
                         if len(recent) > RECENT:
                             recent.popitem(last=False)

@@ -46,6 +46,7 @@ class SubmissionReceived(_message.Message):
     NEIGHBOURHOOD_CODE_FIELD_NUMBER: _builtins.int
     DUPLICATE_CANDIDATE_OF_FIELD_NUMBER: _builtins.int
     DUPLICATE_SCORE_FIELD_NUMBER: _builtins.int
+    AUTHOR_FIELD_NUMBER: _builtins.int
     submission_id: _builtins.str
     tracking_id: _builtins.str
     kind: _intake_types_pb2.SubmissionKind.ValueType
@@ -60,6 +61,10 @@ class SubmissionReceived(_message.Message):
     duplicate_candidate_of: _builtins.str
     """Submission id of the first report this one probably repeats (near-duplicate scoring), if any."""
     duplicate_score: _builtins.float
+    author: _builtins.str
+    """The subject id of the signed-in citizen who submitted it (pseudonymous; empty for channels without one):
+    moderation lets only the author appeal a decision about it.
+    """
     @_builtins.property
     def point(self) -> _geo_pb2.GeoPoint: ...
     @_builtins.property
@@ -85,10 +90,11 @@ class SubmissionReceived(_message.Message):
         neighbourhood_code: _builtins.str = ...,
         duplicate_candidate_of: _builtins.str = ...,
         duplicate_score: _builtins.float = ...,
+        author: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["point", b"point", "received_at", b"received_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address_text", b"address_text", "category", b"category", "channel", b"channel", "channel_message_id", b"channel_message_id", "contact_ref", b"contact_ref", "district_code", b"district_code", "duplicate_candidate_of", b"duplicate_candidate_of", "duplicate_score", b"duplicate_score", "kind", b"kind", "media_urls", b"media_urls", "neighbourhood_code", b"neighbourhood_code", "point", b"point", "received_at", b"received_at", "submission_id", b"submission_id", "text", b"text", "tracking_id", b"tracking_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address_text", b"address_text", "author", b"author", "category", b"category", "channel", b"channel", "channel_message_id", b"channel_message_id", "contact_ref", b"contact_ref", "district_code", b"district_code", "duplicate_candidate_of", b"duplicate_candidate_of", "duplicate_score", b"duplicate_score", "kind", b"kind", "media_urls", b"media_urls", "neighbourhood_code", b"neighbourhood_code", "point", b"point", "received_at", b"received_at", "submission_id", b"submission_id", "text", b"text", "tracking_id", b"tracking_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
