@@ -564,6 +564,8 @@ async def test_an_issued_alert_is_updated_then_the_incident_cancelled_each_by_tw
     await a.click("details.cancel summary")
     await a.select_option("#references", update)
     await a.fill("#cancel-reason", "오보: 강우량 관측 오류")
+    await asyncio.sleep(1.5)  # several live refreshes: what A typed stays under A's hands
+    assert await a.input_value("#cancel-reason") == "오보: 강우량 관측 오류"
     await a.click("details.cancel button[type=submit]")
     await a.wait_for_url(re.compile(r"/alerts/[^/]+$"))
     cancel = a.url.rsplit("/", 1)[-1]

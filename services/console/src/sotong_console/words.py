@@ -69,6 +69,7 @@ PHRASES: Mapping[str, tuple[str, str]] = {
     "districts": ("지역", "Districts"),
     "stage": ("단계", "Stage"),
     "age": ("경과", "Age"),
+    "reported_at": ("보고 시각", "Reported at"),
     "reported_by": ("보고자", "Reported by"),
     "source": ("출처", "Source"),
     "page_status": ("호출", "Page"),
