@@ -29,13 +29,17 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from sotong.alerting.v1 import alerting_service_pb2 as apb
 from sotong.alerting.v1 import alerting_service_pb2_grpc as apb_grpc
+from sotong.community.v1 import community_service_pb2 as cpb
+from sotong.community.v1 import community_service_pb2_grpc as cpb_grpc
 from sotong.intake.v1 import intake_service_pb2 as ipb
 from sotong.intake.v1 import intake_service_pb2_grpc as ipb_grpc
 from sotong.intake.v1 import intake_types_pb2 as types
 from sotong_localstack import publishing as localrun
 from sotong_localstack.gateway_calls import bearer, grpc_target
 from sotong_localstack.stack import ROOT, Stack
+from sotong_localstack.testing import channel as service_channel
 from sotong_localstack.testing import eventually
+from sotong_localstack.testing import person as caller
 
 pytestmark = pytest.mark.e2e
 
@@ -456,6 +460,56 @@ async def test_a_moderator_removes_three_at_once_and_what_waits_drops_everywhere
     assert "투표 독려" in await appealed.inner_text()
     for c in (context, other_context, operator_context):
         await c.close()
+
+
+async def test_a_moderator_removes_three_queued_comments_at_once(fresh_stack: Stack, browser: Browser) -> None:
+    """Citizens' comments on a proposal (community) that moderation sends to a person, removed in one decision."""
+    console = start_console(fresh_stack, "community-api", "community-worker", "moderation-api", "moderation-worker")
+    author = caller(fresh_stack, "author-1", verification="identity")
+    async with service_channel(fresh_stack, "community-api") as ch:
+        community = cpb_grpc.CommunityServiceStub(ch)
+        created = await community.CreateProposal(
+            cpb.CreateProposalRequest(
+                title="도봉구 중랑천 산책로에 가로등을 늘려 주세요",
+                body="밤에 산책로가 너무 어둡습니다.",
+                category="safety",
+                district_code="11320",
+                request_id="console-p-1",
+            ),
+            metadata=author,
+        )
+        target = cpb.TargetRef(kind=cpb.TARGET_KIND_PROPOSAL, id=created.proposal.proposal_id)
+
+        async def published() -> bool:
+            got = await community.GetProposal(cpb.GetProposalRequest(proposal_id=target.id), metadata=author)
+            return got.proposal.state == "published"
+
+        await eventually(published)
+        for i, text in enumerate(POLITICAL[:3]):
+            await community.PostComment(
+                cpb.PostCommentRequest(target=target, text=text, request_id=f"console-c-{i}"),
+                metadata=caller(fresh_stack, f"writer-{i}"),
+            )
+
+    context, page = await person(browser)
+    await sign_in(page, console, fresh_stack, "moderator-choi")
+
+    async def comments_queued() -> int | None:
+        await page.goto(f"{console}/moderation?type=community.comment")
+        return await waiting(page) if await page.locator(".queue-item").count() == 3 else None
+
+    before = await eventually(comments_queued, timeout=90)
+    assert before >= 3
+    await screen(page, "moderation-comments")
+    await page.check("#select-all")  # the page's three comments at once
+    assert await page.locator(".queue-item input[name=item]:checked").count() == 3
+    await page.check("#bulk input[name=clauses][value=political]")
+    await page.fill("#reason", "선거 운동 댓글")
+    await page.click("#decide")
+    await page.wait_for_selector("#decided")
+    assert await waiting(page) == before - 3
+    assert await page.is_visible("#queue-empty")
+    await context.close()
 
 
 async def test_sign_in_page_is_accessible_and_refuses_a_wrong_password(fresh_stack: Stack, browser: Browser) -> None:

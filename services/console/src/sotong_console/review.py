@@ -23,6 +23,8 @@ from sotong_console.gateway import Refused
 from sotong_console.web import console_of, language_of, render, require, text_of
 
 CLAUSES = tuple(words.CLAUSES)
+CONTENT_TYPES = tuple(words.CONTENT_TYPES)
+"""What moderation reviews: intake's submissions and community's kinds (`community.<kind>`)."""
 PAGE_SIZE = 20
 PARALLEL_DECISIONS = 8
 ACTIONS = {"remove": events_pb.ACTION_REMOVE, "publish": events_pb.ACTION_PUBLISH}
@@ -105,6 +107,7 @@ async def queue_page(request: web.Request) -> web.StreamResponse:
     return render(
         request,
         "queue.html",
+        content_types=CONTENT_TYPES,
         items=list(listed.items),
         total=listed.total,
         next_page=listed.next_page_token,
@@ -184,6 +187,7 @@ async def decide_many(request: web.Request) -> web.StreamResponse:
     return render(
         request,
         "queue.html",
+        content_types=CONTENT_TYPES,
         status=400 if failures or not chosen or action is None else 200,
         items=list(listed.items),
         total=listed.total,

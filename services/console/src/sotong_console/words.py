@@ -334,6 +334,16 @@ SUBMISSION_KINDS: Mapping[str, tuple[str, str]] = {
     "SUBMISSION_KIND_DISASTER_REPORT": ("재난 제보", "disaster report"),
 }
 
+CONTENT_TYPES: Mapping[str, tuple[str, str]] = {
+    "submission": ("시민 민원", "citizen submission"),
+    "community.comment": ("댓글", "comment"),
+    "community.proposal": ("시민 제안", "proposal"),
+    "community.post": ("커뮤니티 글", "community post"),
+    "community.debate": ("토론", "debate"),
+    "community.statement": ("토론 의견", "debate statement"),
+    "community.poll_answer": ("설문 응답", "poll answer"),
+}
+
 ACTIONS: Mapping[str, tuple[str, str]] = {
     "ACTION_PUBLISH": ("게시", "published"),
     "ACTION_REVIEW": ("사람 검토로 보냄", "sent to review"),
@@ -360,6 +370,7 @@ TABLES: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "submission_kind": SUBMISSION_KINDS,
     "role": ROLES,
     "action": ACTIONS,
+    "content_type": CONTENT_TYPES,
 }
 
 
