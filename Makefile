@@ -6,12 +6,12 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-PACKAGES := services/common services/intake services/moderation services/alerting services/publishing services/partner services/gateway services/community deploy/local deploy/local/standins
+PACKAGES := services/common services/intake services/moderation services/alerting services/publishing services/partner services/gateway services/community services/console deploy/local deploy/local/standins
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help up down status test unit browser lint contracts-compat proto proto-check bench k8s-topics k8s-tools k8s-check images eval-moderation train-moderation lock clean gateway-web
+.PHONY: help up down status test unit browser lint contracts-compat proto proto-check bench soak k8s-topics k8s-tools k8s-check images eval-moderation train-moderation lock clean gateway-web console-web
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ $(STAMP): $(PYPROJECTS) requirements/constraints.txt requirements/dev.txt
 	$(PY) -m pip install --quiet -c requirements/constraints.txt -r requirements/dev.txt $(addprefix -e ,$(PACKAGES))
 	@touch $@
 
-up: $(STAMP) ## start Kafka, PostgreSQL and every service in the background, then run the demo
+up: $(STAMP) console-web ## start Kafka, PostgreSQL and every service in the background, then run the demo
 	$(BIN)/sotong-stack up
 
 down: ## stop everything `make up` started
@@ -34,12 +34,12 @@ down: ## stop everything `make up` started
 status: $(STAMP) ## print the running stack's ports and processes
 	$(BIN)/sotong-stack status
 
-test: $(STAMP) lint proto-check k8s-tools browser gateway-web ## lint, contracts, then unit, service, e2e and reliability tests on the real stack
+test: $(STAMP) lint proto-check k8s-tools browser gateway-web console-web ## lint, contracts, then unit, service, e2e and reliability tests on the real stack
 	$(PY) -m pytest -q --timeout=600 $(PYTEST_ARGS) services deploy/local/standins/tests tests
 
-# Two tests drive a real headless Chromium, Debian's: the partner service's mobile homepage (Selenium, through
-# chromium-driver of the same version, with a Korean font so screenshots are legible) and the gateway's browser
-# test page (Playwright for Python, executable_path=/usr/bin/chromium). Installed with apt-get (as root, like CI)
+# Three tests drive a real headless Chromium, Debian's: the partner service's mobile homepage (Selenium, through
+# chromium-driver of the same version, with a Korean font so screenshots are legible), the gateway's browser
+# test page and the operators' console (Playwright for Python, executable_path=/usr/bin/chromium). Installed with apt-get (as root, like CI)
 # when missing.
 browser: ## install Debian's chromium, chromium-driver and a Korean font unless they are there
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! fc-list 2>/dev/null | grep -qi nanum; then \
@@ -55,7 +55,7 @@ unit: $(STAMP) ## unit tests only: no Kafka, no PostgreSQL (seconds)
 lint: $(STAMP) contracts-compat ## ruff, mypy --strict, import rules, buf lint and buf breaking
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy -p sotong_common -p sotong_localstack -p sotong_intake -p sotong_moderation -p sotong_alerting -p sotong_publishing -p sotong_partner -p sotong_gateway -p sotong_community -p sotong_standins
+	$(BIN)/mypy -p sotong_common -p sotong_localstack -p sotong_intake -p sotong_moderation -p sotong_alerting -p sotong_publishing -p sotong_partner -p sotong_gateway -p sotong_community -p sotong_console -p sotong_standins
 	$(BIN)/lint-imports --no-logo
 	cd protos && ../$(BIN)/buf lint
 
@@ -78,6 +78,9 @@ proto-check: $(STAMP) ## fail if the generated code drifted from protos/
 
 bench: $(STAMP) ## run the benchmarks; figures print and go to bench-results/*.json
 	$(PY) tests/bench/run.py $(BENCH)
+
+soak: $(STAMP) ## 10 minutes of steady mixed load on a stack of its own: RSS, consumer lag, error lines (not in CI)
+	$(PY) -m sotong_localstack.soak $(SOAK_ARGS)
 
 k8s-topics: $(STAMP) ## generate Strimzi KafkaTopic manifests from the topic catalog
 	$(PY) -c "from pathlib import Path; from sotong_localstack.topics import write_strimzi; print(len(write_strimzi(Path('k8s/base/kafka-topics'))), 'topics')"
@@ -109,6 +112,21 @@ $(GATEWAY_WEB)/node_modules/.installed: $(GATEWAY_WEB)/package-lock.json
 gateway-web: $(STAMP) $(GATEWAY_WEB)/node_modules/.installed ## build the gateway's browser page (generated Connect/gRPC-Web client)
 	$(GATEWAY_WEB)/build.sh $(abspath $(PY))
 
+# The operators' console: server-rendered pages with htmx and its SSE extension, no JavaScript build. The npm
+# packages (pinned by services/console/web/package-lock.json, installed with npm ci) are copied into the package's
+# static/vendor (not committed); axe-core stays in node_modules for the browser tests' accessibility checks.
+CONSOLE_WEB := services/console/web
+CONSOLE_VENDOR := services/console/src/sotong_console/static/vendor
+$(CONSOLE_WEB)/node_modules/.installed: $(CONSOLE_WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20+ and npm are needed for the console's htmx and axe-core"; exit 1; }
+	cd $(CONSOLE_WEB) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+console-web: $(CONSOLE_WEB)/node_modules/.installed ## copy htmx and its SSE extension into the console's static files
+	@mkdir -p $(CONSOLE_VENDOR)
+	@cp $(CONSOLE_WEB)/node_modules/htmx.org/dist/htmx.min.js $(CONSOLE_VENDOR)/htmx.min.js
+	@cp $(CONSOLE_WEB)/node_modules/htmx-ext-sse/dist/sse.js $(CONSOLE_VENDOR)/htmx-ext-sse.js
+
 images: ## build the service images (needs a Docker engine)
 	docker build -f services/intake/Dockerfile -t sotong/intake:dev .
 	docker build -f services/moderation/Dockerfile -t sotong/moderation:dev .
@@ -117,6 +135,7 @@ images: ## build the service images (needs a Docker engine)
 	docker build -f services/partner/Dockerfile -t sotong/partner:dev .
 	docker build -f services/gateway/Dockerfile -t sotong/gateway:dev .
 	docker build -f services/community/Dockerfile -t sotong/community:dev .
+	docker build -f services/console/Dockerfile -t sotong/console:dev .
 
 eval-moderation: $(STAMP) ## precision/recall/F1 per policy clause on held-out data (needs ../shared/datasets)
 	$(PY) -m sotong_moderation.evaluation --datasets ../shared/datasets --json-out bench-results/moderation-eval.json

@@ -15,7 +15,7 @@ from sotong.moderation.v1 import moderation_service_pb2 as mpb
 from sotong.moderation.v1 import moderation_service_pb2_grpc as mpb_grpc
 from sotong.moderation.v1.moderation_events_pb2 import ACTION_PUBLISH, ACTION_REMOVE
 from sotong_localstack.stack import Stack
-from sotong_localstack.testing import channel, eventually, token
+from sotong_localstack.testing import channel, eventually, stored, token
 
 pytestmark = pytest.mark.e2e
 
@@ -51,6 +51,8 @@ async def test_a_submission_is_moderated_and_its_status_shows_in_intake(platform
             ),
             metadata=meta,
         )
+
+        await stored(platform, clean.tracking_id, spam.tracking_id)
 
         async def decided(tracking_id: str) -> pb.Submission | None:
             got = await intake.GetSubmission(pb.GetSubmissionRequest(tracking_id=tracking_id), metadata=meta)

@@ -14,7 +14,7 @@ from sotong.moderation.v1 import moderation_service_pb2 as mpb
 from sotong.moderation.v1 import moderation_service_pb2_grpc as mpb_grpc
 from sotong_common import auth
 from sotong_localstack.stack import Stack
-from sotong_localstack.testing import channel, eventually, sql, token
+from sotong_localstack.testing import channel, eventually, sql, stored, token
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +36,8 @@ async def test_a_moderators_removal_changes_the_submission_in_intake(fresh_stack
             ),
             metadata=citizen,
         )
+
+        await stored(fresh_stack, reply.tracking_id)
 
         async def status(wanted: types.SubmissionStatus.ValueType) -> pb.Submission | None:
             got = await intake.GetSubmission(pb.GetSubmissionRequest(tracking_id=reply.tracking_id), metadata=citizen)

@@ -65,6 +65,8 @@ PROCESSES: dict[str, dict[str, str]] = {
     # The gateway's one process serves native gRPC and, for browsers, HTTP (Connect, gRPC-Web): both kinds.
     "gateway": {"api": "grpc+http"},
     "community": {"api": "grpc", "worker": "consumer"},
+    # The operators' console: pages and server-sent events over HTTP.
+    "console": {"web": "http"},
 }
 # Scheduled jobs: CronJob <svc>-<job>, command sotong-<svc>-<job>.
 JOBS: dict[str, tuple[str, ...]] = {"intake": ("purge",)}
@@ -80,6 +82,9 @@ SEAL_KEYS = "SOTONG_PUBLISHING_SEAL_KEYS"
 PARTNER_KEYS = "SOTONG_PARTNER_DATA_KEYS"
 COMMUNITY_KEYS = "SOTONG_COMMUNITY_CONTACT_KEYS"
 PARTNER_WEBHOOKS = "SOTONG_PARTNER_WEBHOOK_SECRETS"
+SESSION_KEYS = "SOTONG_CONSOLE_SESSION_KEYS"
+DEV_PASSWORD = "SOTONG_CONSOLE_DEV_PASSWORD"
+OIDC_SECRET = "SOTONG_CONSOLE_OIDC_CLIENT_SECRET"
 # The secrets each workload reads (from the settings classes; test_manifests_match_the_settings_classes keeps
 # this table true). A workload gets exactly these, each through a secretKeyRef; none it does not read.
 SECRETS_READ: dict[str, set[str]] = {
@@ -94,13 +99,14 @@ SECRETS_READ: dict[str, set[str]] = {
     "publishing-dispatch": {DB, PROVIDER_TOKEN, SEAL_KEYS},
     "community-api": {DB, JWT, COMMUNITY_KEYS},
     "community-worker": {DB, COMMUNITY_KEYS},
+    "console-web": {JWT, SESSION_KEYS, DEV_PASSWORD, OIDC_SECRET},
     "partner-api": {DB, JWT, PARTNER_KEYS},
     "partner-http": {DB, PARTNER_WEBHOOKS},
     "partner-worker": {DB, JWT, PARTNER_KEYS},
     "gateway-api": {JWT},
 }
 # Secrets with a safe default in the code (unset = that door stays closed), which a Secret may leave out.
-OPTIONAL_SECRETS = {WEBHOOK_SECRETS, OPEN311_KEYS, KAKAO_TOKEN, PARTNER_WEBHOOKS}
+OPTIONAL_SECRETS = {WEBHOOK_SECRETS, OPEN311_KEYS, KAKAO_TOKEN, PARTNER_WEBHOOKS, DEV_PASSWORD, OIDC_SECRET}
 SECRET_ENV = set().union(*SECRETS_READ.values())
 # The publishing service's public sealing keys: every process that requests dispatches to a citizen's own contact
 # reads them (the settings classes keep this set true), all from the one ConfigMap publishing-seal, so a rotation
@@ -121,7 +127,7 @@ CONSUMER_GROUPS = {
     "community-worker": "sotong-community-batch",
 }
 # Processes that talk to no Kafka (the gateway calls the services over gRPC): their ConfigMap has no Kafka keys.
-NO_KAFKA = {"gateway-api"}
+NO_KAFKA = {"gateway-api", "console-web"}
 DEV_SECRET_MARKER = "dev-only"
 STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of")
 
@@ -1598,6 +1604,7 @@ SETTINGS_CLASSES = {
     "gateway-api": ("sotong_gateway.settings", "Gateway"),
     "community-api": ("sotong_community.settings", "Api"),
     "community-worker": ("sotong_community.settings", "Worker"),
+    "console-web": ("sotong_console.settings", "Console"),
 }
 
 

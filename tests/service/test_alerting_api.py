@@ -162,6 +162,64 @@ async def test_bad_input_is_refused_with_the_field_or_rule_named(alerting: Stack
         assert "DOCTYPE" in field_violations(xxe.value)[0].description
 
 
+async def test_preview_measures_every_channel_as_the_drafter_types_and_stores_nothing(alerting: Stack) -> None:
+    operator = token(alerting, "operator")
+    async with channel(alerting, "alerting-api") as ch:
+        api = pb_grpc.AlertingServiceStub(ch)
+        incident_id = (
+            await api.ReportIncident(pb.ReportIncidentRequest(hazard="화재", area_codes=["11110"]), metadata=operator)
+        ).incident.incident_id
+        log_before = await sql(alerting, "SELECT count(*) AS n FROM incident_log", schema="alerting")
+
+        # Half-written: no English yet, no instruction in Korean. The problems are named, the rest is measured.
+        partial = alert_texts()[:1]
+        partial[0].instruction = ""
+        shown = await api.PreviewAlert(
+            pb.PreviewAlertRequest(draft=draft(incident_id, texts=partial)), metadata=operator
+        )
+        assert shown.purpose == "stage1"
+        assert {p.field for p in shown.problems} == {"texts", "texts[0].instruction"}
+        press_ko = [r for r in shown.renderings if r.rule == "press" and r.language == "ko"]
+        assert press_ko and "종로구 대형 화재" in press_ko[0].title and press_ko[0].measure.endswith("characters")
+
+        # Complete but with a headline too long for the press subject: the same refusal DraftAlert gives.
+        long_headline = alert_texts()
+        long_headline[0].headline = "종로구 대형 화재 " * 8
+        shown = await api.PreviewAlert(
+            pb.PreviewAlertRequest(draft=draft(incident_id, texts=long_headline)), metadata=operator
+        )
+        assert [p.field for p in shown.problems] == ["texts[ko]"]
+        over = [r for r in shown.renderings if r.violations]
+        assert over and all(r.rule == "press" and r.language == "ko" for r in over)
+        assert "78" in over[0].measure and "limit of 78" in over[0].violations[0]
+
+        fine = await api.PreviewAlert(pb.PreviewAlertRequest(draft=draft(incident_id)), metadata=operator)
+        assert not fine.problems and not any(r.violations for r in fine.renderings)
+        assert {r.channel for r in fine.renderings} == {dispatch.CHANNEL_PRESS_MAIL, dispatch.CHANNEL_PORTAL_NOTICE}
+
+        # Nothing was stored: no alert, no timeline entry.
+        assert not await sql(alerting, "SELECT * FROM alerts", schema="alerting")
+        assert await sql(alerting, "SELECT count(*) AS n FROM incident_log", schema="alerting") == log_before
+
+        # The approver reads exactly what each channel will send.
+        drafted = (await api.DraftAlert(draft(incident_id), metadata=operator)).alert
+        got = await api.GetAlert(pb.GetAlertRequest(identifier=drafted.identifier), metadata=operator)
+        assert {(r.channel, r.language) for r in got.renderings} == {
+            (c, lang) for c in (dispatch.CHANNEL_PRESS_MAIL, dispatch.CHANNEL_PORTAL_NOTICE) for lang in ("ko", "en")
+        }
+        press = next(r for r in got.renderings if r.channel == dispatch.CHANNEL_PRESS_MAIL and r.language == "ko")
+        assert "종로구 대형 화재" in press.title and "창문을 닫고" in press.text
+
+        with pytest.raises(grpc.aio.AioRpcError) as citizen:
+            await api.PreviewAlert(
+                pb.PreviewAlertRequest(draft=draft(incident_id)), metadata=token(alerting, "citizen")
+            )
+        assert citizen.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await api.PreviewAlert(pb.PreviewAlertRequest(draft=draft("INC-NONE")), metadata=operator)
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 async def test_exercise_alerts_need_the_drill_permission_and_a_second_person_and_leave_the_stage(
     alerting: Stack,
 ) -> None:

@@ -124,3 +124,60 @@ def test_the_faust_worker_never_handles_an_event_of_an_aborted_transaction(fresh
         if probe.poll() is None:
             os.killpg(probe.pid, signal.SIGTERM)
         probe.wait(timeout=60)
+
+
+def test_the_faust_worker_commits_past_the_markers_of_a_transactional_topic(fresh_stack: Stack, tmp_path: Path) -> None:
+    """Every Kafka transaction leaves a commit marker, an offset no consumer receives (moderation writes its
+    decisions this way). The Faust worker's committed offset must reach the last record all the same; before the
+    fix it advanced one run of offsets per commit and fell further behind with every transaction."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    assert fresh_stack.state is not None
+    out = tmp_path / "handled.txt"
+    out.touch()
+    log = open(tmp_path / "probe-faust.log", "wb")  # noqa: SIM115 - handed to the child
+    probe = subprocess.Popen(
+        [sys.executable, str(PROBE), "faust", str(out)],
+        env={**os.environ, **fresh_stack.state.env(), "SOTONG_METRICS_PORT": "0"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    bootstrap = fresh_stack.state.kafka_bootstrap
+    topic = fresh_stack.state.topic_prefix + "intake.raw-submission.v1"
+    try:
+        producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"test-{tmp_path.name}"})
+        producer.init_transactions(30)
+        n = 40
+        for i in range(n):  # one record per transaction: a marker after each, as a light moderation load writes
+            producer.begin_transaction()
+            headers = events.EventMetadata.new(topic, "test").headers(with_trace=False)
+            value = intake.SubmitReportRequest(text=f"marked-{i}").SerializeToString()
+            producer.produce(topic, value=value, key=b"same-key", headers=headers)
+            producer.commit_transaction(30)
+        _wait(lambda: len(out.read_text().split()) >= n)
+
+        prefix = fresh_stack.state.topic_prefix.rstrip(".-")
+        group = f"sotong-{prefix + '-' if prefix else ''}probe-faust"  # streams.app_id in the probe's environment
+        reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+        try:
+            partitions = [
+                TopicPartition(topic, p) for p in reader.list_topics(topic, timeout=10).topics[topic].partitions
+            ]
+            ends = {tp.partition: reader.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
+            written = {p: end for p, end in ends.items() if end > 0}
+            assert len(written) == 1, written  # one key, one partition
+
+            def caught_up() -> bool:
+                committed = reader.committed(partitions, timeout=10)
+                # The last record is followed by its marker: committed = end - 1 means every record is committed.
+                return all(tp.offset >= written[tp.partition] - 1 for tp in committed if tp.partition in written)
+
+            _wait(caught_up, timeout=15)
+        finally:
+            reader.close()
+    finally:
+        if probe.poll() is None:
+            os.killpg(probe.pid, signal.SIGTERM)
+        probe.wait(timeout=60)

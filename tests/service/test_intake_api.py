@@ -13,7 +13,7 @@ from sotong.intake.v1 import intake_service_pb2_grpc as pb_grpc
 from sotong.intake.v1 import intake_types_pb2 as types
 from sotong_common.errors import field_violations
 from sotong_localstack.stack import Stack
-from sotong_localstack.testing import channel, token
+from sotong_localstack.testing import channel, stored, token
 
 pytestmark = pytest.mark.service
 
@@ -22,7 +22,7 @@ CITY_HALL = geo_pb2.GeoPoint(lat=37.5663, lng=126.9779)
 
 @pytest.fixture()
 def intake(fresh_stack: Stack) -> Stack:
-    fresh_stack.start_services(("intake-api",), say=False)
+    fresh_stack.start_services(("intake-api", "intake-worker"), say=False)
     return fresh_stack
 
 
@@ -76,6 +76,7 @@ async def test_same_channel_message_gives_the_same_tracking_id(intake: Stack) ->
         first = await stub.SubmitReport(report(channel="kakao", channel_message_id="kakao-77"), metadata=meta)
         again = await stub.SubmitReport(report(channel="kakao", channel_message_id="kakao-77"), metadata=meta)
         other = await stub.SubmitReport(report(channel="kakao", channel_message_id="kakao-78"), metadata=meta)
+        await stored(intake, first.tracking_id, other.tracking_id)
         got = await stub.GetSubmission(pb.GetSubmissionRequest(tracking_id=first.tracking_id), metadata=meta)
     assert first.created and not again.created and other.created
     assert again.tracking_id == first.tracking_id != other.tracking_id
@@ -122,6 +123,7 @@ async def test_contact_is_stored_encrypted(intake: Stack) -> None:
         reply = await pb_grpc.IntakeServiceStub(ch).SubmitReport(
             report(contact=pb.ReporterContact(name="김민수", phone="010-2345-6789")), metadata=token(intake, "citizen")
         )
+    await stored(intake, reply.tracking_id)
     rows = await sql(
         intake,
         "SELECT c.sealed FROM reporter_contacts c JOIN submissions s ON s.id = c.submission_id"

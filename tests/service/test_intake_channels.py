@@ -23,7 +23,7 @@ from sotong_common import events, topics
 from sotong_common.webhooks import sign
 from sotong_localstack.ports import free_ports
 from sotong_localstack.stack import Stack
-from sotong_localstack.testing import eventually, produce_raw, read_all, sql
+from sotong_localstack.testing import eventually, produce_raw, read_all, sql, stored
 
 pytestmark = pytest.mark.service
 
@@ -43,7 +43,7 @@ def http(fresh_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         "SOTONG_INTAKE_WEBHOOK_SECRETS",
         f"sns={SNS_SECRET};eungdapso={PORTAL_SECRET};water-utility={PARTNER_NEW} {PARTNER_OLD}",
     )
-    fresh_stack.start_services(("intake-http",), say=False)
+    fresh_stack.start_services(("intake-http", "intake-worker"), say=False)
     yield f"http://127.0.0.1:{fresh_stack.state.http_ports['intake-http']}"
 
 
@@ -97,6 +97,7 @@ async def test_kakao_skill_receipt_idempotency_and_friendly_refusal(http: str, f
     assert no_token == 401
     assert broken == 400 and "userRequest.user" in [e["field"] for e in broken_body["errors"]]
     assert refused_status == 200 and "내용" in refused["template"]["outputs"][0]["simpleText"]["text"]
+    await stored(fresh_stack, tracking_id)
     rows = await sql(
         fresh_stack,
         "SELECT s.channel, s.district_code, s.kind, c.sealed FROM submissions s"
@@ -135,6 +136,7 @@ async def test_sns_mentions_are_signed_once_only_and_normalized(http: str, fresh
     assert (wrong_key[0], wrong_key[1]["error"]) == (401, "signature_mismatch")
     assert (stale[0], stale[1]["error"]) == (401, "timestamp_too_old")
     assert (tampered[0], tampered[1]["error"]) == (401, "signature_mismatch")
+    await stored(fresh_stack, accepted[1]["tracking_id"])
     assert await count(fresh_stack) == 1
     records = await eventually(lambda: _received(fresh_stack, 1))
     event = ev.SubmissionReceived.FromString(records[0].value)
@@ -176,12 +178,17 @@ async def test_eungdapso_sync_creates_once_and_closes_on_completion(http: str, f
     assert synced_again[1] == {"tracking_id": created[1]["tracking_id"], "created": False}
     assert completed[0] == 202 and not completed[1]["created"]
     assert bad[0] == 400 and {"민원번호", "접수일시"} <= {e["field"] for e in bad[1]["errors"]}
-    rows = await sql(
-        fresh_stack,
-        "SELECT s.status, s.channel_message_id, array_agg(h.status ORDER BY h.id) AS history FROM submissions s"
-        " JOIN submission_status_history h ON h.submission_id = s.id GROUP BY s.id",
-        schema="intake",
-    )
+
+    async def closed() -> list[Any] | None:
+        rows = await sql(
+            fresh_stack,
+            "SELECT s.status, s.channel_message_id, array_agg(h.status ORDER BY h.id) AS history FROM submissions s"
+            " JOIN submission_status_history h ON h.submission_id = s.id GROUP BY s.id",
+            schema="intake",
+        )
+        return rows if rows and rows[0]["status"] == "resolved" else None
+
+    rows = await eventually(closed, timeout=30)
     assert [(r["status"], r["channel_message_id"], r["history"]) for r in rows] == [
         ("resolved", "2AA-2511-0012345", ["received", "resolved"])
     ]
@@ -220,6 +227,7 @@ async def test_partner_webhook_key_rotation_bad_body_and_replay(http: str, fresh
     assert bad_replayed[0] == 409
     assert unknown_partner[0] == 404
     assert (missing[0], missing[1]["error"]) == (401, "missing_header")
+    await stored(fresh_stack, with_new[1]["tracking_id"], with_old[1]["tracking_id"])
     rows = await sql(fresh_stack, "SELECT channel, source, channel_message_id FROM submissions", schema="intake")
     assert {(r["channel"], r["source"]) for r in rows} == {("webhook", "water-utility")}
     assert all(r["channel_message_id"].startswith("water-utility:msg_") for r in rows)

@@ -27,6 +27,7 @@ from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.intake.v1 import intake_service_pb2_grpc as pb_grpc
 from sotong_common.errors import field_violations
 from sotong_common.webhooks import sign
+from sotong_localstack import testing
 from sotong_localstack.ports import free_ports
 from sotong_localstack.stack import Stack
 from sotong_localstack.testing import sql, token
@@ -83,7 +84,7 @@ def submit_requests(draw: st.DrawFn) -> pb.SubmitReportRequest:
 @pytest.fixture()
 def grpc_stub(fresh_stack: Stack) -> Iterator[pb_grpc.IntakeServiceStub]:
     assert fresh_stack.state is not None
-    fresh_stack.start_services(("intake-api",), say=False)
+    fresh_stack.start_services(("intake-api", "intake-worker"), say=False)
     with grpc.insecure_channel(f"127.0.0.1:{fresh_stack.state.grpc_ports['intake-api']}") as ch:
         yield pb_grpc.IntakeServiceStub(ch)
 
@@ -135,6 +136,7 @@ def test_submit_report_fuzz(fresh_stack: Stack, grpc_stub: pb_grpc.IntakeService
 
     check()
     assert stored and keyless  # the valid examples were accepted
+    asyncio.run(testing.stored(fresh_stack, *stored))  # stored by the intake worker after the answer
     assert count(fresh_stack) == len(stored)
 
 
@@ -179,7 +181,7 @@ def http(fresh_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("SOTONG_INTAKE_OPEN311_API_KEYS", API_KEY)
     monkeypatch.setenv("SOTONG_INTAKE_WEBHOOK_SECRETS", f"partner-x={SECRET}")
     monkeypatch.setenv("SOTONG_INTAKE_KAKAO_SKILL_TOKEN", "t")
-    fresh_stack.start_services(("intake-http",), say=False)
+    fresh_stack.start_services(("intake-http", "intake-worker"), say=False)
     yield f"http://127.0.0.1:{fresh_stack.state.http_ports['intake-http']}"
 
 
@@ -218,6 +220,7 @@ def test_open311_post_fuzz(fresh_stack: Stack, http: str) -> None:
             assert "<errors>" in reply.text
 
     check()
+    asyncio.run(testing.stored(fresh_stack, *created))  # stored by the intake worker after the answer
     assert count(fresh_stack) == len(created)
 
     @FUZZ
@@ -307,6 +310,7 @@ def test_webhook_fuzz_signatures_replays_and_bodies(fresh_stack: Stack, http: st
 
     check()
     assert accepted
+    asyncio.run(testing.stored(fresh_stack, *accepted))  # stored by the intake worker after the answer
     assert count(fresh_stack) == len(accepted)
 
 

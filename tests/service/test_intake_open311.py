@@ -21,7 +21,7 @@ from sotong.intake.v1 import intake_types_pb2 as types
 from sotong_common import auth
 from sotong_localstack.ports import free_ports
 from sotong_localstack.stack import Stack
-from sotong_localstack.testing import channel, eventually, sql, token
+from sotong_localstack.testing import channel, eventually, sql, stored, token
 
 pytestmark = pytest.mark.service
 
@@ -33,7 +33,7 @@ def intake_http(fresh_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator
     assert fresh_stack.state is not None
     fresh_stack.state.http_ports = {"intake-http": free_ports(1)[0]}
     monkeypatch.setenv("SOTONG_INTAKE_OPEN311_API_KEYS", API_KEY)
-    fresh_stack.start_services(("intake-http",), say=False)
+    fresh_stack.start_services(("intake-http", "intake-worker"), say=False)
     yield f"http://127.0.0.1:{fresh_stack.state.http_ports['intake-http']}/open311/v2"
 
 
@@ -76,6 +76,8 @@ async def test_post_then_read_back_with_the_client(intake_http: str, fresh_stack
     request_id = created.json()[0]["service_request_id"]
     created_xml = await asyncio.to_thread(post, intake_http, "xml", description="두 번째 가로등도 꺼졌어요")
     assert created_xml.status_code == 200 and created_xml.text.startswith('<?xml version="1.0" encoding="UTF-8"?>')
+    xml_id = created_xml.text.split("<service_request_id>")[1].split("<")[0]
+    await stored(fresh_stack, request_id, xml_id)
     client = GeoReport(intake_http)
     one = await asyncio.to_thread(client.get_service_request, request_id)
     one_xml = await asyncio.to_thread(GeoReport(intake_http, output_format="xml").get_service_request, request_id)
@@ -168,7 +170,7 @@ async def test_public_views_show_what_moderation_published_and_nothing_before(
     """Issue 10 item 5: before moderation decides, the public (Open311, other citizens) reads nothing of the text;
     afterwards exactly moderation's masked text; a removed submission's text never; author and operators the
     original throughout."""
-    fresh_stack.start_services(("intake-api", "intake-worker"), say=False)
+    fresh_stack.start_services(("intake-api",), say=False)  # beside the fixture's intake-http and intake-worker
     author, other, operator = (
         citizen(fresh_stack, "citizen-author"),
         citizen(fresh_stack, "citizen-other"),
@@ -189,6 +191,7 @@ async def test_public_views_show_what_moderation_published_and_nothing_before(
                 metadata=author,
             )
             ids[name] = reply.tracking_id
+        await stored(fresh_stack, *ids.values())
 
         async def text_for(who: tuple[tuple[str, str], ...], name: str) -> str:
             found = await stub.GetSubmission(pb.GetSubmissionRequest(tracking_id=ids[name]), metadata=who)

@@ -15,7 +15,7 @@ from sotong.intake.v1 import intake_service_pb2_grpc as pb_grpc
 from sotong.intake.v1 import intake_types_pb2 as types
 from sotong_common import events
 from sotong_localstack.stack import Stack
-from sotong_localstack.testing import channel, eventually, read_all, sql, token
+from sotong_localstack.testing import channel, eventually, read_all, sql, stored, token
 
 pytestmark = pytest.mark.service
 
@@ -35,7 +35,7 @@ def report(tag: str, i: int) -> pb.SubmitReportRequest:
 
 
 async def test_a_burst_is_announced_once_in_order_and_the_outbox_empties(fresh_stack: Stack) -> None:
-    fresh_stack.start_services(("intake-api",), say=False)
+    fresh_stack.start_services(("intake-api", "intake-worker"), say=False)
 
     async def stream() -> object:
         for i in range(BATCH):
@@ -48,6 +48,7 @@ async def test_a_burst_is_announced_once_in_order_and_the_outbox_empties(fresh_s
             *(stub.SubmitReport(report("unary", i), metadata=token(fresh_stack, "citizen")) for i in range(UNARY))
         )
         first = unary[0].tracking_id
+        await stored(fresh_stack, first)
         changes = [types.SUBMISSION_STATUS_ACKNOWLEDGED, types.SUBMISSION_STATUS_IN_PROGRESS]
         changes += [types.SUBMISSION_STATUS_REFERRED, types.SUBMISSION_STATUS_IN_PROGRESS]
         changes += [types.SUBMISSION_STATUS_RESOLVED]

@@ -17,7 +17,7 @@ from sotong.intake.v1 import intake_service_pb2_grpc as pb_grpc
 from sotong.intake.v1 import intake_types_pb2 as types
 from sotong_intake.contact import ContactDecryptionError, KeyRing, SealedContact, open_contact
 from sotong_localstack.stack import Stack
-from sotong_localstack.testing import channel, sql, token
+from sotong_localstack.testing import channel, sql, stored, token
 
 pytestmark = pytest.mark.service
 
@@ -38,7 +38,9 @@ async def submit(stack: Stack, n: int) -> list[str]:
             )
             for i in range(n)
         ]
-    return [r.tracking_id for r in replies]
+    ids = [r.tracking_id for r in replies]
+    await stored(stack, *ids)
+    return ids
 
 
 def purge(stack: Stack) -> dict[str, object]:
@@ -53,7 +55,7 @@ def purge(stack: Stack) -> dict[str, object]:
 
 async def test_contact_is_sealed_with_the_configured_key(fresh_stack: Stack) -> None:
     assert fresh_stack.state is not None
-    fresh_stack.start_services(("intake-api",), say=False)
+    fresh_stack.start_services(("intake-api", "intake-worker"), say=False)
     (tracking_id,) = await submit(fresh_stack, 1)
     rows = await sql(
         fresh_stack,
@@ -69,12 +71,13 @@ async def test_contact_is_sealed_with_the_configured_key(fresh_stack: Stack) -> 
     assert (contact.name, contact.phone, contact.email) == ("김민수", "010-2345-6780", "kim@example.com")
     with pytest.raises(ContactDecryptionError):  # bound to its submission: cannot be moved to another row
         open_contact(sealed, ring, "00000000-0000-0000-0000-000000000000")
-    log = (fresh_stack.run_dir / "logs" / "intake-api.log").read_text()
-    assert "2345-6780" not in log and "kim@example.com" not in log and "김민수" not in log
+    for process in ("intake-api", "intake-worker"):  # the worker stores it: it sees only the sealed contact
+        log = (fresh_stack.run_dir / "logs" / f"{process}.log").read_text()
+        assert "2345-6780" not in log and "kim@example.com" not in log and "김민수" not in log
 
 
 async def test_purge_deletes_contacts_past_retention_only(fresh_stack: Stack) -> None:
-    fresh_stack.start_services(("intake-api",), say=False)
+    fresh_stack.start_services(("intake-api", "intake-worker"), say=False)
     closed_long_ago, open_for_years, closed_recently, held, fresh = await submit(fresh_stack, 5)
 
     async def age(tracking_id: str, closed_days_ago: int | None, stored_days_ago: int, hold: bool = False) -> None:

@@ -28,7 +28,7 @@ from sotong.intake.v1 import intake_types_pb2 as types
 from sotong_common.errors import field_violations
 from sotong_localstack.ports import free_ports
 from sotong_localstack.stack import Stack
-from sotong_localstack.testing import channel, sql, token
+from sotong_localstack.testing import channel, sql, stored, token
 
 pytestmark = pytest.mark.service
 
@@ -75,7 +75,7 @@ def good_report(index: int = 0) -> pb.SubmitReportRequest:
 
 @pytest.fixture()
 def intake(fresh_stack: Stack) -> Stack:
-    fresh_stack.start_services(("intake-api",), say=False)
+    fresh_stack.start_services(("intake-api", "intake-worker"), say=False)
     return fresh_stack
 
 
@@ -131,6 +131,7 @@ async def test_a_control_character_in_a_batch_refuses_that_item_only(intake: Sta
             assert [v.field for v in named] == [bad[result.index]], (bad[result.index], list(result.violations))
         else:
             assert result.tracking_id and not result.violations
+    await stored(intake, *(r.tracking_id for r in reply.results if r.tracking_id))
     rows = await sql(intake, "SELECT count(*) AS n FROM submissions", schema="intake")
     assert rows[0]["n"] == len(items) - len(bad)
 
@@ -161,7 +162,7 @@ def http(fresh_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     fresh_stack.state.http_ports = {"intake-http": free_ports(1)[0]}
     monkeypatch.setenv("SOTONG_INTAKE_OPEN311_API_KEYS", API_KEY)
     monkeypatch.setenv("SOTONG_INTAKE_KAKAO_SKILL_TOKEN", SKILL_TOKEN)
-    fresh_stack.start_services(("intake-http",), say=False)
+    fresh_stack.start_services(("intake-http", "intake-worker"), say=False)
     yield f"http://127.0.0.1:{fresh_stack.state.http_ports['intake-http']}"
 
 
@@ -197,13 +198,17 @@ async def test_control_characters_through_open311_refuse_only_their_own_request(
             async with session.post(f"{http}/open311/v2/requests.json", data=form) as reply:
                 return reply.status, await reply.json(content_type=None)
 
-        answers = await asyncio.gather(*(post(form) for _, form in forms))  # concurrent: one group commit
+        answers = await asyncio.gather(*(post(form) for _, form in forms))  # concurrent: one batch stored
     for (name, _), (status, body) in zip(forms, answers, strict=True):
         if name is None:
             assert status == 200, body
         else:
             assert status == 400, (name, body)
             assert any("control character" in error["description"] for error in body), body
+    await stored(
+        fresh_stack,
+        *(body[0]["service_request_id"] for (name, _), (_, body) in zip(forms, answers, strict=True) if name is None),
+    )
     rows = await sql(fresh_stack, "SELECT count(*) AS n FROM submissions", schema="intake")
     assert rows[0]["n"] == 20
 

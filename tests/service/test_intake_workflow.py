@@ -17,7 +17,7 @@ from sotong.intake.v1 import intake_types_pb2 as types
 from sotong_common import auth, events
 from sotong_common.errors import field_violations
 from sotong_localstack.stack import Stack
-from sotong_localstack.testing import channel, eventually, read_all, sql, token
+from sotong_localstack.testing import channel, eventually, read_all, sql, stored, token
 
 pytestmark = pytest.mark.service
 
@@ -27,7 +27,7 @@ GANGNAM_GU_OFFICE = geo_pb2.GeoPoint(lat=37.5172, lng=127.0473)
 
 @pytest.fixture()
 def intake(fresh_stack: Stack) -> Stack:
-    fresh_stack.start_services(("intake-api",), say=False)
+    fresh_stack.start_services(("intake-api", "intake-worker"), say=False)
     return fresh_stack
 
 
@@ -74,6 +74,7 @@ async def test_submit_batch_answers_per_item_in_order(intake: Stack) -> None:
     assert other.tracking_id and other.created
     assert again.results[0].tracking_id == ok.tracking_id and not again.results[0].created
     assert citizen.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    await stored(intake, ok.tracking_id, other.tracking_id)
     rows = await sql(intake, "SELECT count(*) AS n FROM submissions", schema="intake")
     assert rows[0]["n"] == 2
     received = await eventually(lambda: _topic(intake, "intake.submission-received.v1", 2))
@@ -89,18 +90,23 @@ async def test_list_filters_and_pages_with_a_cursor(intake: Stack) -> None:
     async with channel(intake, "intake-api") as ch:
         stub = pb_grpc.IntakeServiceStub(ch)
         citizen = token(intake, "citizen")
-        for i in range(5):
+        filed = [
             await stub.SubmitReport(report(text=f"가로등 고장 신고 번호 {i} 입니다 {'ㅋ' * i}"), metadata=citizen)
-        await stub.SubmitReport(
-            report(
-                text="강남역 쓰레기",
-                category="garbage",
-                point=GANGNAM_GU_OFFICE,
-                channel="sns",
-                channel_message_id="x:1",
-            ),
-            metadata=citizen,
+            for i in range(5)
+        ]
+        filed.append(
+            await stub.SubmitReport(
+                report(
+                    text="강남역 쓰레기",
+                    category="garbage",
+                    point=GANGNAM_GU_OFFICE,
+                    channel="sns",
+                    channel_message_id="x:1",
+                ),
+                metadata=citizen,
+            )
         )
+        await stored(intake, *(f.tracking_id for f in filed))
         operator = token(intake, "operator")
         first = await stub.ListSubmissions(
             pb.ListSubmissionsRequest(district_code="11140", page_size=2), metadata=operator
@@ -155,6 +161,7 @@ async def test_update_status_records_history_and_tells_the_citizen(intake: Stack
         other = await stub.SubmitReport(
             report(text="전혀 다른 내용: 공원 벤치 파손", category="park-facility"), metadata=citizen
         )
+        await stored(intake, first.tracking_id, other.tracking_id)
         await stub.UpdateStatus(
             pb.UpdateStatusRequest(tracking_id=first.tracking_id, status=types.SUBMISSION_STATUS_ACKNOWLEDGED),
             metadata=operator,
@@ -228,6 +235,7 @@ async def test_watch_streams_history_then_changes_and_ends_on_cancel(intake: Sta
     async with channel(intake, "intake-api") as ch:
         stub = pb_grpc.IntakeServiceStub(ch)
         first = await stub.SubmitReport(report(), metadata=token(intake, "citizen"))
+        await stored(intake, first.tracking_id)
         call = stub.WatchSubmission(
             pb.WatchSubmissionRequest(tracking_id=first.tracking_id), metadata=token(intake, "citizen")
         )
@@ -269,6 +277,8 @@ async def test_near_duplicates_link_to_the_first_report_and_citizens_follow(inta
             report(category="garbage", text="시청역 앞 가로등이 꺼져 있어요"), metadata=meta
         )
         far = await stub.SubmitReport(report(point=GANGNAM_GU_OFFICE), metadata=meta)
+        filed = (first, second, third, other_category, far)
+        await stored(intake, *(f.tracking_id for f in filed))
         got = {
             t: (await stub.GetSubmission(pb.GetSubmissionRequest(tracking_id=t), metadata=meta)).submission
             for t in (
@@ -320,6 +330,7 @@ async def test_geography_resolves_district_and_neighbourhood(
     async with channel(intake, "intake-api") as ch:
         stub = pb_grpc.IntakeServiceStub(ch)
         reply = await stub.SubmitReport(pb.SubmitReportRequest(**fields), metadata=token(intake, "citizen"))  # type: ignore[arg-type]
+        await stored(intake, reply.tracking_id)
         got = await stub.GetSubmission(
             pb.GetSubmissionRequest(tracking_id=reply.tracking_id), metadata=token(intake, "citizen")
         )

@@ -77,6 +77,7 @@ async def test_queue_shows_what_people_must_judge_paged_and_filtered(moderation:
         pages = 0
         while True:
             page = await stub.ListQueue(pb.ListQueueRequest(page_size=2, page_token=page_token), metadata=moderator)
+            assert page.total == 3  # what is waiting, on every page, not only this one
             seen.extend(page.items)
             pages += 1
             page_token = page.next_page_token
@@ -93,7 +94,7 @@ async def test_queue_shows_what_people_must_judge_paged_and_filtered(moderation:
         assert by_id[ids["political"]].decision.evidence[0].text  # the moderator sees what fired
 
         only = await stub.ListQueue(pb.ListQueueRequest(clauses=["political"]), metadata=moderator)
-        assert [i.content_id for i in only.items] == [ids["political"]]
+        assert [i.content_id for i in only.items] == [ids["political"]] and only.total == 1
         assert not (await stub.ListQueue(pb.ListQueueRequest(content_type="comment"), metadata=moderator)).items
         assert not (await stub.ListQueue(pb.ListQueueRequest(min_age_seconds=3600), metadata=moderator)).items
         assert len((await stub.ListQueue(pb.ListQueueRequest(max_age_seconds=3600), metadata=moderator)).items) == 3

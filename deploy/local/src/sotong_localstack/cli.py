@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sotong_common import auth
 from sotong_localstack import demo
-from sotong_localstack.stack import DEFAULT_RUN_DIR, Stack, StackState, stop_from_state
+from sotong_localstack.stack import CONSOLE_DEV_USERS, DEFAULT_RUN_DIR, Stack, StackState, stop_from_state
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +117,15 @@ def how_to_call(state: StackState) -> str:
             "                   (the same command again answers the same tracking id: the key makes retries safe)",
             f"                   curl -H \"authorization: Bearer $CITIZEN\" -H 'content-type: application/json' "
             f"-d '{{}}' {base}/sotong.gateway.v1.GatewayService/ListActiveAlerts",
+        ]
+    console = state.http_ports.get("console-web")
+    if console and state.console_dev_password:
+        users = ", ".join(f"{user} ({role})" for user, role in CONSOLE_DEV_USERS)
+        lines += [
+            f"  console          http://127.0.0.1:{console}/  (the operators' console in a browser: situation room,"
+            " moderation queue, city inbox)",
+            f"                   sign in as {users}",
+            f"                   password {state.console_dev_password} (every local sign-in)",
         ]
     partner = auth.issue(state.jwt_secret, "local-partner", ["partner"], ttl_s=24 * 3600)
     lines.append(f"  CITIZEN={citizen}")

@@ -79,6 +79,9 @@ class StackState:
     # The partner service's key ring (contact persons, webhook secrets) and the local partner platform's secret.
     partner_keys: str = ""
     partner_webhook_secret: str = ""
+    # The operators' console: the key sealing its session cookies, and the password of its local sign-ins.
+    console_session_keys: str = ""
+    console_dev_password: str = ""
 
     def save(self) -> None:
         path = Path(self.run_dir) / "stack.json"
@@ -116,6 +119,7 @@ class StackState:
         env.update(partner_env(self))
         env.update(community_env(self))
         env.update(gateway_env(self, process))
+        env.update(console_env(self, process))
         if process:
             env["SOTONG_GRPC_PORT"] = str(self.grpc_ports.get(process, 0))
             env["SOTONG_METRICS_PORT"] = str(self.metrics_ports.get(process, 0))
@@ -152,6 +156,36 @@ def gateway_env(state: StackState, process: str) -> dict[str, str]:
     }
     if "SOTONG_GATEWAY_ALLOWED_ORIGINS" not in os.environ:
         env["SOTONG_GATEWAY_ALLOWED_ORIGINS"] = GATEWAY_LOCAL_ORIGINS
+    return env
+
+
+# The operators' console: pages on its HTTP port, calling the services only through the gateway's gRPC door.
+PROCESSES["console-web"] = "sotong-console-web"
+HTTP_PROCESSES += ("console-web",)
+CONSOLE_DEV_USERS = (
+    ("duty-kim", "operator"),
+    ("duty-park", "operator"),
+    ("approver-lee", "approver"),
+    ("moderator-choi", "moderator"),
+    ("dept-jung", "dept_admin"),
+)
+"""The console's local sign-ins (`make up` prints them with their password): two duty officers, so the two-person
+rule can be tried with an approver, a moderator and a department admin."""
+
+
+def console_env(state: StackState, process: str) -> dict[str, str]:
+    """The console's gateway, session key and local sign-ins (plain HTTP on this machine: no Secure cookies)."""
+    if process != "console-web" or not state.console_session_keys:
+        return {}
+    env = {
+        "SOTONG_CONSOLE_SESSION_KEYS": state.console_session_keys,
+        "SOTONG_CONSOLE_SECURE_COOKIES": "false",
+        "SOTONG_CONSOLE_DEV_PASSWORD": state.console_dev_password,
+    }
+    if "gateway-api" in state.grpc_ports:
+        env["SOTONG_CONSOLE_GATEWAY_TARGET"] = f"127.0.0.1:{state.grpc_ports['gateway-api']}"
+    if "SOTONG_CONSOLE_DEV_USERS" not in os.environ:
+        env["SOTONG_CONSOLE_DEV_USERS"] = ",".join(f"{user}={role}" for user, role in CONSOLE_DEV_USERS)
     return env
 
 
@@ -263,6 +297,8 @@ class Stack:
         self.state.seal_keys, self.state.seal_public_keys = sealing.new_pair("local1")
         self.state.partner_keys = "local1:" + base64.b64encode(secrets.token_bytes(32)).decode()
         self.state.partner_webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+        self.state.console_session_keys = "local1:" + base64.b64encode(secrets.token_bytes(32)).decode()
+        self.state.console_dev_password = "sotong-" + secrets.token_hex(4)
         standins = free_ports(2 * len(STANDINS_PROCESSES))
         self.state.standins_ports = {
             name: {"http": standins[2 * i], "smtp": standins[2 * i + 1]} for i, name in enumerate(STANDINS_PROCESSES)
@@ -276,6 +312,9 @@ class Stack:
     def start_process(self, name: str) -> subprocess.Popen[bytes]:
         """Start (or restart) one service process in its own session, logging to <run_dir>/logs/<name>.log."""
         assert self.state is not None
+        running = self.processes.get(name)
+        if running is not None and running.poll() is None:  # a second one would be orphaned, never stopped
+            raise RuntimeError(f"{name} is already running (pid {running.pid}); stop it before starting another")
         script = Path(sys.executable).parent / PROCESSES[name]
         log = open(self.run_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(

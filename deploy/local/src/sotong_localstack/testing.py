@@ -92,3 +92,22 @@ def person(stack: Stack, subject: str, *roles: str, verification: str | None = N
     assert stack.state is not None
     minted = auth.issue(stack.state.jwt_secret, subject, roles or ("citizen",), verification=verification)
     return (("authorization", "Bearer " + minted),)
+
+
+async def stored(stack: Stack, *tracking_ids: str, timeout: float = 30.0) -> None:
+    """Wait until intake has stored these submissions. Its doors answer once a report is durable in Kafka and the
+    intake worker stores it a few milliseconds later (docs/architecture.md, "Accepting without the database"), so
+    a test that reads a report back right after filing it waits for this first, as a client would retry."""
+    wanted = sorted(set(tracking_ids))
+
+    async def all_there() -> bool:
+        rows = await sql(
+            stack,
+            "SELECT tracking_id FROM submissions WHERE tracking_id = ANY($1::text[])"
+            " UNION SELECT alias FROM tracking_aliases WHERE alias = ANY($1::text[])",
+            wanted,
+            schema="intake",
+        )
+        return {r["tracking_id"] for r in rows} >= set(wanted)
+
+    await eventually(all_there, timeout=timeout, every=0.05)

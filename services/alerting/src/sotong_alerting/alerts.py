@@ -35,8 +35,8 @@ from sotong_alerting.approval import (
     is_drill,
 )
 from sotong_alerting.cap import Alert, Info, MsgType, render_cap, validate_alert
-from sotong_alerting.channels import check_channels
-from sotong_alerting.drafting import Problem, compose, replaced_texts
+from sotong_alerting.channels import check_channels, render
+from sotong_alerting.drafting import REQUIRED_LANGUAGES, Draft, Problem, compose, replaced_texts
 from sotong_alerting.incident import Incident, IncidentEvent, Stage
 from sotong_alerting.store import IncidentStore, refused_by_lifecycle, stored_alert
 from sotong_common import database, logs
@@ -76,6 +76,77 @@ class Drafted:
     row: asyncpg.Record
     renderings: list[pb.ChannelRendering]
     warnings: list[pb.DuplicateAlertWarning]
+
+
+@dataclass(frozen=True)
+class Previewed:
+    purpose: str
+    renderings: list[pb.ChannelRendering]
+    problems: list[Problem]
+    warnings: list[pb.DuplicateAlertWarning]
+
+
+PLACEHOLDER = "…"
+"""Stands for words the drafter has not written yet, so a preview measures the rest while they type."""
+
+
+def with_placeholders(request: pb.DraftAlertRequest) -> pb.DraftAlertRequest:
+    """The request with every missing word (and language) replaced by PLACEHOLDER, missing CAP codes by Unknown."""
+    filled = pb.DraftAlertRequest()
+    filled.CopyFrom(request)
+    given = {text.language.strip().lower() for text in filled.texts}
+    filled.texts.extend(pb.AlertText(language=language) for language in REQUIRED_LANGUAGES if language not in given)
+    for text in filled.texts:
+        for name in ("event", "headline", "description", "instruction"):
+            if not getattr(text, name).strip():
+                setattr(text, name, PLACEHOLDER)
+    for name in ("severity", "urgency", "certainty"):
+        if not getattr(filled, name).strip():
+            setattr(filled, name, "Unknown")
+    return filled
+
+
+def measured(
+    alert: Alert, channels: Sequence[dispatch.Channel.ValueType], short_texts: dict[str, str]
+) -> list[pb.ChannelRendering]:
+    """Every limit rule of every channel, per language: the text, its measure and how it breaks the rule."""
+    overrides = publishing.overrides_of(short_texts)
+    shown = []
+    for channel in channels:
+        for rule in publishing.CHECKED[channel]:
+            for language in publishing.LANGUAGES:
+                rendered = render(alert, rule, language, text=overrides.get((rule, language)))
+                shown.append(
+                    pb.ChannelRendering(
+                        channel=api_channel.Channel.ValueType(channel),
+                        language=language,
+                        title=rendered.title or "",
+                        text=rendered.text,
+                        measure=rendered.summary() if rendered.limit else "",
+                        rule=rule.value,
+                        violations=[f"{v.part}: {v.message}" for v in rendered.violations],
+                    )
+                )
+    return shown
+
+
+def sent_renderings(
+    alert: Alert, channels: Sequence[dispatch.Channel.ValueType], purpose: str, short_texts: dict[str, str]
+) -> list[pb.ChannelRendering]:
+    """What each channel's dispatch carries, per language (`publishing.renderings`, the engine's input)."""
+    shown = []
+    for channel in channels:
+        for rendering in publishing.renderings(alert, channel, purpose, short_texts):
+            shown.append(
+                pb.ChannelRendering(
+                    channel=api_channel.Channel.ValueType(channel),
+                    language=rendering.language,
+                    title=rendering.title,
+                    text=rendering.body,
+                    rule=publishing.CHECKED[channel][0].value,
+                )
+            )
+    return shown
 
 
 class AlertDesk:
@@ -219,6 +290,53 @@ class AlertDesk:
                 at=at,
             )
         return Drafted(stored, shown, warnings)
+
+    async def preview(self, request: pb.DraftAlertRequest) -> Previewed:
+        """What `draft` would compose and refuse, stored nowhere: read as the drafter types."""
+        at = datetime.now(UTC).replace(microsecond=0)
+        async with self._log.pool.acquire() as conn:
+            await self._log.incident_row(request.incident_id)  # NOT_FOUND for an unknown incident
+            incident = await self._log.aggregate(conn, request.incident_id)
+            purpose = {Stage.STAGE_0: publishing.STAGE1, Stage.STAGE_1: publishing.STAGE2}.get(incident.stage)
+            if purpose is None:
+                raise FailedPrecondition(
+                    f"incident {incident.incident_id} is {incident.stage.value}; a new alert is drafted at stage_0 "
+                    "(first message) or stage_1 (second message)"
+                )
+            identifier = await self._next_identifier(conn, incident.incident_id)
+            recent = await self._recent_alerts(conn, at)
+
+        def composed_from(request: pb.DraftAlertRequest) -> Draft | list[Problem]:
+            return compose(
+                request,
+                identifier=identifier,
+                sender=self._sender,
+                incident_id=incident.incident_id,
+                incident_area=incident.area_codes,
+                at=at,
+            )
+
+        problems: list[Problem] = []
+        composed = composed_from(request)
+        if isinstance(composed, list):
+            problems = composed
+            composed = composed_from(with_placeholders(request))
+            if isinstance(composed, list):  # not only missing words (a bad district code): nothing to measure
+                return Previewed(purpose, [], problems, [])
+        channels = publishing.channels_for(purpose)
+        if not problems:
+            problems = [Problem("cap", str(p)) for p in validate_alert(composed.alert)]
+            overrides = publishing.overrides_of(composed.short_texts)
+            rules = publishing.checked_channels(channels)
+            for language in publishing.LANGUAGES:
+                for violation in check_channels(composed.alert, rules, (language,), overrides):
+                    problems.append(Problem(f"texts[{language}]", str(violation)))
+        return Previewed(
+            purpose,
+            measured(composed.alert, channels, composed.short_texts),
+            problems,
+            self._warnings(composed.alert, recent),
+        )
 
     async def _issued_alert(self, conn: database.Connection, identifier: str) -> asyncpg.Record:
         row = await conn.fetchrow("SELECT * FROM alerts WHERE identifier = $1", identifier)

@@ -8,6 +8,7 @@ to (`upstream`); WatchIncident streams are woken by one LISTEN connection and bo
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,14 +18,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from sotong.alerting.v1 import alerting_service_pb2 as pb
 from sotong.alerting.v1 import alerting_service_pb2_grpc as pb_grpc
+from sotong.publishing.v1 import publishing_events_pb2 as dispatch
 from sotong_alerting import settings, timeline
-from sotong_alerting.alerts import AlertDesk
+from sotong_alerting.alerts import AlertDesk, sent_renderings
 from sotong_alerting.approval import Person
 from sotong_alerting.cap.reader import CapReader, ReadingFailed
 from sotong_alerting.districts import districts
 from sotong_alerting.drafting import MAX_EXPIRES_HOURS
 from sotong_alerting.feed import active_alerts, render_atom_feed
-from sotong_alerting.store import IncidentStore, IncidentView, actionable, upstream_hazard
+from sotong_alerting.store import IncidentStore, IncidentView, actionable, stored_alert, upstream_hazard
 from sotong_alerting.upstream import SenderBindings, referenced_keys, size_violations, upstream_key
 from sotong_alerting.watch import TimelineWatch
 from sotong_common import auth, logs, process
@@ -48,6 +50,7 @@ POLICY = auth.Policy(
         f"/{SERVICE}/IngestCap": {"service", "partner"},
         f"/{SERVICE}/Acknowledge": {"operator", "approver", "dept_admin"},
         f"/{SERVICE}/DraftAlert": {"operator", "approver"},
+        f"/{SERVICE}/PreviewAlert": {"operator", "approver"},
         # The service checks the approver's permission per alert status (Actual vs Test/Exercise).
         f"/{SERVICE}/ApproveAlert": {"operator", "approver"},
         f"/{SERVICE}/IssueAlert": {"operator", "approver"},
@@ -245,6 +248,16 @@ class AlertingService(pb_grpc.AlertingServiceServicer):
             alert=alert_message(drafted.row), renderings=drafted.renderings, warnings=drafted.warnings
         )
 
+    async def PreviewAlert(self, request: pb.PreviewAlertRequest, context: Any) -> pb.PreviewAlertResponse:
+        _required(request.draft.incident_id, "draft.incident_id", "the incident the alert is for")
+        previewed = await self._alerts.preview(request.draft)
+        return pb.PreviewAlertResponse(
+            purpose=previewed.purpose,
+            renderings=previewed.renderings,
+            problems=[pb.FieldProblem(field=p.field, description=p.description) for p in previewed.problems],
+            warnings=previewed.warnings,
+        )
+
     async def ApproveAlert(self, request: pb.ApproveAlertRequest, context: Any) -> pb.ApproveAlertResponse:
         identifier = _required(request.identifier, "identifier", "the drafted alert to approve")
         caller = principal()
@@ -292,7 +305,10 @@ class AlertingService(pb_grpc.AlertingServiceServicer):
 
     async def GetAlert(self, request: pb.GetAlertRequest, context: Any) -> pb.GetAlertResponse:
         identifier = _required(request.identifier, "identifier", "the alert to show")
-        return pb.GetAlertResponse(alert=alert_message(await self._store.alert(identifier)))
+        row = await self._store.alert(identifier)
+        channels = [dispatch.Channel.ValueType(c) for c in row["channels"]]
+        shown = sent_renderings(stored_alert(row), channels, row["purpose"], json.loads(row["short_texts"]))
+        return pb.GetAlertResponse(alert=alert_message(row), renderings=shown)
 
     async def ListIncidents(self, request: pb.ListIncidentsRequest, context: Any) -> pb.ListIncidentsResponse:
         if request.limit < 0 or request.limit > 500:

@@ -34,6 +34,7 @@ consumer group `<app id>-batch`; failures are classified and dead-lettered by th
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import socket
@@ -43,17 +44,28 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from opentelemetry import trace
 
 from sotong_common import consumer as core
 from sotong_common import logs, metrics, streams
 from sotong_common.consumer import M, Output, PoisonMessage, Received, Record
+from sotong_common.producer import KafkaLog
 
 __all__ = ["BatchConsumer", "Handled", "Item", "Output", "Record", "Rejected"]
 
 # How long a transaction left open by a killed process may hold back read_committed consumers of its output.
 TRANSACTION_TIMEOUT_MS = 10_000
+# One transactional call's wait (librdkafka returns a retriable timeout after it), and how long a commit is resumed
+# before the batch is aborted and read again.
+TRANSACTION_CALL_TIMEOUT_S = 10.0
+TRANSACTION_RESUME_S = 60.0
+# How long past its own timeout a transactional call may stay blocked before the session is abandoned.
+WEDGE_MARGIN_S = 15.0
+
+
+class _Wedged(Exception):
+    """A transactional call that did not return within its timeout: the session's clients are abandoned."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,7 @@ class BatchConsumer:
     _stopping: bool = False
     _committing: asyncio.Future[tuple[bool, dict[tuple[str, int], int]]] | None = None
     _idle: threading.Event = field(default_factory=threading.Event)
+    _txn_thread: concurrent.futures.ThreadPoolExecutor | None = None
 
     def __post_init__(self) -> None:
         if self.max_batch < 1 or self.within <= 0:
@@ -165,7 +178,7 @@ class BatchConsumer:
                 "session.timeout.ms": 10_000,
                 "heartbeat.interval.ms": 2_000,
                 "fetch.wait.max.ms": max(1, int(self.within * 1000)),
-                "logger": _KafkaLog(self._log),
+                "logger": KafkaLog(self._log),
             }
         )
         producer = Producer(
@@ -182,17 +195,40 @@ class BatchConsumer:
                 # growing) turned each such wait into 40-110 ms per batch (measured).
                 "retry.backoff.ms": 5,
                 "retry.backoff.max.ms": 50,
-                "logger": _KafkaLog(self._log),
+                "logger": KafkaLog(self._log),
             }
         )
         return consumer, producer
 
     async def run(self) -> None:
+        """Consume until stopped; a wedged transactional call starts a new session from the committed offsets."""
+        while not self._stopping:
+            try:
+                await self._session()
+            except _Wedged as wedged:
+                metrics.CONSUMER_RESTARTS.labels(self.group, "wedged").inc()
+                self._log.error("transactional call did not return; starting over from the committed offsets "
+                                "with new clients", call=str(wedged))  # fmt: skip
+                await asyncio.sleep(1.0)
+
+    async def _session(self) -> None:
+        """One consumer and one transactional producer, from joining the group to leaving it.
+
+        Nothing of a batch is visible until its transaction commits, so a new session that starts from the group's
+        committed offsets reads again exactly what an abandoned one had not committed (handlers are idempotent).
+        The new producer takes the same transactional.id, which fences the abandoned one and aborts its open
+        transaction on the broker.
+        """
         loop = asyncio.get_running_loop()
         consumer, producer = self._clients()
+        # Transactional calls get a thread of their own: a call librdkafka never returns from (see `_call`) is
+        # abandoned with its thread, and the fetches and the handlers' threads are not held up by it.
+        self._txn_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"{self.group}-txn")
+        txn_thread = self._txn_thread
         fetching: asyncio.Future[list[Any]] | None = None
+        wedged = False
         try:
-            await loop.run_in_executor(None, producer.init_transactions, 60)
+            await self._call(producer.init_transactions, 60, wait=60)
             consumer.subscribe(list(self._routes), on_revoke=self._before_revoke)
             while not self._stopping:
                 fetching = loop.run_in_executor(None, self._fetch, consumer)
@@ -204,6 +240,9 @@ class BatchConsumer:
                     await asyncio.shield(self._batch(consumer, producer, records))
                 elif self._committing is not None and self._committing.done():
                     await self._settle(consumer)  # surfaces a fatal producer error even when no events come
+        except _Wedged:
+            wedged = True
+            raise
         except asyncio.CancelledError:
             self._stopping = True
             async with self._lock:  # the shielded batch, if any, finishes first
@@ -213,12 +252,30 @@ class BatchConsumer:
             if fetching is not None:  # the consumer is not thread-safe: let the fetch in flight end first
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(fetching), timeout=self.within + 5)
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, _Wedged):
                 await self._settle(consumer)
+            self._committing = None
             with contextlib.suppress(Exception):
                 await loop.run_in_executor(None, consumer.close)
-            with contextlib.suppress(Exception):
-                await loop.run_in_executor(None, producer.flush, 5)
+            if not wedged:
+                with contextlib.suppress(Exception):
+                    await loop.run_in_executor(None, producer.flush, 5)
+            txn_thread.shutdown(wait=not wedged, cancel_futures=True)
+
+    async def _call(self, call: Callable[..., None], *args: Any, wait: float) -> None:
+        """A transactional call on the producer's own thread; `_Wedged` if it has not returned after `wait` + a margin.
+
+        librdkafka's send_offsets_to_transaction can block past its own timeout when the group coordinator went
+        away (confluentinc/librdkafka#5456, #5511; seen here after a single broker restarted: the consumer group
+        was Stable and nothing was fetched again). Every later transaction would queue behind it forever.
+        """
+        loop = asyncio.get_running_loop()
+        assert self._txn_thread is not None, "transactional calls run inside a session"
+        future = loop.run_in_executor(self._txn_thread, call, *args)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout=wait + WEDGE_MARGIN_S)
+        except TimeoutError:
+            raise _Wedged(getattr(call, "__name__", repr(call))) from None
 
     def _fetch(self, consumer: Consumer) -> list[Any]:
         """Up to `max_batch` records: wait at most `within` for the first, then take what is already fetched.
@@ -317,42 +374,74 @@ class BatchConsumer:
     async def _commit(
         self, consumer: Consumer, producer: Producer, output: list[Output], offsets: list[TopicPartition]
     ) -> bool:
-        """Publish `output` and move the offsets in one transaction; False if it had to be aborted."""
-        loop = asyncio.get_running_loop()
-        for attempt in range(1, 6):
+        """Publish `output` and move the offsets in one transaction; False if it had to be aborted.
+
+        librdkafka's contract for a transaction whose broker went away: a retriable error (a timeout) means the
+        same call is made again and resumes where it stopped; an abortable one means the transaction is aborted
+        and the batch read again; a fatal one ends this producer. Beginning a new transaction over an unfinished
+        one is refused (_STATE), so a commit that timed out while the broker restarted must be resumed, not
+        restarted, or every later batch is refused too and the consumer stops making progress.
+        """
+        try:
+            producer.begin_transaction()
+            for o in output:
+                self._produce(producer, o)
+            group = consumer.consumer_group_metadata()
+            await self._resume(producer.send_offsets_to_transaction, offsets, group, TRANSACTION_CALL_TIMEOUT_S)
+            await self._resume(producer.commit_transaction, TRANSACTION_CALL_TIMEOUT_S)
+            return True
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.fatal():  # fenced by a newer incarnation, or the broker refuses this producer for good
+                self._log.error("transactional producer failed fatally; stopping", error=str(error))
+                raise
+            self._log.warning("batch transaction aborted; the batch is read again", error=str(error),
+                              abort=error.txn_requires_abort(), retriable=error.retriable())  # fmt: skip
             try:
-                producer.begin_transaction()
-                for o in output:
-                    self._produce(producer, o)
-                group = consumer.consumer_group_metadata()
-                await loop.run_in_executor(None, producer.send_offsets_to_transaction, offsets, group, 30)
-                await loop.run_in_executor(None, producer.commit_transaction, 30)
-                return True
+                await self._resume(producer.abort_transaction, TRANSACTION_CALL_TIMEOUT_S, until_done=True)
+            except KafkaException as abort_exc:
+                if abort_exc.args[0].fatal():
+                    raise
+                # Not retriable and not fatal: nothing was open to abort (begin_transaction itself was refused).
+                self._log.warning("batch transaction abort refused", error=str(abort_exc.args[0]))
+            return False
+
+    async def _resume(self, call: Callable[..., None], *args: Any, until_done: bool = False) -> None:
+        """Make a transactional call, making it again while it fails retriably (it resumes where it stopped).
+
+        Gives up (re-raising) after TRANSACTION_RESUME_S unless `until_done`: an abort must finish before the
+        next transaction can begin, so it is resumed for as long as the broker takes to come back.
+        """
+        deadline = time.monotonic() + TRANSACTION_RESUME_S
+        attempt = 0
+        while True:
+            try:
+                await self._call(call, *args, wait=TRANSACTION_CALL_TIMEOUT_S)
+                return
             except KafkaException as exc:
                 error = exc.args[0]
-                if error.fatal():  # fenced by a newer incarnation, or the broker refuses this producer for good
-                    self._log.error("transactional producer failed fatally; stopping", error=str(error))
+                if error.fatal() or not error.retriable() or self._stopping:
                     raise
-                self._log.warning("batch transaction failed", attempt=attempt, error=str(error),
-                                  abort=error.txn_requires_abort(), retriable=error.retriable())  # fmt: skip
-                if error.txn_requires_abort():
-                    with contextlib.suppress(KafkaException):
-                        await loop.run_in_executor(None, producer.abort_transaction, 30)
-                    return False
-                await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
-        with contextlib.suppress(KafkaException):
-            await loop.run_in_executor(None, producer.abort_transaction, 30)
-        return False
+                if not until_done and time.monotonic() > deadline:
+                    raise
+                attempt += 1
+                self._log.warning("transaction call failed; resuming", call=getattr(call, "__name__", "?"),
+                                  attempt=attempt, error=str(error))  # fmt: skip
+                await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
 
-    @staticmethod
-    def _produce(producer: Producer, o: Output) -> None:
+    def _produce(self, producer: Producer, o: Output) -> None:
         headers: list[tuple[str, str | bytes | None]] = list(o.headers)
         while True:
             try:
-                producer.produce(o.topic, value=o.value, key=o.key, headers=headers)
+                producer.produce(o.topic, value=o.value, key=o.key, headers=headers, on_delivery=self._delivered)
                 return
             except BufferError:  # the local queue is full: let deliveries drain it
                 producer.poll(0.05)
+
+    def _delivered(self, error: KafkaError | None, message: Any) -> None:
+        """Name why a transaction is aborted: librdkafka's abort says only that a message failed delivery."""
+        if error is not None:
+            self._log.warning("batch output not delivered", topic=message.topic(), error=str(error))
 
     async def _topic_batch(self, route: _Route, records: list[Record], outcome: _Outcome) -> None:
         items: list[Item[Any]] = []
@@ -394,19 +483,3 @@ class BatchConsumer:
         """The platform's dead letter (`consumer.dead_letter`), published in the batch's transaction."""
         outcome.output.append(core.dead_letter(record, failure))
         outcome.dead_letters += 1
-
-
-class _KafkaLog:
-    """librdkafka's log lines through the service's structured log (it otherwise writes to stderr itself)."""
-
-    def __init__(self, log: Any) -> None:
-        self._log = log
-
-    def log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
-        text = msg % args if args else msg
-        if level >= 40:
-            self._log.error("librdkafka", message=text)
-        elif level >= 30:
-            self._log.warning("librdkafka", message=text)
-        else:
-            self._log.debug("librdkafka", message=text)

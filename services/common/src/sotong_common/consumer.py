@@ -32,28 +32,20 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-import asyncpg
 from aiokafka.errors import KafkaError
 from google.protobuf.message import DecodeError, Message
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from sotong_common import events, logs, metrics, tracing
+from sotong_common import database, events, logs, metrics, tracing
+from sotong_common.errors import Unavailable
 from sotong_common.topics import dlq_name
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
 
-TRANSIENT: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.AdminShutdownError,
-    KafkaError,
-    asyncio.TimeoutError,
-)
+TRANSIENT: tuple[type[BaseException], ...] = (*database.UNAVAILABLE, KafkaError, asyncio.TimeoutError, Unavailable)
 """Failures that say the database or the broker is away, not that the record is bad."""
 
 _tracer = tracing.tracer("sotong.kafka.consumer")
@@ -123,7 +115,7 @@ class Policy:
 
     max_attempts: int = 3
     transient_base_s: float = 0.2
-    transient_cap_s: float = 30.0
+    transient_cap_s: float = 5.0  # a restarted database or broker is noticed within seconds of coming back
     unexpected_pause_s: float = 0.05
 
     def transient_delay(self, attempt: int) -> float:

@@ -20,6 +20,19 @@ from asyncpg.pool import PoolConnectionProxy
 
 from sotong_common import logs
 
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,  # "connection is closed", "connection was closed in the middle of operation"
+    asyncpg.exceptions.InternalClientError,  # a connection reused after it broke mid-protocol (a restart)
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+"""Errors that say the database is away (restarting, failing over, full), not that the statement is wrong: a
+consumer holds its partition and retries, an API answers UNAVAILABLE, a relay reconnects."""
+
 # A connection as handlers get it: a plain one, or one borrowed from a pool.
 Connection = asyncpg.Connection | PoolConnectionProxy
 
@@ -114,6 +127,9 @@ async def connect(url: str, schema: str, migrations_package: str | None = None, 
         url,
         min_size=pool_args.get("min_size", 2),
         max_size=pool_args.get("max_size", 10),
+        # A connection attempt to a database that is restarting fails within this instead of holding the call
+        # (and its caller's deadline) for asyncpg's default minute.
+        timeout=pool_args.get("connect_timeout", 5),
         server_settings={"search_path": schema, "application_name": f"sotong-{schema}"},
     )
     assert pool is not None

@@ -81,6 +81,44 @@ class ResourceExhausted(DomainError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class Unavailable(DomainError):
+    """A dependency is away (the database restarting, the broker unreachable): nothing was done, try again.
+
+    Carries a google.rpc.RetryInfo detail with the delay the client should wait, so clients and the gateway back
+    off instead of hammering a recovering system.
+    """
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+    def __init__(self, message: str, retry_after_s: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def status(self) -> status_pb2.Status:
+        from google.protobuf import duration_pb2
+
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(int(self.retry_after_s * 1000))
+        detail = any_pb2.Any()
+        detail.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=self.message, details=[detail])
+
+
+def retry_after(error: grpc.aio.AioRpcError | grpc.RpcError) -> float | None:
+    """The RetryInfo delay of an UNAVAILABLE answer, in seconds (for clients and tests)."""
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(error)
+    if status is None:
+        return None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            return float(info.retry_delay.ToMilliseconds()) / 1000
+    return None
+
+
 def field_violations(error: grpc.aio.AioRpcError | grpc.RpcError) -> list[FieldViolation]:
     """Read the BadRequest field violations back from an RPC error (for clients and tests)."""
     from grpc_status import rpc_status

@@ -14,8 +14,14 @@ CONSUMER_FAILURES = Counter(
     "failed attempts at a record, by kind (transient, poison, unexpected)",
     ["topic", "kind"],
 )
+CONSUMER_RESTARTS = Counter(
+    "sotong_consumer_restarts_total", "consumer sessions started over with new Kafka clients", ["group", "reason"]
+)
 DEAD_LETTERS = Counter("sotong_dead_letters_total", "messages sent to a dead-letter topic", ["topic"])
 OUTBOX_PUBLISHED = Counter("sotong_outbox_published_total", "outbox rows published to Kafka", ["schema"])
+OUTBOX_RECONNECTS = Counter(
+    "sotong_outbox_reconnects_total", "times the outbox relay lost its database connection and reconnected", ["schema"]
+)
 
 
 def serve(port: int, host: str = "127.0.0.1") -> int:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from google.protobuf.message import Message
 
 from sotong_common import database, events, logs, metrics
@@ -85,6 +86,10 @@ def _json(value: object) -> str:
     return json.dumps(value)
 
 
+RECONNECT_MIN_S = 0.5
+RECONNECT_MAX_S = 5.0
+
+
 class OutboxRelay:
     """Publishes outbox rows of one schema to Kafka, in id order, and deletes what the broker acknowledged.
 
@@ -118,10 +123,38 @@ class OutboxRelay:
         self._lock_id = zlib.crc32(f"outbox:{schema}".encode())
 
     async def run(self) -> None:
-        """Run until `stop()`; safe to run in every replica (one holds the lock and publishes)."""
+        """Run until `stop()`; safe to run in every replica (one holds the lock and publishes).
+
+        The database going away (a restart, a failover) is waited out, not fatal: the relay takes new connections
+        with backoff and carries on from the oldest row left, so the API or worker it runs in keeps serving.
+        Rows sent but not yet deleted when the connection dropped are sent again; they keep their event ids, which
+        consumers deduplicate on.
+        """
+        backoff = RECONNECT_MIN_S
+        while not self._stopping.is_set():
+            try:
+                await self._relay()
+                backoff = RECONNECT_MIN_S
+            except database.UNAVAILABLE as exc:
+                self._log.warning(
+                    "outbox relay lost the database; reconnecting", error=type(exc).__name__, retry_in_s=backoff
+                )
+                metrics.OUTBOX_RECONNECTS.labels(self._schema).inc()
+                await self._sleep(backoff)
+                backoff = min(RECONNECT_MAX_S, backoff * 2)
+            except Exception:  # a relay that stops leaves every later event unannounced: log it loudly, go on
+                self._log.exception("outbox relay failed; starting again", retry_in_s=backoff)
+                metrics.OUTBOX_RECONNECTS.labels(self._schema).inc()
+                await self._sleep(backoff)
+                backoff = min(RECONNECT_MAX_S, backoff * 2)
+
+    async def _relay(self) -> None:
+        """One connection's worth of relaying: listen, take the lock, publish until stopped or the link drops."""
         async with self._pool.acquire() as listen_conn:
             await listen_conn.add_listener(NOTIFY_CHANNEL, self._notified)
             while not self._stopping.is_set():
+                if listen_conn.is_closed():
+                    return
                 async with self._pool.acquire() as conn:
                     if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_id):
                         try:
@@ -131,7 +164,8 @@ class OutboxRelay:
                                 await conn.execute("SELECT pg_advisory_unlock($1)", self._lock_id)
                     else:
                         await self._sleep(self._poll * 4)
-            await listen_conn.remove_listener(NOTIFY_CHANNEL, self._notified)
+            if not listen_conn.is_closed():
+                await listen_conn.remove_listener(NOTIFY_CHANNEL, self._notified)
 
     def _notified(self, *_: object) -> None:
         self._wake.set()
@@ -154,6 +188,12 @@ class OutboxRelay:
                 acked = []
                 if rows:
                     acked = await self._send(rows)
+            except (*database.UNAVAILABLE, KafkaError) as exc:  # a dependency restarting: expected, retried
+                self._log.warning("outbox publish interrupted; retrying", error=type(exc).__name__)
+                if conn.is_closed():
+                    return  # run() takes a new connection (and the lock again)
+                await asyncio.sleep(1.0)
+                continue
             except Exception:  # keep relaying: a broker blip must not kill the API process
                 self._log.exception("outbox publish failed; retrying")
                 if conn.is_closed():

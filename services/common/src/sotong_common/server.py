@@ -27,7 +27,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from sotong_common import auth, config, logs, metrics, tracing
-from sotong_common.errors import DomainError
+from sotong_common.consumer import TRANSIENT
+from sotong_common.errors import DomainError, Unavailable
 
 current_principal: contextvars.ContextVar[auth.Principal | None] = contextvars.ContextVar(
     "current_principal", default=None
@@ -106,6 +107,10 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         if isinstance(error, auth.AuthError):
             code = grpc.StatusCode.PERMISSION_DENIED if error.permission else grpc.StatusCode.UNAUTHENTICATED
             await context.abort(code, str(error))
+        away = dependency_unavailable(error)
+        if away is not None:
+            self._log.warning("a dependency is unavailable; answering UNAVAILABLE", method=method, error=repr(error))
+            error = away
         if isinstance(error, DomainError):
             status = rpc_status.to_status(error.status())
             await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
@@ -159,7 +164,21 @@ class PlatformInterceptor(grpc.aio.ServerInterceptor):
         return handle
 
 
+def dependency_unavailable(error: BaseException) -> Unavailable | None:
+    """The UNAVAILABLE answer for an error that says the database or the broker is away (a restart, a network
+    blip), never INTERNAL: nothing was done and the client may retry after the hinted delay."""
+    from confluent_kafka import KafkaException
+
+    if isinstance(error, DomainError):
+        return None
+    if isinstance(error, (*TRANSIENT, KafkaException)):
+        return Unavailable("a system this call needs is unavailable (database or broker); nothing was done, retry")
+    return None
+
+
 def _code_name(exc: Exception) -> str:
+    if dependency_unavailable(exc) is not None:
+        return "UNAVAILABLE"
     if isinstance(exc, DomainError):
         return exc.code.name
     if isinstance(exc, auth.AuthError):

@@ -19,6 +19,7 @@ import yaml
 PREFIX = os.environ.get("SOTONG_TOPIC_PREFIX", "")
 
 SUBMISSION_RECEIVED = PREFIX + "intake.submission-received.v1"
+SUBMISSION_ACCEPTED = PREFIX + "intake.submission-accepted.v1"
 SUBMISSION_STATUS_CHANGED = PREFIX + "intake.submission-status-changed.v1"
 DECISION_MADE = PREFIX + "moderation.decision-made.v1"
 RAW_SUBMISSION = PREFIX + "intake.raw-submission.v1"

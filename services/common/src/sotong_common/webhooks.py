@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -192,3 +193,26 @@ def _decode_v1(token: str) -> bytes | None:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         return None
+
+
+class RecentDeliveries:
+    """Delivery ids this process has answered lately, so a replay is refused at once.
+
+    The database remembers deliveries too, but only once the intake worker has stored the report (acceptance does
+    not wait for it) and only while it answers; this window covers the milliseconds before and an outage. A
+    replay that escapes both (another replica, the database away) is accepted again and still counts once: the
+    submission id is derived from the message.
+    """
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._size = size
+
+    def __contains__(self, delivery: object) -> bool:
+        return delivery in self._seen
+
+    def add(self, source: str, webhook_id: str) -> None:
+        self._seen[(source, webhook_id)] = None
+        self._seen.move_to_end((source, webhook_id))
+        if len(self._seen) > self._size:
+            self._seen.popitem(last=False)

@@ -41,6 +41,7 @@ ROLES: dict[str, dict[str, frozenset[str]]] = {
         "IngestCap": frozenset({"service", "partner"}),
         "Acknowledge": frozenset({"operator", "approver", "dept_admin"}),
         "DraftAlert": frozenset({"operator", "approver"}),
+        "PreviewAlert": frozenset({"operator", "approver"}),
         "ApproveAlert": frozenset({"operator", "approver"}),
         "IssueAlert": frozenset({"operator", "approver"}),
         "UpdateAlert": frozenset({"operator", "approver"}),

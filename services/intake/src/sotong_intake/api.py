@@ -20,18 +20,18 @@ from sotong.intake.v1 import intake_service_pb2_grpc as pb_grpc
 from sotong_common import auth, logs, process
 from sotong_common.errors import FieldViolation, InvalidArgument, NotFound
 from sotong_common.geo import Seoul
+from sotong_common.producer import Acknowledged
 from sotong_common.server import Server, principal
 from sotong_common.text_fields import refuse_control_characters
 from sotong_intake import settings, status
 from sotong_intake.contract import contract_violations, status_change, submission_from_request, submission_to_proto
-from sotong_intake.group_commit import GroupCommit
-from sotong_intake.reception import Reception, Refused
+from sotong_intake.reception import DEFAULT_WAIT_S, Reception, Refused
 from sotong_intake.store import Filters, StatusConflict, SubmissionStore
 from sotong_intake.watch import StatusWatch
 
 SERVICE = "sotong.intake.v1.IntakeService"
 MAX_BATCH = 10_000  # items per SubmitBatch stream; bounds one stream's memory and transaction
-_BATCH_CHUNK = 100  # items stored per transaction inside a batch
+_BATCH_CHUNK = 500  # items accepted (sent and acknowledged together) at a time inside a batch
 MAX_PAGE = 200
 
 POLICY = auth.Policy(
@@ -68,9 +68,9 @@ def _filter_value(name: str, value: str, violations: list[FieldViolation]) -> st
 
 @refuse_control_characters  # every text field of a unary request; SubmitBatch items: the domain validation
 class IntakeService(pb_grpc.IntakeServiceServicer):
-    def __init__(self, reception: Reception, watch: StatusWatch | None = None) -> None:
+    def __init__(self, reception: Reception, store: SubmissionStore, watch: StatusWatch | None = None) -> None:
         self._reception = reception
-        self._store = reception.store
+        self._store = store
         self._watch = watch
         self._log = logs.get("intake.api")
 
@@ -80,7 +80,7 @@ class IntakeService(pb_grpc.IntakeServiceServicer):
         if "citizen" in caller.roles:
             submission = dataclasses.replace(submission, author=caller.subject)
         try:
-            accepted = await self._reception.receive(submission)
+            accepted = await self._reception.receive(submission, wait_s=_wait(context))
         except Refused as refused:
             raise InvalidArgument(contract_violations(refused.violations)) from None
         self._log.info(
@@ -96,7 +96,7 @@ class IntakeService(pb_grpc.IntakeServiceServicer):
         pending: list[tuple[int, Any, Any]] = []
 
         async def flush() -> None:
-            accepted = await self._store.accept_many([(s, p) for _, s, p in pending])
+            accepted = await self._reception.accept([(s, p) for _, s, p in pending], wait_s=_wait(context))
             for (index, _, _), result in zip(pending, accepted, strict=True):
                 response.results.append(
                     pb.SubmitBatchResult(index=index, tracking_id=result.tracking_id, created=result.created)
@@ -236,6 +236,15 @@ def _reads_original(caller: auth.Principal, author: str | None) -> bool:
     return "operator" in caller.roles or ("citizen" in caller.roles and author is not None and author == caller.subject)
 
 
+def _wait(context: Any) -> float:
+    """How long acceptance may wait for the broker: what is left of the caller's deadline, at most the default."""
+    remaining: float | None = context.time_remaining() if context is not None else None
+    if remaining is None:
+        return DEFAULT_WAIT_S
+    # Leave the answer time to travel: a tenth of the deadline, at least 100 ms (a busy event loop is slow to it).
+    return max(0.05, min(DEFAULT_WAIT_S, remaining - max(0.1, remaining / 10)))
+
+
 def _aware(stamp: Any) -> datetime:
     moment: datetime = stamp.ToDatetime(tzinfo=UTC)
     return moment
@@ -273,10 +282,10 @@ async def serve(proc: process.Process, chosen: settings.Api) -> None:
     watch = StatusWatch(pool)
     await proc.start("status watch", watch)
     store = SubmissionStore(pool, chosen.intake_contact_keys, chosen.duplicate_rule, chosen.publishing_seal_public_keys)
-    group = GroupCommit(store)
-    await proc.start("group commit", group)
+    accepting = Acknowledged(chosen.kafka_bootstrap, "sotong-intake-api-acceptance")
+    await proc.start("acceptance producer", accepting)
     server = Server.for_settings("intake", POLICY, chosen)
-    servicer = IntakeService(Reception(store, Seoul.load(), group), watch)
+    servicer = IntakeService(Reception(Seoul.load(), accepting, chosen.intake_contact_keys), store, watch)
     server.add(SERVICE, lambda s: pb_grpc.add_IntakeServiceServicer_to_server(servicer, s))
     port = await proc.grpc(server)
     logs.get("intake.api").info("intake api serving", grpc_port=port)

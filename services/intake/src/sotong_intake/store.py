@@ -8,7 +8,6 @@ Status changes also NOTIFY `intake_status` so WatchSubmission streams wake at on
 from __future__ import annotations
 
 import json
-import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sotong.common.v1 import geo_pb2
 from sotong.intake.v1 import intake_events_pb2 as ev
 from sotong_common import database, dedup, events, logs, outbox, topics
-from sotong_common.geo import Place
 from sotong_common.sealing import Sealer
 from sotong_intake import replies, status
 from sotong_intake.contact import (
@@ -31,15 +29,15 @@ from sotong_intake.contact import (
     SealedContact,
     open_contact,
     purge_cutoffs,
-    seal_contact,
 )
+from sotong_intake.contract import submission_from_accepted
 from sotong_intake.duplicates import DuplicateRule, ReportSignature, find_duplicates
 from sotong_intake.submission import GeoPoint, Submission
+from sotong_intake.tracking import idempotency_key
 
 SOURCE = "sotong.intake"
 STATUS_CHANNEL = "intake_status"
 _log = logs.get("intake.store")
-_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read over the phone to the 120 call centre
 _CANDIDATE_LIMIT = 200  # most recent same-category reports scored per submission; bounds the cost of a burst
 _SELECT = (
     "SELECT s.*, d.tracking_id AS duplicate_of_tracking_id, c.tracking_id AS duplicate_candidate_tracking_id"
@@ -49,33 +47,29 @@ _SELECT = (
 )
 
 
-def new_tracking_id(now: datetime) -> str:
-    """A public tracking id a citizen can read out: date plus 8 unambiguous characters (40 random bits)."""
-    bits = int.from_bytes(secrets.token_bytes(5), "big")
-    return f"{now:%y%m%d}-" + "".join(_ALPHABET[(bits >> (5 * i)) & 31] for i in range(8))
-
-
 def _ts(moment: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(moment)
     return stamp
 
 
-def idempotency_key(submission: Submission) -> str | None:
-    """The stored channel message id: a message id is unique only within its source (partner, SNS platform)."""
-    if not submission.channel_message_id:
-        return None
-    if submission.source and submission.channel == "webhook":
-        return f"{submission.source}:{submission.channel_message_id}"
-    return submission.channel_message_id
-
-
 @dataclass(frozen=True)
 class Accepted:
+    """A channel message already stored: its submission and tracking id."""
+
     submission_id: str
     tracking_id: str
     created: bool
     duplicate_candidate_of: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """What storing a batch of accepted submissions did: new ones, repeats of stored ones, tracking-id aliases."""
+
+    new: int
+    repeats: int
+    aliases: int
 
 
 @dataclass
@@ -93,6 +87,11 @@ class _Prepared:
     received_at: datetime
     candidate: tuple[str, float] | None = None
     reply: bytes | None = None  # the "received" status reply for the publishing service, when there is one
+    webhook: tuple[str, str] | None = None
+    synced: tuple[str, str] | None = None
+    trace: Sequence[
+        tuple[str, bytes]
+    ] = ()  # the accepting request's trace context, continued by the events stored with it
 
     def signature(self) -> ReportSignature:
         """Without precomputed n-grams: most reports meet no candidate, and scoring computes them on demand."""
@@ -178,110 +177,157 @@ class SubmissionStore:
     def pool(self) -> asyncpg.Pool:
         return self._pool
 
-    async def accept(
-        self, submission: Submission, place: Place | None, webhook: tuple[str, str] | None = None
-    ) -> Accepted:
-        """Store a validated submission and queue `intake.submission-received.v1`, once per channel message.
+    async def store_accepted(
+        self, accepted: Sequence[ev.SubmissionAccepted], traces: Sequence[Sequence[tuple[str, bytes]]] = ()
+    ) -> StoredBatch:
+        """Store a batch of accepted submissions exactly once each, in one transaction (redeliveries included).
 
-        `webhook` = (source, webhook-id) records the delivery in the same transaction, so a replay is refused.
+        A submission already stored (the same message accepted again, or the batch read again after a crash) adds
+        nothing; if the repeat carried another tracking id (a message repeated after midnight) that id becomes an
+        alias. A fresh one is stored with its near-duplicate link, its sealed contact, its first history row, its
+        `intake.submission-received.v1` event and its "received" status reply (outbox, the same statement). A
+        repeat that carries a status the channel reports (a 응답소 record synced again once closed) applies it.
+        `traces` (one per event, when given) are the trace headers the stored events continue.
         """
-        return (await self.accept_many([(submission, place)], webhook))[0]
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await self._store_accepted(conn, accepted, traces)
 
-    async def accept_many(
+    async def _store_accepted(
         self,
-        items: Sequence[tuple[Submission, Place | None]],
-        webhook: tuple[str, str] | None = None,
-        headers: Sequence[events.Headers] | None = None,
-        conn: database.Connection | None = None,
-    ) -> list[Accepted]:
-        """Store validated submissions atomically with a fixed number of round trips, whatever their count.
-
-        One query finds the channel messages already stored, one the near-duplicate candidates of every item, and
-        one statement inserts submissions, history, sealed contacts, their outbox events (with the relay's
-        NOTIFY) and the webhook delivery. That single statement is the transaction: PostgreSQL commits it whole or
-        not at all, so an explicit BEGIN/COMMIT around it would only add round trips (the two reads before it see
-        committed data either way, as each statement of a READ COMMITTED transaction does). A message stored
-        concurrently by another request is answered with that request's tracking id (ON CONFLICT DO NOTHING,
-        then looked up). `headers`, one per item, are the events' metadata headers when they were made in each
-        caller's context (group commit); by default they are made here. `conn` is a connection the caller holds
-        (a group-commit flusher keeps one, saving the pool's reset round trip per batch); by default one is taken
-        from the pool for the call.
-        """
-        if conn is None:
-            async with self._pool.acquire() as held:
-                return await self.accept_many(items, webhook, headers, held)
+        conn: database.Connection,
+        accepted: Sequence[ev.SubmissionAccepted],
+        traces: Sequence[Sequence[tuple[str, bytes]]],
+    ) -> StoredBatch:
         now = datetime.now(UTC)
-        prepared = [self._prepare(submission, place, now) for submission, place in items]
-        results: list[Accepted | None] = [None] * len(prepared)
-        keyed = [(p.submission.channel, p.key) for p in prepared if p.key]
-        existing = await self._existing(conn, keyed) if keyed else {}
-        first_of_key: dict[tuple[str, str], int] = {}
-        fresh: list[int] = []
-        for i, item in enumerate(prepared):
-            key = (item.submission.channel, item.key) if item.key else None
-            if key and key in existing:
-                results[i] = existing[key]
-            elif key and key in first_of_key:
-                continue  # the same message twice in one batch: answered from the first below
+        seen: dict[uuid.UUID, _Prepared] = {}
+        again: list[_Prepared] = []  # the same message again within the batch: a repeat of its first acceptance
+        for index, event in enumerate(accepted):
+            item = self._prepared(event)
+            item.trace = traces[index] if index < len(traces) else ()
+            if item.id in seen:
+                again.append(item)
             else:
-                if key:
-                    first_of_key[key] = i
-                fresh.append(i)
-        await self._link_duplicates(conn, [prepared[i] for i in fresh], now)
+                seen[item.id] = item
+        items = list(seen.values())
+        stored = await self._stored_ids(conn, [i.id for i in items])
+        keyed = [(i.submission.channel, i.key) for i in items if i.key and i.id not in stored]
+        existing = await self._existing(conn, keyed) if keyed else {}
+        aliases: list[tuple[str, str]] = []
+        synced: list[tuple[str, tuple[str, str]]] = []
+        fresh: list[_Prepared] = []
+        for item in items:
+            known = stored.get(item.id)
+            if known is None and item.key:
+                found = existing.get((item.submission.channel, item.key))
+                known = found.tracking_id if found is not None else None
+            if known is None:
+                fresh.append(item)
+                continue
+            if known != item.tracking_id:
+                aliases.append((item.tracking_id, known))
+            if item.synced is not None:
+                synced.append((known, item.synced))
+        # In the order they were accepted (a batch spans partitions): the first of near-duplicates is the one linked to.
+        fresh.sort(key=lambda item: item.received_at)
+        await self._link_duplicates(conn, fresh, now)
         events_out = [
             (
                 topics.SUBMISSION_RECEIVED,
-                str(prepared[i].id),
-                events.encode(prepared[i].event()),
-                headers[i] if headers else events.EventMetadata.new(topics.SUBMISSION_RECEIVED, SOURCE).headers(),
+                str(item.id),
+                events.encode(item.event()),
+                [
+                    *events.EventMetadata.new(
+                        topics.SUBMISSION_RECEIVED, SOURCE, event_id=events.derived_event_id(str(item.id), "received")
+                    ).headers(with_trace=not item.trace),
+                    *item.trace,
+                ],
             )
-            for i in fresh
+            for item in fresh
         ]
-        inserted = await self._insert(
-            conn, [prepared[i] for i in fresh], events_out, webhook if len(fresh) == 1 else None
-        )
-        for i in fresh:
-            item = prepared[i]
-            if item.id in inserted:
-                candidate = item.candidate[0] if item.candidate else None
-                results[i] = Accepted(str(item.id), item.tracking_id, True, candidate)
-        lost = [(p.submission.channel, p.key) for p in (prepared[i] for i in fresh) if p.id not in inserted and p.key]
-        raced = await self._existing(conn, lost) if lost else {}
-        for i, item in enumerate(prepared):
-            if results[i] is None:
-                assert item.key, "a submission without a channel message id cannot conflict"
-                key = (item.submission.channel, item.key)
-                found = raced.get(key) or (results[first_of_key[key]] if key in first_of_key else None)
-                assert found is not None
-                results[i] = Accepted(found.submission_id, found.tracking_id, False, found.duplicate_candidate_of)
-        return [r for r in results if r is not None]
-
-    def _prepare(self, submission: Submission, place: Place | None, now: datetime) -> _Prepared:
-        submission_id = uuid.uuid4()
-        tracking_id = new_tracking_id(now)
-        location = submission.location
-        sealed = None
-        reply = None
-        if submission.contact is not None and not submission.contact.is_empty and self._keys is not None:
-            sealed = seal_contact(submission.contact, self._keys, str(submission_id)).to_bytes()
-            target = replies.reply_target(submission.channel, submission.contact)
-            if target is not None and self._sealer is not None:
-                request = replies.reply(
-                    self._sealer, target, str(submission_id), tracking_id, status.RECEIVED, "", "created", _ts(now)
+        inserted = await self._insert(conn, fresh, events_out)
+        for item in fresh:  # lost a race with a concurrent batch (another worker): the other one stored it
+            if item.id not in inserted and item.key:
+                found = (await self._existing(conn, [(item.submission.channel, item.key)])).get(
+                    (item.submission.channel, item.key)
                 )
+                if found is not None and found.tracking_id != item.tracking_id:
+                    aliases.append((item.tracking_id, found.tracking_id))
+        if again:  # stored by now (just above, or before): alias and channel status as for any repeat
+            now_stored = await self._stored_ids(conn, [i.id for i in again])
+            for item in again:
+                known = now_stored.get(item.id)
+                if known is None:
+                    continue  # its first acceptance lost a race to a message with the same key: stored under that
+                if known != item.tracking_id:
+                    aliases.append((item.tracking_id, known))
+                if item.synced is not None:
+                    synced.append((known, item.synced))
+        if aliases:
+            await conn.executemany(
+                "INSERT INTO tracking_aliases (alias, tracking_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", aliases
+            )
+        for tracking_id, (new_status, note) in synced:
+            await self._sync(conn, tracking_id, new_status, note, now)
+        return StoredBatch(new=len(inserted), repeats=len(items) - len(fresh) + len(again), aliases=len(aliases))
+
+    def _prepared(self, event: ev.SubmissionAccepted) -> _Prepared:
+        submission = submission_from_accepted(event)
+        submission_id = uuid.UUID(event.submission_id)
+        received_at = event.received_at.ToDatetime(tzinfo=UTC)
+        sealed = bytes(event.sealed_contact) or None
+        reply = None
+        if sealed is not None and self._sealer is not None and self._keys is not None:
+            try:
+                contact = open_contact(SealedContact.from_bytes(sealed), self._keys, event.submission_id)
+            except ContactDecryptionError:
+                contact = None
+            target = replies.reply_target(submission.channel, contact)
+            if target is not None:
+                request = replies.reply(
+                    self._sealer, target, event.submission_id, event.tracking_id, status.RECEIVED, "", "created",
+                    _ts(received_at),
+                )  # fmt: skip
                 reply = events.encode(request) if request is not None else None
         return _Prepared(
             id=submission_id,
-            tracking_id=tracking_id,
+            tracking_id=event.tracking_id,
             submission=submission,
             key=idempotency_key(submission),
-            point=location.point if location else None,
-            district=place.district_code if place else (location.district_code if location else None),
-            neighbourhood=place.neighbourhood_code if place else None,
+            point=submission.location.point if submission.location else None,
+            district=event.district_code or None,
+            neighbourhood=event.neighbourhood_code or None,
             sealed=sealed,
-            received_at=now,
+            received_at=received_at,
             reply=reply,
+            webhook=(event.webhook_source, event.webhook_id) if event.webhook_source else None,
+            synced=(event.synced_status, event.synced_note) if event.synced_status else None,
         )
+
+    async def _stored_ids(self, conn: database.Connection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        rows = await conn.fetch("SELECT id, tracking_id FROM submissions WHERE id = ANY($1::uuid[])", list(ids))
+        return {r["id"]: r["tracking_id"] for r in rows}
+
+    async def _sync(
+        self, conn: database.Connection, tracking_id: str, new_status: str, note: str, now: datetime
+    ) -> None:
+        """A channel's own status for a stored submission (once: a status it already has is left alone)."""
+        row = await conn.fetchrow(
+            "SELECT id, tracking_id, channel, channel_message_id, status FROM submissions WHERE tracking_id = $1"
+            " FOR UPDATE",
+            tracking_id,
+        )
+        if row is None or row["status"] == new_status or new_status not in status.OPERATOR:
+            return
+        closed = new_status in status.CLOSED
+        await conn.execute(
+            "UPDATE submissions SET status = $2, updated_at = $3,"
+            " closed_at = CASE WHEN $4 THEN coalesce(closed_at, $3) ELSE NULL END WHERE id = $1",
+            row["id"],
+            new_status,
+            now,
+            closed,
+        )
+        await self._announce(conn, row, new_status, note, row["channel"], now, event_id=None)
 
     async def _existing(
         self, conn: database.Connection, keys: Sequence[tuple[str, str | None]]
@@ -305,20 +351,20 @@ class SubmissionStore:
         conn: database.Connection,
         items: Sequence[_Prepared],
         events_out: Sequence[tuple[str, str, bytes, events.Headers]],
-        webhook: tuple[str, str] | None,
     ) -> set[uuid.UUID]:
-        """Submissions, their first history rows, sealed contacts, outbox events and the webhook delivery in one
-        statement (so one implicit transaction); returns the ids stored. Only stored submissions get an event."""
+        """Submissions, their first history rows, sealed contacts, outbox events and webhook deliveries in one
+        statement; returns the ids stored. Only stored submissions get an event."""
         if not items:
             return set()
         rows = await conn.fetch(
             "WITH q AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
             " $6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::jsonb[], $12::text[],"
             " $13::text[], $14::timestamptz[], $15::text[], $16::uuid[], $17::float8[], $18::bytea[],"
-            " $19::text[], $20::bytea[], $21::bytea[], $22::jsonb[], $26::bytea[], $27::jsonb[], $29::text[])"
+            " $19::text[], $20::bytea[], $21::bytea[], $22::jsonb[], $26::bytea[], $27::jsonb[], $29::text[],"
+            " $23::text[], $24::text[])"
             " WITH ORDINALITY AS q(id, tracking_id, kind, text, category, lat, lng, address_text, district_code,"
             " neighbourhood_code, media, channel, channel_message_id, received_at, source, candidate, score, sealed,"
-            " ev_topic, ev_key, ev_value, ev_headers, rp_value, rp_headers, author, n)),"
+            " ev_topic, ev_key, ev_value, ev_headers, rp_value, rp_headers, author, wh_source, wh_id, n)),"
             " s AS (INSERT INTO submissions (id, tracking_id, kind, text, category, lat, lng, address_text,"
             " district_code, neighbourhood_code, media_urls, channel, channel_message_id, status, received_at,"
             " updated_at, source, duplicate_candidate_of, duplicate_score, author)"
@@ -337,7 +383,8 @@ class SubmissionStore:
             " SELECT $28::text, convert_to(q.id::text, 'UTF8'), q.rp_value, q.rp_headers FROM s JOIN q ON q.id = s.id"
             " WHERE q.rp_value IS NOT NULL ORDER BY q.n),"
             " w AS (INSERT INTO webhook_deliveries (source, webhook_id, submission_id)"
-            " SELECT $23::text, $24::text, s.id FROM s WHERE $23::text IS NOT NULL)"
+            " SELECT q.wh_source, q.wh_id, s.id FROM s JOIN q ON q.id = s.id WHERE q.wh_source IS NOT NULL"
+            " ON CONFLICT DO NOTHING)"
             " SELECT s.id, (SELECT pg_notify($25, '')) AS notified FROM s",
             [p.id for p in items],
             [p.tracking_id for p in items],
@@ -358,11 +405,11 @@ class SubmissionStore:
             [p.candidate[1] if p.candidate else None for p in items],
             [p.sealed for p in items],
             *outbox.columns(events_out),
-            webhook[0] if webhook else None,
-            webhook[1] if webhook else None,
+            [p.webhook[0] if p.webhook else None for p in items],
+            [p.webhook[1] if p.webhook else None for p in items],
             outbox.NOTIFY_CHANNEL,
             [p.reply for p in items],
-            [_reply_headers() if p.reply is not None else None for p in items],
+            [_reply_headers(trace=p.trace) if p.reply is not None else None for p in items],
             topics.INTAKE_DISPATCH,
             [p.submission.author for p in items],
         )
@@ -432,8 +479,14 @@ class SubmissionStore:
                 earlier.setdefault(item.submission.category, []).append(me)
 
     async def get(self, tracking_id: str) -> StoredSubmission | None:
+        """The submission with this tracking id, or with the tracking id it is an alias of."""
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(_SELECT + " WHERE s.tracking_id = $1", tracking_id)
+            if row is None:
+                row = await conn.fetchrow(
+                    _SELECT + " WHERE s.tracking_id = (SELECT tracking_id FROM tracking_aliases WHERE alias = $1)",
+                    tracking_id,
+                )
             if row is None:
                 return None
             history = await conn.fetch(
@@ -480,7 +533,7 @@ class SubmissionStore:
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "SELECT id, tracking_id, channel, channel_message_id FROM submissions"
-                " WHERE tracking_id = $1 FOR UPDATE",
+                " WHERE tracking_id IN ($1, (SELECT tracking_id FROM tracking_aliases WHERE alias = $1)) FOR UPDATE",
                 tracking_id,
             )
             if row is None:
@@ -602,7 +655,11 @@ class SubmissionStore:
     async def follow(self, tracking_id: str, follower: str) -> tuple[int, bool] | None:
         """Count a citizen's +1 once; (follower_count, created), or None for an unknown tracking id."""
         async with self._pool.acquire() as conn, conn.transaction():
-            submission_id = await conn.fetchval("SELECT id FROM submissions WHERE tracking_id = $1", tracking_id)
+            submission_id = await conn.fetchval(
+                "SELECT id FROM submissions"
+                " WHERE tracking_id IN ($1, (SELECT tracking_id FROM tracking_aliases WHERE alias = $1))",
+                tracking_id,
+            )
             if submission_id is None:
                 return None
             inserted = await conn.fetchval(
@@ -708,9 +765,11 @@ class SubmissionStore:
             return True
 
 
-def _reply_headers(event_id: str | None = None) -> str:
-    """Headers (with the current trace) of a status reply's dispatch request, as an outbox column."""
-    return outbox.headers_json(events.EventMetadata.new(topics.INTAKE_DISPATCH, SOURCE, event_id=event_id).headers())
+def _reply_headers(event_id: str | None = None, trace: Sequence[tuple[str, bytes]] = ()) -> str:
+    """Headers of a status reply's dispatch request, as an outbox column: with `trace` when given (the report's
+    acceptance), else the current trace."""
+    metadata = events.EventMetadata.new(topics.INTAKE_DISPATCH, SOURCE, event_id=event_id)
+    return outbox.headers_json([*metadata.headers(with_trace=not trace), *trace])
 
 
 class UnknownSubmission(LookupError):

@@ -18,6 +18,7 @@ announced even when the gRPC process is down.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hmac
 import json
@@ -30,8 +31,11 @@ import asyncpg
 from aiohttp import web
 
 from sotong_common import logs, process
+from sotong_common.errors import Unavailable
 from sotong_common.geo import Seoul
-from sotong_common.webhooks import WebhookVerificationError, WebhookVerifier
+from sotong_common.producer import Acknowledged
+from sotong_common.server import dependency_unavailable
+from sotong_common.webhooks import RecentDeliveries, WebhookVerificationError, WebhookVerifier
 from sotong_intake import open311, settings, status
 from sotong_intake.channels import eungdapso, kakao, partner_webhook, sns
 from sotong_intake.channels.payload import ChannelPayloadError
@@ -39,6 +43,8 @@ from sotong_intake.reception import Reception, Refused
 from sotong_intake.store import SubmissionStore
 from sotong_intake.submission import FieldViolation, Submission
 
+KAKAO_WAIT_S = 3.5  # Open Builder gives a skill 5 s; past that the citizen sees an error instead of our answer
+HTTP_WAIT_S = 4.0  # HTTP carries no deadline: answer 503 (Retry-After) well before a client's usual 5-10 s timeout
 MAX_BODY = 256 * 1024  # a submission is text and URLs; media are references, never uploads
 OPEN311_LIMIT = 200
 OPEN311_DEFAULT_RANGE = timedelta(days=90)
@@ -49,7 +55,9 @@ _XML = "text/xml; charset=utf-8"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 RECEPTION: web.AppKey[Reception] = web.AppKey("reception", Reception)
+STORE: web.AppKey[SubmissionStore] = web.AppKey("store", SubmissionStore)
 VERIFIERS: web.AppKey[dict[str, WebhookVerifier]] = web.AppKey("verifiers", dict)
+DELIVERIES: web.AppKey[RecentDeliveries] = web.AppKey("deliveries", RecentDeliveries)
 SETTINGS: web.AppKey[settings.Http] = web.AppKey("settings", settings.Http)
 
 
@@ -113,7 +121,7 @@ async def post_request(request: web.Request) -> web.Response:
     reception = request.app[RECEPTION]
     try:
         submission = open311.submission_from_form(fields, reception.seoul)
-        accepted = await reception.receive(submission)
+        accepted = await reception.receive(submission, wait_s=HTTP_WAIT_S)
     except open311.Open311RequestError as exc:
         return _open311_error(fmt, exc.violations, exc.code)
     except Refused as refused:
@@ -162,7 +170,7 @@ async def get_requests(request: web.Request) -> web.Response:
         return _open311_error(fmt, problems)
     if not ids and start is None:
         start = (end or datetime.now(UTC)) - OPEN311_DEFAULT_RANGE
-    rows = await _open311_rows(request.app[RECEPTION].store.pool, ids, codes, statuses, start, end)
+    rows = await _open311_rows(request.app[STORE].pool, ids, codes, statuses, start, end)
     views = [_view(row, _lang(request)) for row in rows]
     return _open311(fmt, open311.requests_json(views), open311.requests_xml(views))
 
@@ -172,7 +180,7 @@ async def get_request(request: web.Request) -> web.Response:
     if len(tracking_id) > 64 or not tracking_id.isprintable():
         violation = FieldViolation("service_request_id", "service_request_id must be at most 64 printable characters")
         return _open311_error(fmt, [violation])
-    rows = await _open311_rows(request.app[RECEPTION].store.pool, [tracking_id], [], set(), None, None)
+    rows = await _open311_rows(request.app[STORE].pool, [tracking_id], [], set(), None, None)
     if not rows:
         violation = FieldViolation("service_request_id", f"no request {tracking_id[:64]!r}")
         return _open311_error(fmt, [violation], 404)
@@ -270,9 +278,11 @@ async def kakao_skill(request: web.Request) -> web.Response:
         return _errors(exc.violations)
     submission = _with_message_id(submission, kakao.skill_message_id(payload, received_at))
     try:
-        accepted = await request.app[RECEPTION].receive(submission)
+        accepted = await request.app[RECEPTION].receive(submission, wait_s=KAKAO_WAIT_S)
     except Refused as refused:
         return _json(kakao.rejection_response(refused.violations))
+    except Unavailable:
+        return _json(kakao.retry_later_response())
     return _json(kakao.receipt_response(accepted.tracking_id, submission.kind))
 
 
@@ -311,28 +321,43 @@ async def signed_webhook(request: web.Request) -> web.Response:
         delivery = verifier.verify(dict(request.headers), body)
     except WebhookVerificationError as exc:
         return _json({"error": str(exc.reason), "detail": exc.detail}, 401)
-    reception = request.app[RECEPTION]
-    store = reception.store
-    if await store.webhook_seen(source, delivery.id):
+    reception, store, recent = request.app[RECEPTION], request.app[STORE], request.app[DELIVERIES]
+    if (source, delivery.id) in recent or await _known_delivery(store, source, delivery.id):
         return _json({"error": "replayed", "detail": f"webhook-id {delivery.id!r} was already delivered"}, 409)
+    synced = None
     try:
         if source == "sns":
             submission = sns.submission_from_mention(_json_object(body))
         elif source == "eungdapso":
             record = _json_object(body)
             submission = eungdapso.submission_from_record(record, reception.seoul)
-            portal_status = eungdapso.status_of(record)
+            synced = _PORTAL_STATUS.get(eungdapso.status_of(record))
         else:
             submission = partner_webhook.submission_from_webhook(delivery, source)
-        accepted = await reception.receive(submission, webhook=(source, delivery.id))
+        accepted = await reception.receive(submission, webhook=(source, delivery.id), synced=synced, wait_s=HTTP_WAIT_S)
     except (ChannelPayloadError, Refused) as exc:
-        await store.record_webhook(source, delivery.id)
+        recent.add(source, delivery.id)
+        await _remember_delivery(store, source, delivery.id)
         return _errors(exc.violations)
-    if not accepted.created:  # the same message in a new delivery: remember the delivery too
-        await store.record_webhook(source, delivery.id)
-        if source == "eungdapso":
-            await _sync_portal_status(store, accepted.tracking_id, portal_status)
+    recent.add(source, delivery.id)
     return _json({"tracking_id": accepted.tracking_id, "created": accepted.created}, 202)
+
+
+async def _known_delivery(store: SubmissionStore, source: str, webhook_id: str) -> bool:
+    """A replayed delivery is refused while the database can tell; without it the replay is accepted, and the
+    store's idempotency (ids derived from the message, deliveries recorded with it) keeps it from counting twice."""
+    try:
+        return await asyncio.wait_for(store.webhook_seen(source, webhook_id), timeout=1.0)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return False
+
+
+async def _remember_delivery(store: SubmissionStore, source: str, webhook_id: str) -> None:
+    """Remember a refused delivery so its replay is refused too (best effort: it stored nothing either way)."""
+    try:
+        await asyncio.wait_for(store.record_webhook(source, webhook_id), timeout=1.0)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        logs.get("intake.http").warning("refused webhook delivery not remembered (database away)", source=source)
 
 
 _PORTAL_STATUS = {
@@ -341,18 +366,9 @@ _PORTAL_STATUS = {
 }
 
 
-async def _sync_portal_status(store: SubmissionStore, tracking_id: str, portal: eungdapso.PortalStatus) -> None:
-    """A 응답소 record synced again with a final 처리상태 closes our submission (once)."""
-    change = _PORTAL_STATUS.get(portal)
-    if change is None:
-        return
-    found = await store.get(tracking_id)
-    if found is not None and found.row["status"] != change[0]:
-        await store.update_status(tracking_id, change[0], change[1], "eungdapso", None)
-
-
 async def healthz(request: web.Request) -> web.Response:
-    await request.app[RECEPTION].store.pool.fetchval("SELECT 1")
+    """Serving as long as the process is: reports are accepted without the database (reception.py), so a database
+    restart must not take this process out of its Service."""
     return _json({"status": "serving"})
 
 
@@ -365,18 +381,38 @@ async def _no_crash(request: web.Request, handler: Handler) -> web.StreamRespons
         if exc.status < 400:
             raise
         detail = f"{request.method} {request.path[:200]}: {exc.reason}"
-        if request.path.startswith("/open311/"):  # Open311 clients read the standard's error list
-            return _json([{"code": exc.status, "description": detail}], exc.status)
-        return _json({"error": exc.reason.lower().replace(" ", "_"), "detail": detail}, exc.status)
-    except Exception:
+        return _http_error(request, exc.status, exc.reason.lower().replace(" ", "_"), detail)
+    except Unavailable as exc:
+        return _http_error(request, 503, "unavailable", exc.message, exc.retry_after_s)
+    except Exception as exc:
+        away = dependency_unavailable(exc)
+        if away is not None:
+            logs.get("intake.http").warning("a dependency is unavailable; answering 503", path=request.path[:200])
+            return _http_error(request, 503, "unavailable", away.message, away.retry_after_s)
         logs.get("intake.http").exception("unhandled error in request", path=request.path)
         return _json({"error": "internal", "detail": "internal error"}, 500)
 
 
-def build_app(reception: Reception, chosen: settings.Http) -> web.Application:
+def _http_error(
+    request: web.Request, status_code: int, error: str, detail: str, retry_after_s: float | None = None
+) -> web.Response:
+    """One error shape per door: Open311 clients read the standard's error list, the others {error, detail}; a
+    503 says when to come back (Retry-After), so a client backs off while a dependency recovers."""
+    if request.path.startswith("/open311/"):
+        response = _json([{"code": status_code, "description": detail}], status_code)
+    else:
+        response = _json({"error": error, "detail": detail}, status_code)
+    if retry_after_s is not None:
+        response.headers["Retry-After"] = str(max(1, round(retry_after_s)))
+    return response
+
+
+def build_app(reception: Reception, store: SubmissionStore, chosen: settings.Http) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_no_crash])
     app[RECEPTION] = reception
+    app[STORE] = store
     app[SETTINGS] = chosen
+    app[DELIVERIES] = RecentDeliveries()
     app[VERIFIERS] = {
         source: WebhookVerifier(keys, chosen.intake_webhook_tolerance_s)
         for source, keys in chosen.intake_webhook_secrets.items()
@@ -417,7 +453,9 @@ async def serve(proc: process.Process, chosen: settings.Http) -> None:
     kafka = await proc.producer(chosen.kafka_bootstrap, "sotong-intake-http")
     proc.outbox_relay(pool, kafka, settings.SCHEMA)
     store = SubmissionStore(pool, chosen.intake_contact_keys, chosen.duplicate_rule, chosen.publishing_seal_public_keys)
-    app = build_app(Reception(store, Seoul.load()), chosen)
+    accepting = Acknowledged(chosen.kafka_bootstrap, "sotong-intake-http-acceptance")
+    await proc.start("acceptance producer", accepting)
+    app = build_app(Reception(Seoul.load(), accepting, chosen.intake_contact_keys), store, chosen)
     await proc.start("http site", HttpSite(app, chosen.listen_host, chosen.http_port))
     logs.get("intake.http").info("intake http serving", http_port=chosen.http_port)
 

@@ -1,21 +1,31 @@
-"""Intake's stream worker: applies moderation decisions, takes upstream raw submissions, relays the events.
+"""Intake's stream worker: stores accepted submissions, applies moderation decisions, takes upstream raw
+submissions, relays the events.
 
-Run as `sotong-intake-worker`. Each decision is applied once (processed-event dedup in the same transaction),
-so redelivery after a crash changes nothing twice. Raw submissions (`intake.raw-submission.v1`, a
-`SubmitReportRequest` per message) go through the same validation as SubmitReport; an invalid one is
-dead-lettered with its field violations in the error header. A raw message without a channel message id is keyed
-by its event id, so a redelivery stores nothing twice.
+Run as `sotong-intake-worker`. Every door accepts a report by writing it to `intake.submission-accepted.v1`
+(reception.py); this process stores them in batches, exactly once each (a batch read again after a crash adds
+nothing: ids come from the message), with their near-duplicate links and their `intake.submission-received.v1`
+events in the same transaction. While PostgreSQL is away the batch is retried with backoff and the partitions are
+held, so reports wait in Kafka and are stored when it is back.
+
+Each decision is applied once (processed-event dedup in the same transaction), so redelivery after a crash
+changes nothing twice. Raw submissions (`intake.raw-submission.v1`, a `SubmitReportRequest` per message) go
+through the same validation and acceptance as SubmitReport; an invalid one is dead-lettered with its field
+violations in the error header. A raw message without a channel message id is keyed by its event id, so a
+redelivery stores nothing twice.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
+from sotong.intake.v1 import intake_events_pb2 as ev
 from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.moderation.v1 import moderation_events_pb2 as moderation
-from sotong_common import logs, process, streams, topics
+from sotong_common import batching, events, logs, process, streams, topics, tracing
 from sotong_common.geo import Seoul
-from sotong_intake import settings, status
+from sotong_common.producer import Acknowledged
+from sotong_intake import contract, settings, status
 from sotong_intake.contract import contract_violations, submission_from_request
 from sotong_intake.reception import Reception, Refused
 from sotong_intake.store import SubmissionStore, UnknownSubmission
@@ -29,8 +39,40 @@ async def serve(proc: process.Process, chosen: settings.Worker) -> None:
     proc.outbox_relay(pool, kafka, settings.SCHEMA)
     proc.purge_processed_events(pool)
     store = SubmissionStore(pool, chosen.intake_contact_keys, chosen.duplicate_rule, chosen.publishing_seal_public_keys)
-    worker = build(chosen, store, Reception(store, Seoul.load()))
+    accepting = Acknowledged(chosen.kafka_bootstrap, "sotong-intake-worker-acceptance")
+    await proc.start("acceptance producer", accepting)
+    storing = storage(chosen, store)
+    proc.task("accepted submissions", storing.run, stop=storing.stop)
+    worker = build(chosen, store, Reception(Seoul.load(), accepting, chosen.intake_contact_keys))
     proc.task("faust worker", worker.run, stop=worker.stop)
+
+
+def storage(chosen: settings.Worker, store: SubmissionStore) -> batching.BatchConsumer:
+    """The batch consumer that stores what the doors accepted. Its output (`intake.submission-received.v1`, status
+    replies) goes through the outbox in the storing transaction, so it returns none to the batch's transaction."""
+    log = logs.get("intake.worker")
+    batches = batching.BatchConsumer(
+        "intake", chosen.kafka_bootstrap, max_batch=500, within=0.02, trace_events=chosen.otel_exporter != "none"
+    )
+
+    @batches.handler(topics.SUBMISSION_ACCEPTED, ev.SubmissionAccepted)
+    async def store_accepted(items: Sequence[batching.Item[ev.SubmissionAccepted]]) -> batching.Handled:
+        rejected: list[batching.Rejected] = []
+        good: list[ev.SubmissionAccepted] = []
+        traces: list[events.Headers] = []
+        for index, item in enumerate(items):
+            problem = contract.accepted_problem(item.received.message)
+            if problem is not None:
+                rejected.append(batching.Rejected(index, streams.PoisonMessage(problem)))
+                continue
+            good.append(item.received.message)
+            with item.span():  # the request's trace goes on: SubmitReport → stored → moderated → applied
+                traces.append(tracing.inject_headers([]) if chosen.otel_exporter != "none" else [])
+        stored = await store.store_accepted(good, traces)
+        log.debug("accepted submissions stored", size=len(items), new=stored.new, repeats=stored.repeats)
+        return batching.Handled(rejected)
+
+    return batches
 
 
 def build(chosen: settings.Worker, store: SubmissionStore, reception: Reception) -> streams.Worker:

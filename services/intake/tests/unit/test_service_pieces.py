@@ -13,8 +13,9 @@ from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.intake.v1 import intake_types_pb2 as types
 from sotong_intake import api, settings, status
 from sotong_intake.contract import contract_field, submission_from_request
-from sotong_intake.store import Filters, idempotency_key, new_tracking_id
+from sotong_intake.store import Filters
 from sotong_intake.submission import Submission
+from sotong_intake.tracking import idempotency_key, new_tracking_id
 
 SECRET_A = "whsec_" + base64.b64encode(b"a" * 32).decode()
 SECRET_B = "whsec_" + base64.b64encode(b"b" * 32).decode()

@@ -83,7 +83,7 @@ class ModerationService(pb_grpc.ModerationServiceServicer):
         where = QueueFilter(
             list(request.clauses), request.content_type, request.min_age_seconds, request.max_age_seconds
         )
-        rows, cursor = await self._review.queue(where, request.page_size or DEFAULT_PAGE, after)
+        rows, cursor, total = await self._review.queue(where, request.page_size or DEFAULT_PAGE, after)
         items = []
         for row in rows:
             item = pb.QueueItem(
@@ -97,7 +97,7 @@ class ModerationService(pb_grpc.ModerationServiceServicer):
             )
             item.queued_at.FromDatetime(row["queued_at"])
             items.append(item)
-        return pb.ListQueueResponse(items=items, next_page_token=encode_cursor(*cursor) if cursor else "")
+        return pb.ListQueueResponse(items=items, next_page_token=encode_cursor(*cursor) if cursor else "", total=total)
 
     async def Decide(self, request: pb.DecideRequest, context: Any) -> pb.DecideResponse:
         content_id = _content_id(request.content_id)

@@ -64,8 +64,9 @@ class ReviewStore:
 
     async def queue(
         self, where: QueueFilter, page_size: int, after: tuple[datetime, str] | None
-    ) -> tuple[list[asyncpg.Record], tuple[datetime, str] | None]:
-        """Oldest first, keyset-paged on (queued_at, content_id) so pages stay stable while items come and go."""
+    ) -> tuple[list[asyncpg.Record], tuple[datetime, str] | None, int]:
+        """Oldest first, keyset-paged on (queued_at, content_id) so pages stay stable while items come and go; and
+        how many items match the filters on all pages (what is waiting), read in the same snapshot as the page."""
         now = datetime.now(UTC)
         conditions = ["TRUE"]
         args: list[object] = []
@@ -82,23 +83,27 @@ class ReviewStore:
             conditions.append(f"q.queued_at <= {arg(now - timedelta(seconds=where.min_age_s))}")
         if where.max_age_s:
             conditions.append(f"q.queued_at >= {arg(now - timedelta(seconds=where.max_age_s))}")
+        filters = " AND ".join(conditions)
+        count_args = list(args)
         if after is not None:
             conditions.append(f"(q.queued_at, q.content_id) > ({arg(after[0])}, {arg(after[1])})")
         limit = arg(page_size + 1)
-        rows = list(
-            await self._pool.fetch(
-                "SELECT q.content_id AS q_content_id, q.queued_at, q.reason AS queue_reason,"
-                " a.appealed_by, a.reason AS appeal_reason, d.*"
-                " FROM review_queue q JOIN decisions d ON d.decision_id = q.decision_id"
-                " LEFT JOIN appeals a ON a.appeal_id = q.appeal_id"
-                f" WHERE {' AND '.join(conditions)} ORDER BY q.queued_at, q.content_id LIMIT {limit}",
-                *args,
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            rows = list(
+                await conn.fetch(
+                    "SELECT q.content_id AS q_content_id, q.queued_at, q.reason AS queue_reason,"
+                    " a.appealed_by, a.reason AS appeal_reason, d.*"
+                    " FROM review_queue q JOIN decisions d ON d.decision_id = q.decision_id"
+                    " LEFT JOIN appeals a ON a.appeal_id = q.appeal_id"
+                    f" WHERE {' AND '.join(conditions)} ORDER BY q.queued_at, q.content_id LIMIT {limit}",
+                    *args,
+                )
             )
-        )
+            total = await conn.fetchval(f"SELECT count(*) FROM review_queue q WHERE {filters}", *count_args)
         more = len(rows) > page_size
         rows = rows[:page_size]
         cursor = (rows[-1]["queued_at"], rows[-1]["q_content_id"]) if more and rows else None
-        return rows, cursor
+        return rows, cursor, int(total)
 
     async def decide(
         self,

@@ -205,5 +205,13 @@ def rejection_response(violations: Sequence[FieldViolation]) -> dict[str, Any]:
     )
 
 
+def retry_later_response() -> dict[str, Any]:
+    """The report could not be made durable in time (a system restarting): nothing was filed, so ask again."""
+    return text_response(
+        "지금은 접수가 지연되고 있습니다. 잠시 후 같은 내용을 다시 보내 주세요.",
+        quick_replies=("다시 보내기", "처음으로"),
+    )
+
+
 def _fit(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"

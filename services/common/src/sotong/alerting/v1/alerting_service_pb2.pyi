@@ -564,12 +564,22 @@ class ChannelRendering(_message.Message):
     TITLE_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
     MEASURE_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    VIOLATIONS_FIELD_NUMBER: _builtins.int
     channel: _alerting_dispatch_pb2.Channel.ValueType
     language: _builtins.str
     title: _builtins.str
     text: _builtins.str
     measure: _builtins.str
     """e.g. "47/90 characters, UCS-2"."""
+    rule: _builtins.str
+    """The limit rule measured (cell_broadcast, sms, kakao, x, facebook, instagram, threads, press, push, group_chat,
+    pager): one channel may be measured by several (an SNS post by X, Facebook, Instagram and Threads).
+    """
+    @_builtins.property
+    def violations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """How this text breaks its rule, with the numbers (empty: it can be sent)."""
+
     def __init__(
         self,
         *,
@@ -578,10 +588,12 @@ class ChannelRendering(_message.Message):
         title: _builtins.str = ...,
         text: _builtins.str = ...,
         measure: _builtins.str = ...,
+        rule: _builtins.str = ...,
+        violations: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "language", b"language", "measure", b"measure", "text", b"text", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "language", b"language", "measure", b"measure", "rule", b"rule", "text", b"text", "title", b"title", "violations", b"violations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -616,6 +628,94 @@ class DraftAlertResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DraftAlertResponse: _TypeAlias = DraftAlertResponse  # noqa: Y015
+
+@_typing.final
+class PreviewAlertRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAFT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def draft(self) -> Global___DraftAlertRequest:
+        """The request DraftAlert would get."""
+
+    def __init__(
+        self,
+        *,
+        draft: Global___DraftAlertRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["draft", b"draft"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draft", b"draft"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewAlertRequest: _TypeAlias = PreviewAlertRequest  # noqa: Y015
+
+@_typing.final
+class FieldProblem(_message.Message):
+    """One problem DraftAlert would refuse the draft for, named by the request's field (texts[ko] for a text over a
+    channel's limit, texts[0].headline for a missing headline).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    description: _builtins.str
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "field", b"field"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FieldProblem: _TypeAlias = FieldProblem  # noqa: Y015
+
+@_typing.final
+class PreviewAlertResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    RENDERINGS_FIELD_NUMBER: _builtins.int
+    PROBLEMS_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
+    purpose: _builtins.str
+    """stage1 or stage2: the official message this draft would be."""
+    @_builtins.property
+    def renderings(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChannelRendering]:
+        """Every limit rule of every channel of that stage, per language, with its measure and violations. Missing
+        words are shown as "…" so the rest can be measured while the drafter is still typing.
+        """
+
+    @_builtins.property
+    def problems(self) -> _containers.RepeatedCompositeFieldContainer[Global___FieldProblem]:
+        """Empty when DraftAlert would accept the draft as it is."""
+
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedCompositeFieldContainer[Global___DuplicateAlertWarning]:
+        """Same hazard and area within 24 h (shown, not a refusal)."""
+
+    def __init__(
+        self,
+        *,
+        purpose: _builtins.str = ...,
+        renderings: _abc.Iterable[Global___ChannelRendering] | None = ...,
+        problems: _abc.Iterable[Global___FieldProblem] | None = ...,
+        warnings: _abc.Iterable[Global___DuplicateAlertWarning] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["problems", b"problems", "purpose", b"purpose", "renderings", b"renderings", "warnings", b"warnings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewAlertResponse: _TypeAlias = PreviewAlertResponse  # noqa: Y015
 
 @_typing.final
 class ApproveAlertRequest(_message.Message):
@@ -887,16 +987,24 @@ class GetAlertResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ALERT_FIELD_NUMBER: _builtins.int
+    RENDERINGS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def alert(self) -> Global___AlertRecord: ...
+    @_builtins.property
+    def renderings(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChannelRendering]:
+        """What each of the alert's channels will send (or sent), per language, exactly as its dispatches carry it:
+        what an approver reads before approving.
+        """
+
     def __init__(
         self,
         *,
         alert: Global___AlertRecord | None = ...,
+        renderings: _abc.Iterable[Global___ChannelRendering] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert", "renderings", b"renderings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -61,6 +61,11 @@ class AlertingServiceStub:
                 request_serializer=sotong_dot_alerting_dot_v1_dot_alerting__service__pb2.DraftAlertRequest.SerializeToString,
                 response_deserializer=sotong_dot_alerting_dot_v1_dot_alerting__service__pb2.DraftAlertResponse.FromString,
                 _registered_method=True)
+        self.PreviewAlert = channel.unary_unary(
+                '/sotong.alerting.v1.AlertingService/PreviewAlert',
+                request_serializer=sotong_dot_alerting_dot_v1_dot_alerting__service__pb2.PreviewAlertRequest.SerializeToString,
+                response_deserializer=sotong_dot_alerting_dot_v1_dot_alerting__service__pb2.PreviewAlertResponse.FromString,
+                _registered_method=True)
         self.ApproveAlert = channel.unary_unary(
                 '/sotong.alerting.v1.AlertingService/ApproveAlert',
                 request_serializer=sotong_dot_alerting_dot_v1_dot_alerting__service__pb2.ApproveAlertRequest.SerializeToString,
@@ -143,6 +148,14 @@ class AlertingServiceServicer:
 
     def DraftAlert(self, request, context):
         """Compose a CAP alert (ko + en) for the incident's next stage; refused when invalid or over a channel limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewAlert(self, request, context):
+        """What DraftAlert would compose for the incident's next stage, every channel's text measured against its
+        limits and every problem named, storing nothing: a console calls it as the drafter types.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -236,6 +249,11 @@ def add_AlertingServiceServicer_to_server(servicer, server):
                     servicer.DraftAlert,
                     request_deserializer=sotong_dot_alerting_dot_v1_dot_alerting__service__pb2.DraftAlertRequest.FromString,
                     response_serializer=sotong_dot_alerting_dot_v1_dot_alerting__service__pb2.DraftAlertResponse.SerializeToString,
+            ),
+            'PreviewAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewAlert,
+                    request_deserializer=sotong_dot_alerting_dot_v1_dot_alerting__service__pb2.PreviewAlertRequest.FromString,
+                    response_serializer=sotong_dot_alerting_dot_v1_dot_alerting__service__pb2.PreviewAlertResponse.SerializeToString,
             ),
             'ApproveAlert': grpc.unary_unary_rpc_method_handler(
                     servicer.ApproveAlert,
@@ -420,6 +438,33 @@ class AlertingService:
             '/sotong.alerting.v1.AlertingService/DraftAlert',
             sotong_dot_alerting_dot_v1_dot_alerting__service__pb2.DraftAlertRequest.SerializeToString,
             sotong_dot_alerting_dot_v1_dot_alerting__service__pb2.DraftAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotong.alerting.v1.AlertingService/PreviewAlert',
+            sotong_dot_alerting_dot_v1_dot_alerting__service__pb2.PreviewAlertRequest.SerializeToString,
+            sotong_dot_alerting_dot_v1_dot_alerting__service__pb2.PreviewAlertResponse.FromString,
             options,
             channel_credentials,
             insecure,

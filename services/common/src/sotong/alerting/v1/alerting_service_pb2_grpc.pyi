@@ -45,6 +45,10 @@ class AlertingServiceStub:
     """A duty officer acknowledges the page: escalation stops."""
     DraftAlert: _grpc.UnaryUnaryMultiCallable[_alerting_service_pb2.DraftAlertRequest, _alerting_service_pb2.DraftAlertResponse]
     """Compose a CAP alert (ko + en) for the incident's next stage; refused when invalid or over a channel limit."""
+    PreviewAlert: _grpc.UnaryUnaryMultiCallable[_alerting_service_pb2.PreviewAlertRequest, _alerting_service_pb2.PreviewAlertResponse]
+    """What DraftAlert would compose for the incident's next stage, every channel's text measured against its
+    limits and every problem named, storing nothing: a console calls it as the drafter types.
+    """
     ApproveAlert: _grpc.UnaryUnaryMultiCallable[_alerting_service_pb2.ApproveAlertRequest, _alerting_service_pb2.ApproveAlertResponse]
     """A second person approves a drafted alert (the caller is the approver)."""
     IssueAlert: _grpc.UnaryUnaryMultiCallable[_alerting_service_pb2.IssueAlertRequest, _alerting_service_pb2.IssueAlertResponse]
@@ -79,6 +83,10 @@ class AlertingServiceAsyncStub(AlertingServiceStub):
     """A duty officer acknowledges the page: escalation stops."""
     DraftAlert: _aio.UnaryUnaryMultiCallable[_alerting_service_pb2.DraftAlertRequest, _alerting_service_pb2.DraftAlertResponse]  # type: ignore[assignment]
     """Compose a CAP alert (ko + en) for the incident's next stage; refused when invalid or over a channel limit."""
+    PreviewAlert: _aio.UnaryUnaryMultiCallable[_alerting_service_pb2.PreviewAlertRequest, _alerting_service_pb2.PreviewAlertResponse]  # type: ignore[assignment]
+    """What DraftAlert would compose for the incident's next stage, every channel's text measured against its
+    limits and every problem named, storing nothing: a console calls it as the drafter types.
+    """
     ApproveAlert: _aio.UnaryUnaryMultiCallable[_alerting_service_pb2.ApproveAlertRequest, _alerting_service_pb2.ApproveAlertResponse]  # type: ignore[assignment]
     """A second person approves a drafted alert (the caller is the approver)."""
     IssueAlert: _aio.UnaryUnaryMultiCallable[_alerting_service_pb2.IssueAlertRequest, _alerting_service_pb2.IssueAlertResponse]  # type: ignore[assignment]
@@ -140,6 +148,16 @@ class AlertingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_alerting_service_pb2.DraftAlertResponse, _abc.Awaitable[_alerting_service_pb2.DraftAlertResponse]]:
         """Compose a CAP alert (ko + en) for the incident's next stage; refused when invalid or over a channel limit."""
+
+    @_abc_1.abstractmethod
+    def PreviewAlert(
+        self,
+        request: _alerting_service_pb2.PreviewAlertRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_alerting_service_pb2.PreviewAlertResponse, _abc.Awaitable[_alerting_service_pb2.PreviewAlertResponse]]:
+        """What DraftAlert would compose for the incident's next stage, every channel's text measured against its
+        limits and every problem named, storing nothing: a console calls it as the drafter types.
+        """
 
     @_abc_1.abstractmethod
     def ApproveAlert(

@@ -145,3 +145,134 @@ class SubmissionStatusChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubmissionStatusChanged: _TypeAlias = SubmissionStatusChanged  # noqa: Y015
+
+@_typing.final
+class SubmissionAccepted(_message.Message):
+    """Payload of topic intake.submission-accepted.v1, keyed by submission id: a submission intake validated, placed and
+    acknowledged to the citizen, not yet stored. Every door (gRPC, Open311, the Kakao skill, the webhooks, the raw
+    topic) writes it and answers once the broker has it (acks=all), so reports are accepted while PostgreSQL is
+    away; intake's worker stores each exactly once and then announces intake.submission-received.v1. Only intake
+    reads it. The reporter's contact is sealed with intake's own key ring (AES-256-GCM, the submission id as
+    associated data): never in clear on the topic.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class AttributesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    SUBMISSION_ID_FIELD_NUMBER: _builtins.int
+    TRACKING_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    CHANNEL_MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    POINT_FIELD_NUMBER: _builtins.int
+    ADDRESS_TEXT_FIELD_NUMBER: _builtins.int
+    DISTRICT_CODE_FIELD_NUMBER: _builtins.int
+    NEIGHBOURHOOD_CODE_FIELD_NUMBER: _builtins.int
+    MEDIA_URLS_FIELD_NUMBER: _builtins.int
+    ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    SEALED_CONTACT_FIELD_NUMBER: _builtins.int
+    AUTHOR_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    SUBMITTED_AT_FIELD_NUMBER: _builtins.int
+    WEBHOOK_SOURCE_FIELD_NUMBER: _builtins.int
+    WEBHOOK_ID_FIELD_NUMBER: _builtins.int
+    LOCATION_DISTRICT_CODE_FIELD_NUMBER: _builtins.int
+    SYNCED_STATUS_FIELD_NUMBER: _builtins.int
+    SYNCED_NOTE_FIELD_NUMBER: _builtins.int
+    submission_id: _builtins.str
+    """Derived from (channel, source, channel message id) when the channel names its message, so every repeat of a
+    message is the same submission with the same tracking id; random otherwise.
+    """
+    tracking_id: _builtins.str
+    kind: _builtins.str
+    text: _builtins.str
+    channel: _builtins.str
+    channel_message_id: _builtins.str
+    source: _builtins.str
+    category: _builtins.str
+    title: _builtins.str
+    address_text: _builtins.str
+    district_code: _builtins.str
+    """The place as intake resolved it at acceptance (district code SIG_CD, neighbourhood code EMD_CD)."""
+    neighbourhood_code: _builtins.str
+    sealed_contact: _builtins.bytes
+    author: _builtins.str
+    """The signed-in citizen who wrote it (the token's subject), when one did."""
+    webhook_source: _builtins.str
+    """A signed webhook's source and id, recorded with the submission so a replay is refused."""
+    webhook_id: _builtins.str
+    location_district_code: _builtins.str
+    """The district code the channel gave as (part of) the location, when it gave one."""
+    synced_status: _builtins.str
+    """A status the channel says the submission now has (a 응답소 record synced again once it was closed there):
+    applied to the stored submission when this is a repeat of it.
+    """
+    synced_note: _builtins.str
+    @_builtins.property
+    def point(self) -> _geo_pb2.GeoPoint: ...
+    @_builtins.property
+    def media_urls(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def submitted_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        submission_id: _builtins.str = ...,
+        tracking_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        text: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        channel_message_id: _builtins.str = ...,
+        source: _builtins.str = ...,
+        category: _builtins.str = ...,
+        title: _builtins.str = ...,
+        point: _geo_pb2.GeoPoint | None = ...,
+        address_text: _builtins.str = ...,
+        district_code: _builtins.str = ...,
+        neighbourhood_code: _builtins.str = ...,
+        media_urls: _abc.Iterable[_builtins.str] | None = ...,
+        attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        sealed_contact: _builtins.bytes = ...,
+        author: _builtins.str = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
+        submitted_at: _timestamp_pb2.Timestamp | None = ...,
+        webhook_source: _builtins.str = ...,
+        webhook_id: _builtins.str = ...,
+        location_district_code: _builtins.str = ...,
+        synced_status: _builtins.str = ...,
+        synced_note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["point", b"point", "received_at", b"received_at", "submitted_at", b"submitted_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address_text", b"address_text", "attributes", b"attributes", "author", b"author", "category", b"category", "channel", b"channel", "channel_message_id", b"channel_message_id", "district_code", b"district_code", "kind", b"kind", "location_district_code", b"location_district_code", "media_urls", b"media_urls", "neighbourhood_code", b"neighbourhood_code", "point", b"point", "received_at", b"received_at", "sealed_contact", b"sealed_contact", "source", b"source", "submission_id", b"submission_id", "submitted_at", b"submitted_at", "synced_note", b"synced_note", "synced_status", b"synced_status", "text", b"text", "title", b"title", "tracking_id", b"tracking_id", "webhook_id", b"webhook_id", "webhook_source", b"webhook_source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmissionAccepted: _TypeAlias = SubmissionAccepted  # noqa: Y015

@@ -275,8 +275,11 @@ class ListQueueResponse(_message.Message):
 
     ITEMS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Empty when there are no more items."""
+    total: _builtins.int
+    """How many items match the filters on all pages, counted with this page: what is waiting."""
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___QueueItem]: ...
     def __init__(
@@ -284,10 +287,11 @@ class ListQueueResponse(_message.Message):
         *,
         items: _abc.Iterable[Global___QueueItem] | None = ...,
         next_page_token: _builtins.str = ...,
+        total: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "next_page_token", b"next_page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "next_page_token", b"next_page_token", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

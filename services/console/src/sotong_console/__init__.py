@@ -1,0 +1,1 @@
+"""Sotong operator console."""

@@ -1,0 +1,48 @@
+"""Citizens' text reaches the templates; every phrase a template asks for exists in both languages."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+from sotong.alerting.v1 import alerting_service_pb2 as apb
+from sotong_console import words
+from sotong_console.live import event
+from sotong_console.pages import Pages
+from sotong_console.seoulmap import seoul, shade
+
+XSS = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+
+
+def test_a_citizens_markup_is_escaped_in_every_rendering() -> None:
+    entry = apb.TimelineEntry(sequence=3, event_type="alerting.incident-note-added.v1", actor=XSS, detail=XSS)
+    html = Pages().render("_timeline_entry.html", "ko", entry=entry)
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "onerror=&#34;alert(2)&#34;" in html
+
+
+def test_every_phrase_the_templates_use_is_in_the_table_in_both_languages() -> None:
+    folder = resources.files("sotong_console").joinpath("templates")
+    used: set[str] = set()
+    for template in folder.iterdir():
+        if template.name.endswith(".html"):
+            used |= set(re.findall(r"""\bt\(\s*["']([a-z_0-9]+)["']""", template.read_text()))
+    missing = sorted(used - set(words.PHRASES))
+    assert not missing, missing
+    for key, (korean, english) in words.PHRASES.items():
+        assert korean and english, key
+
+
+def test_the_map_has_seouls_25_districts_with_names_and_paths() -> None:
+    city = seoul()
+    assert len(city.districts) == 25
+    assert city.name("11320") == "도봉구" and city.name("11320", "en") == "Dobong-gu"
+    assert all(d.path.startswith("M") and d.path.endswith("Z") for d in city.districts)
+    assert sum(len(d.path) for d in city.districts) < 60_000  # small enough to send with every page
+    assert [shade(n, 8) for n in (0, 1, 2, 4, 8)] == [0, 1, 1, 2, 4]
+
+
+def test_a_server_sent_event_carries_each_line_of_the_fragment() -> None:
+    sent = event("entry", "<li>a\nb</li>", "7").decode()
+    assert sent == "event: entry\nid: 7\ndata: <li>a\ndata: b</li>\n\n"
