@@ -1,7 +1,8 @@
 """The all-clear on the real stack (Kafka, PostgreSQL, alerting, the publishing engine and the provider stand-ins):
 an Update with responseType AllClear, drafted by one person, refused for that person's own approval, approved by a
 second, issued once; the incident ends (stage all_clear, paging stopped) and the all-clear reaches every channel
-the incident's alerts went to, once. Bad input names the field; an ended incident refuses another all-clear."""
+the incident's alerts went to, once. Bad input names the field; an ended incident refuses another all-clear. A
+drill's all-clear is a drill: marked as one, and the real incident keeps its stage and its pages."""
 
 from __future__ import annotations
 
@@ -97,6 +98,14 @@ async def test_all_clear_is_drafted_approved_by_another_person_issued_once_and_e
         await api.ApproveAlert(pb.ApproveAlertRequest(identifier=first.identifier), metadata=bob)
         await api.IssueAlert(pb.IssueAlertRequest(identifier=first.identifier), metadata=alice)
 
+        # The danger ends later than the first notice is on the portal (an all-clear threads onto it; one sent
+        # before the portal acknowledged the first would be posted as a plain notice, publishing's fallback).
+        async def first_delivered() -> bool:
+            shown = await api.GetIncident(pb.GetIncidentRequest(incident_id=incident_id), metadata=alice)
+            return {int(d.channel) for d in shown.deliveries if d.delivered} >= {int(c) for c in first.channels}
+
+        await eventually(first_delivered, timeout=60)
+
         # Bad input names the field.
         with pytest.raises(grpc.aio.AioRpcError) as unnamed:
             await api.UpdateAlert(pb.UpdateAlertRequest(all_clear=True), metadata=alice)
@@ -185,3 +194,60 @@ async def test_all_clear_is_drafted_approved_by_another_person_issued_once_and_e
     assert all(
         stats[name]["repeated_targets"] == 0 and stats[name]["key_conflicts"] == 0 for name in ("mail", "notice")
     )
+
+
+@pytest.fixture()
+def alerting(fresh_stack: Stack) -> Stack:
+    fresh_stack.start_services(("alerting-api",), say=False)
+    return fresh_stack
+
+
+async def test_a_drills_all_clear_stays_a_drill_and_leaves_the_real_incident_as_it_is(alerting: Stack) -> None:
+    operator = token(alerting, "operator")
+    second = token(alerting, "operator", "dept_admin")  # another operator: drills need a second person too
+    async with channel(alerting, "alerting-api") as ch:
+        api = pb_grpc.AlertingServiceStub(ch)
+        incident = (
+            await api.ReportIncident(pb.ReportIncidentRequest(hazard="지진", area_codes=["11110"]), metadata=operator)
+        ).incident
+        drill = (
+            await api.DraftAlert(
+                pb.DraftAlertRequest(
+                    incident_id=incident.incident_id,
+                    texts=texts(),
+                    severity="Severe",
+                    urgency="Immediate",
+                    certainty="Observed",
+                    category="Geo",
+                    status="Exercise",
+                ),
+                metadata=operator,
+            )
+        ).alert
+        await api.ApproveAlert(pb.ApproveAlertRequest(identifier=drill.identifier), metadata=second)
+        await api.IssueAlert(pb.IssueAlertRequest(identifier=drill.identifier), metadata=operator)
+
+        clear = (
+            await api.UpdateAlert(pb.UpdateAlertRequest(references=drill.identifier, all_clear=True), metadata=operator)
+        ).alert
+        assert clear.status == "Exercise" and clear.purpose == "all_clear"
+        with pytest.raises(grpc.aio.AioRpcError) as alone:
+            await api.ApproveAlert(pb.ApproveAlertRequest(identifier=clear.identifier), metadata=operator)
+        assert alone.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        await api.ApproveAlert(pb.ApproveAlertRequest(identifier=clear.identifier), metadata=second)
+        issued = await api.IssueAlert(pb.IssueAlertRequest(identifier=clear.identifier), metadata=operator)
+        # The real incident is where it was, still paging its duty officers.
+        assert issued.incident.stage == "stage_0" and issued.incident.page_pending
+        shown = await api.GetIncident(pb.GetIncidentRequest(incident_id=incident.incident_id), metadata=operator)
+        assert shown.timeline[-1].event_type == "alerting.drill-issued.v1"
+        assert shown.timeline[-1].alert_identifier == clear.identifier
+
+    mine = await eventually(lambda: _some(all_clear_dispatches(alerting, clear.identifier)), timeout=30)
+    assert mine and all(m.exercise and m.purpose == "all_clear" for m in mine)
+    assert all(
+        (r.title or r.body).startswith(("[훈련][해제]", "[EXERCISE][ALL CLEAR]")) for m in mine for r in m.renderings
+    )
+
+
+async def _some(found: list[dispatch.DispatchRequested]) -> list[dispatch.DispatchRequested] | None:
+    return found or None
