@@ -679,5 +679,8 @@ async def test_the_all_clear_is_drafted_by_one_approved_by_another_and_ends_the_
     await a.wait_for_selector(f"#alerts tr[data-alert='{clear}'][data-state=issued]")
     assert await a.query_selector("#draft-link") is None
     await screen(a, "incident-all-clear")
+    await a.goto(f"{console}/alerts/{clear}")  # an issued all-clear ended the incident: nothing to update
+    await a.wait_for_selector("#alert-state[data-state=issued]")
+    assert await a.query_selector(f"a[href='/alerts/{clear}/update']") is None
     for context in (a_context, b_context):
         await context.close()

@@ -443,7 +443,11 @@ async def _alert_page(request: web.Request, *, refused: Refused | None = None, s
         mine=mine,
         may_approve=may_approve,
         may_issue=alert.state == "approved" and session.may(*DRAFTERS),
-        may_update=alert.state == "issued" and alert.msg_type != "Cancel" and session.may(*DRAFTERS),
+        # A Cancel or an all-clear ends what it refers to: there is nothing left to update.
+        may_update=alert.state == "issued"
+        and alert.msg_type != "Cancel"
+        and alert.purpose != "all_clear"
+        and session.may(*DRAFTERS),
         channel_name=channel_name,
         drill=_drill(alert.status),
         refused=refused,
