@@ -654,6 +654,7 @@ async def test_the_all_clear_is_drafted_by_one_approved_by_another_and_ends_the_
     await a.click("details.all-clear summary")
     await a.select_option("#clear-references", first)
     await a.fill("#clear-reason", "호우경보 해제: 비가 그쳤습니다")
+    await a.fill("#clear-ko-instruction", "비가 그쳤습니다. 대피하신 분은 귀가하셔도 됩니다.")
     await screen(a, "incident-all-clear-form")
     await a.click("details.all-clear button[type=submit]")
     await a.wait_for_url(re.compile(r"/alerts/[^/]+$"))
@@ -667,6 +668,7 @@ async def test_the_all_clear_is_drafted_by_one_approved_by_another_and_ends_the_
     await b.goto(f"{console}/alerts/{clear}")
     sent = await b.inner_text("#sent-heading + .renderings")
     assert "[해제]" in sent and "[ALL CLEAR]" in sent
+    assert "귀가하셔도 됩니다" in sent and KO["en_instruction"] in sent  # A's new words; the English kept
     await screen(b, "all-clear-to-approve")
     await b.click("#approve")
     await b.wait_for_selector("#alert-state[data-state=approved]")

@@ -333,7 +333,14 @@ async def all_clear(request: web.Request) -> web.StreamResponse:
         session.token,
         console.gateway.alerting.UpdateAlert,
         pb.UpdateAlertRequest(
-            references=text_of(form, "references", 200), reason=text_of(form, "reason", 2000), all_clear=True
+            references=text_of(form, "references", 200),
+            reason=text_of(form, "reason", 2000),
+            texts=[
+                pb.AlertText(language=language, instruction=text_of(form, f"{language}_instruction", 2000))
+                for language in LANGUAGES
+                if text_of(form, f"{language}_instruction", 2000)
+            ],
+            all_clear=True,
         ),
     )
     raise web.HTTPSeeOther(f"/alerts/{drafted.alert.identifier}")

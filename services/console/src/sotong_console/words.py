@@ -114,6 +114,10 @@ PHRASES: Mapping[str, tuple[str, str]] = {
         "approves it and it is issued, the incident ends and paging stops.",
     ),
     "all_clear_reason": ("해제 사유", "Why the danger is over"),
+    "all_clear_instruction_hint": (
+        "이제 시민이 할 일을 쓰세요 (예: 귀가하셔도 됩니다). 빈 칸은 원래 경보의 행동요령을 그대로 씁니다.",
+        "Say what people may do now (e.g. they may return home). Empty keeps the original alert's instruction.",
+    ),
     "identifier": ("식별자", "Identifier"),
     "state": ("상태", "State"),
     "purpose": ("용도", "Purpose"),
