@@ -7,6 +7,8 @@ the publishing engine delivering to the provider stand-ins, the gateway, and the
   deliveries arriving per channel and the timeline growing. A moderator is refused at the gateway too.
 - A moderator bulk-removes three queued items; the waiting count drops, also on another moderator's open page.
 - A citizen's text with `<script>` and `<img onerror>` is shown as text in the inbox and the queue and never runs.
+- The all-clear: A drafts it from the incident page, B approves and issues it, and A's open page shows the
+  incident ended (stage all_clear) and the all-clear on the timeline without a reload.
 - Every screen visited passes axe-core (npm, services/console/web) with no serious or critical violation.
 
 Failures keep a screenshot of every open page under `.run/console-failures/`. With SOTONG_CONSOLE_SCREENSHOT_DIR
@@ -632,5 +634,55 @@ async def test_an_issued_alert_is_updated_then_the_incident_cancelled_each_by_tw
     assert await b.query_selector("#draft-link") is None  # nothing more to draft on a closed incident
     await no_script_ran(b)
     await screen(b, "incident-cancelled")
+    for context in (a_context, b_context):
+        await context.close()
+
+
+async def test_the_all_clear_is_drafted_by_one_approved_by_another_and_ends_the_incident_on_the_open_page(
+    fresh_stack: Stack, browser: Browser
+) -> None:
+    console = start_console(fresh_stack, "alerting-api", "alerting-worker")
+    incident_id, first = await issued_stage_1(fresh_stack)
+    a_context, a = await person(browser)
+    b_context, b = await person(browser)
+    await sign_in(a, console, fresh_stack, "duty-kim")
+    await sign_in(b, console, fresh_stack, "approver-lee")
+
+    # A drafts the all-clear from the incident page, next to update and cancel.
+    await a.goto(f"{console}/incidents/{incident_id}")
+    assert "all-clear" not in (await a.inner_text("#panel")).lower()  # no "not available" hint any more
+    await a.click("details.all-clear summary")
+    await a.select_option("#clear-references", first)
+    await a.fill("#clear-reason", "호우경보 해제: 비가 그쳤습니다")
+    await a.fill("#clear-ko-instruction", "비가 그쳤습니다. 대피하신 분은 귀가하셔도 됩니다.")
+    await screen(a, "incident-all-clear-form")
+    await a.click("details.all-clear button[type=submit]")
+    await a.wait_for_url(re.compile(r"/alerts/[^/]+$"))
+    clear = a.url.rsplit("/", 1)[-1]
+    assert clear != first and await a.is_visible("#you-drafted")
+    assert await a.query_selector("#approve") is None  # the two-person rule, visible to the drafter
+    await a.goto(f"{console}/incidents/{incident_id}")
+    await a.wait_for_selector(f"#alerts tr[data-alert='{clear}'][data-state=drafted]")
+
+    # B reads exactly what will be sent (marked as the all-clear), approves and issues it.
+    await b.goto(f"{console}/alerts/{clear}")
+    sent = await b.inner_text("#sent-heading + .renderings")
+    assert "[해제]" in sent and "[ALL CLEAR]" in sent
+    assert "귀가하셔도 됩니다" in sent and KO["en_instruction"] in sent  # A's new words; the English kept
+    await screen(b, "all-clear-to-approve")
+    await b.click("#approve")
+    await b.wait_for_selector("#alert-state[data-state=approved]")
+    await b.click("#issue")
+    await b.wait_for_url(f"{console}/incidents/{incident_id}")
+
+    # A's page, never reloaded, shows the incident ended and the all-clear on the timeline.
+    await a.wait_for_selector("#stage.stage-all_clear", timeout=30_000)
+    await a.wait_for_selector("#timeline li[data-event='alerting.all-clear-declared.v1']", timeout=30_000)
+    await a.wait_for_selector(f"#alerts tr[data-alert='{clear}'][data-state=issued]")
+    assert await a.query_selector("#draft-link") is None
+    await screen(a, "incident-all-clear")
+    await a.goto(f"{console}/alerts/{clear}")  # an issued all-clear ended the incident: nothing to update
+    await a.wait_for_selector("#alert-state[data-state=issued]")
+    assert await a.query_selector(f"a[href='/alerts/{clear}/update']") is None
     for context in (a_context, b_context):
         await context.close()

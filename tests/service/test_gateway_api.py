@@ -237,6 +237,22 @@ async def test_operator_methods_and_alerts(gateway: Stack) -> None:
         assert feed.atom_xml.startswith("<?xml") and feed.entries == 0
 
 
+async def test_the_all_clear_field_reaches_alerting_under_update_alerts_roles(gateway: Stack) -> None:
+    """UpdateAlert's all_clear is forwarded (Connect JSON knows `allClear`): alerting's own refusal comes back,
+    naming its field; a role UpdateAlert does not allow is refused at the gateway."""
+    update = "sotong.alerting.v1.AlertingService/UpdateAlert"
+    drafted = connect_unary(
+        gateway, update, {"references": "", "allClear": True}, bearer(gateway, "duty-kim", "operator")
+    )
+    assert drafted.status == 400, drafted.body
+    assert [field for field, _ in connect_violations(drafted.json())] == ["references"]
+    assert "all-clear" in drafted.json()["message"]  # alerting read the field: its message names the all-clear
+    refused = connect_unary(
+        gateway, update, {"references": "INC-1-A1", "allClear": True}, bearer(gateway, "mod-choi", "moderator")
+    )
+    assert refused.json()["code"] == "permission_denied"
+
+
 async def test_health_and_reflection(gateway: Stack) -> None:
     async with grpc.aio.insecure_channel(grpc_target(gateway)) as channel:
         health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)

@@ -6,9 +6,15 @@ message (CAP validity, each channel's limit, the two-person rule) run before any
 
 Test and Exercise alerts (drills) follow the same steps and the same two-person rule (unless the drafter holds
 the separately configured, audited own-drill permission), but they never move the incident: issuing one appends a
-`drill-issued` audit entry instead of a stage transition, a drill's Update or Cancel neither updates nor cancels
-the real incident nor stops its pages, and a drill's follow-ups go where earlier drills went, never where the
-real alerts went. Which recipients a drill reaches is the publishing side's decision (the dispatch's `exercise`).
+`drill-issued` audit entry instead of a stage transition, a drill's Update, Cancel or all-clear neither updates,
+cancels nor ends the real incident nor stops its pages, and a drill's follow-ups go where earlier drills went,
+never where the real alerts went. Which recipients a drill reaches is the publishing side's decision (the
+dispatch's `exercise`).
+
+The all-clear is what CAP tools send when the danger is over: an Update of the last issued alert whose info
+blocks carry responseType AllClear (the channels then mark it [해제] / [ALL CLEAR]). It is drafted, approved by a
+second person and issued like any alert, with publishing purpose `all_clear`; issued, it ends the incident
+(stage all_clear, terminal) and stops its pages, as an issued Cancel does.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from sotong_alerting.approval import (
     duplicate_warnings,
     is_drill,
 )
-from sotong_alerting.cap import Alert, Info, MsgType, render_cap, validate_alert
+from sotong_alerting.cap import Alert, Info, MsgType, ResponseType, render_cap, validate_alert
 from sotong_alerting.channels import check_channels, render
 from sotong_alerting.drafting import REQUIRED_LANGUAGES, Draft, Problem, compose, replaced_texts
 from sotong_alerting.incident import Incident, IncidentEvent, Stage
@@ -58,6 +64,12 @@ def cancel_texts(original: Alert) -> dict[str, str]:
         headline = info.headline or info.event
         found[language] = f"{headline} 안내를 취소합니다." if language == "ko" else f"Withdrawn: {headline}."
     return found
+
+
+def all_clear_infos(infos: Sequence[Info]) -> tuple[Info, ...]:
+    """The info blocks of an all-clear: the same event and area, whose only response is AllClear (CAP 1.2: the
+    subject event no longer poses a threat; the earlier Shelter or Evacuate no longer applies)."""
+    return tuple(replace(info, response_types=(ResponseType.ALL_CLEAR,)) for info in infos)
 
 
 def restarted(infos: Sequence[Info], at: datetime) -> tuple[Info, ...]:
@@ -360,11 +372,18 @@ class AlertDesk:
         )
         return [dispatch.Channel.ValueType(c) for r in rows for c in r["channels"]]
 
-    async def draft_update(self, references: str, texts: Sequence[pb.AlertText], reason: str, actor: str) -> Drafted:
-        """An Update of an issued alert, as a new drafted alert referencing it (approved and issued like any)."""
+    async def draft_update(
+        self, references: str, texts: Sequence[pb.AlertText], reason: str, actor: str, *, all_clear: bool = False
+    ) -> Drafted:
+        """An Update of an issued alert, as a new drafted alert referencing it (approved and issued like any).
+
+        With `all_clear` it is the all-clear: responseType AllClear, purpose `all_clear`, and no hand-written short
+        text of the original (it announced the danger; the composed text carries the [해제] marker instead).
+        """
         if not references.strip():
+            what = "the all-clear" if all_clear else "an Update"
             raise InvalidArgument(
-                FieldViolation("references", "an Update must name the issued alert it updates (CAP <references>)")
+                FieldViolation("references", f"{what} must name the issued alert it updates (CAP <references>)")
             )
         at = datetime.now(UTC).replace(microsecond=0)
         async with self._log.pool.acquire() as conn, conn.transaction():
@@ -376,26 +395,32 @@ class AlertDesk:
             if incident.stage.terminal or (
                 not drill and incident.stage not in {Stage.STAGE_1, Stage.STAGE_2, Stage.UPDATING}
             ):
+                action = "declared all clear" if all_clear else "updated"
                 raise FailedPrecondition(
-                    f"incident {incident.incident_id} is {incident.stage.value}; it cannot be updated"
+                    f"incident {incident.incident_id} is {incident.stage.value}; it cannot be {action} "
+                    "(only at stage_1, stage_2 or updating)"
                 )
             infos, shorts, problems = replaced_texts(original, texts)
             if problems:
                 raise _invalid(problems)
             identifier = await self._next_identifier(conn, incident.incident_id)
             infos = restarted(infos, at)
+            purpose = publishing.UPDATE
+            if all_clear:
+                infos, purpose = all_clear_infos(infos), publishing.ALL_CLEAR
             alert = derive_update(original, identifier=identifier, sent=at, infos=infos, note=reason or None)
             channels = publishing.channels_for(
-                publishing.UPDATE, await self._issued_channels(conn, incident.incident_id, drill=drill)
+                purpose, await self._issued_channels(conn, incident.incident_id, drill=drill)
             )
-            shorts = shorts or json.loads(original_row["short_texts"])
+            if not all_clear:
+                shorts = shorts or json.loads(original_row["short_texts"])
             shown = self._check(alert, channels, shorts)
             stored = await self._insert_alert(
                 conn,
                 alert=alert,
                 incident=incident,
                 row=row,
-                purpose=publishing.UPDATE,
+                purpose=purpose,
                 short_texts=shorts,
                 area_codes=list(original_row["area_codes"]),
                 channels=channels,
@@ -561,7 +586,7 @@ class AlertDesk:
             requested = self._dispatches(found, alert, now)
             for message in requested:
                 await self._log.request_dispatch(conn, message)
-            if alert.msg_type is MsgType.CANCEL and not is_drill(alert):
+            if (alert.msg_type is MsgType.CANCEL or purpose == publishing.ALL_CLEAR) and not is_drill(alert):
                 await conn.execute("UPDATE pages SET next_due_at = NULL WHERE incident_id = $1", incident.incident_id)
             updated = await conn.fetchrow(
                 "UPDATE alerts SET state = 'issued', issued_by = $2, issued_at = $3 WHERE identifier = $1 RETURNING *",
@@ -584,4 +609,6 @@ class AlertDesk:
                 return incident.issue_second_message(actor=actor, at=at, alert_identifier=identifier, channels=names)
             if purpose == publishing.UPDATE:
                 return incident.issue_update(actor=actor, at=at, alert_identifier=identifier, reason=alert.note or "")
+            if purpose == publishing.ALL_CLEAR:
+                return incident.declare_all_clear(actor=actor, at=at, alert_identifier=identifier)
             return incident.cancel(actor=actor, at=at, reason=alert.note or "cancelled", alert_identifier=identifier)

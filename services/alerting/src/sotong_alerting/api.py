@@ -273,7 +273,7 @@ class AlertingService(pb_grpc.AlertingServiceServicer):
 
     async def UpdateAlert(self, request: pb.UpdateAlertRequest, context: Any) -> pb.UpdateAlertResponse:
         drafted = await self._alerts.draft_update(
-            request.references, request.texts, request.reason, principal().subject
+            request.references, request.texts, request.reason, principal().subject, all_clear=request.all_clear
         )
         return pb.UpdateAlertResponse(alert=alert_message(drafted.row), renderings=drafted.renderings)
 

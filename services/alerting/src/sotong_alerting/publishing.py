@@ -33,6 +33,7 @@ STAGE1 = "stage1"
 STAGE2 = "stage2"
 UPDATE = "update"
 CANCEL = "cancel"
+ALL_CLEAR = "all_clear"
 
 STAGE1_CHANNELS: tuple[dispatch.Channel.ValueType, ...] = (dispatch.CHANNEL_PRESS_MAIL, dispatch.CHANNEL_PORTAL_NOTICE)
 STAGE2_CHANNELS: tuple[dispatch.Channel.ValueType, ...] = (
@@ -61,7 +62,7 @@ CHECKED: Mapping[dispatch.Channel.ValueType, tuple[ch.Channel, ...]] = {
 def channels_for(
     purpose: str, issued: Sequence[dispatch.Channel.ValueType] = ()
 ) -> tuple[dispatch.Channel.ValueType, ...]:
-    """The channels of a stage; an update or cancellation goes wherever the incident already spoke."""
+    """The channels of a stage; an update, cancellation or all-clear goes wherever the incident already spoke."""
     if purpose == STAGE1:
         return STAGE1_CHANNELS
     if purpose == STAGE2:

@@ -10,9 +10,9 @@ import pytest
 from sotong.alerting.v1 import alerting_service_pb2 as pb
 from sotong.publishing.v1 import publishing_events_pb2 as dispatch
 from sotong_alerting import publishing, timeline
-from sotong_alerting.alerts import cancel_texts, restarted
+from sotong_alerting.alerts import all_clear_infos, cancel_texts, restarted
 from sotong_alerting.approval import derive_update
-from sotong_alerting.cap import MsgType, Status, validate_alert
+from sotong_alerting.cap import MsgType, ResponseType, Status, validate_alert
 from sotong_alerting.channels import check_channels
 from sotong_alerting.drafting import Draft, compose, replaced_texts
 from sotong_alerting.incident import Incident
@@ -260,3 +260,17 @@ def test_receipts_count_per_target_or_per_batch() -> None:
 def test_upstream_cap_names_hazard_and_seoul_districts_only() -> None:
     alert = drafted(area_codes=["11320", "11350"]).alert
     assert upstream_hazard(alert) == ("호우경보", ["11320", "11350"], "도봉구 호우경보")
+
+
+def test_an_all_clear_says_so_on_every_stage_2_channel_within_its_limits() -> None:
+    original = drafted().alert
+    infos, shorts, problems = replaced_texts(original, [])
+    clear = derive_update(original, identifier="INC-1-A4", sent=NOW, infos=all_clear_infos(infos))
+    assert problems == [] and shorts == {} and validate_alert(clear) == []
+    assert all(info.response_types == (ResponseType.ALL_CLEAR,) for info in clear.infos)
+    for channel in publishing.STAGE2_CHANNELS:
+        for rendering in publishing.renderings(clear, channel, publishing.ALL_CLEAR, {}):
+            words = rendering.title or rendering.body
+            assert words.startswith("[해제]" if rendering.language == "ko" else "[ALL CLEAR]"), (channel, words)
+    rules = publishing.checked_channels(publishing.STAGE2_CHANNELS)
+    assert check_channels(clear, rules, ("ko", "en")) == []

@@ -48,6 +48,8 @@ CATEGORIES = (
 )
 HAZARDS = ("호우", "태풍", "대설", "폭염", "한파", "지진", "화재", "산사태", "정전", "감염병", "미세먼지")
 NEXT_PURPOSE = {"stage_0": "stage1", "stage_1": "stage2"}
+CLEARABLE_STAGES = frozenset({"stage_1", "stage_2", "updating"})
+"""Where the all-clear is offered: after an official message, before the incident ended."""
 
 
 def channel_name(value: int) -> str:
@@ -243,6 +245,8 @@ def _panel_context(shown: pb.GetIncidentResponse) -> dict[str, Any]:
         "channel_name": channel_name,
         "next_purpose": NEXT_PURPOSE.get(shown.incident.stage, ""),
         "cancellable": issued,
+        # The all-clear ends a real incident that has spoken officially (the alerting service refuses it elsewhere).
+        "clearable": issued if shown.incident.stage in CLEARABLE_STAGES else [],
         "terminal": shown.incident.stage in {"all_clear", "cancelled"},
         "drill": _drill,
     }
@@ -318,6 +322,28 @@ async def cancel(request: web.Request) -> web.StreamResponse:
     if cancelled.alert.identifier:
         raise web.HTTPSeeOther(f"/alerts/{cancelled.alert.identifier}")
     raise web.HTTPSeeOther(f"/incidents/{incident_id}")
+
+
+async def all_clear(request: web.Request) -> web.StreamResponse:
+    """Draft the all-clear (an Update with responseType AllClear); a second person approves it on its alert page."""
+    session = require(request, *DRAFTERS)
+    console = console_of(request)
+    form = await request.post()  # the alert named decides the incident (the service checks it is issued)
+    drafted = await console.gateway.call(
+        session.token,
+        console.gateway.alerting.UpdateAlert,
+        pb.UpdateAlertRequest(
+            references=text_of(form, "references", 200),
+            reason=text_of(form, "reason", 2000),
+            texts=[
+                pb.AlertText(language=language, instruction=text_of(form, f"{language}_instruction", 2000))
+                for language in LANGUAGES
+                if text_of(form, f"{language}_instruction", 2000)
+            ],
+            all_clear=True,
+        ),
+    )
+    raise web.HTTPSeeOther(f"/alerts/{drafted.alert.identifier}")
 
 
 # --- drafting -------------------------------------------------------------------------------------------------
@@ -424,7 +450,11 @@ async def _alert_page(request: web.Request, *, refused: Refused | None = None, s
         mine=mine,
         may_approve=may_approve,
         may_issue=alert.state == "approved" and session.may(*DRAFTERS),
-        may_update=alert.state == "issued" and alert.msg_type != "Cancel" and session.may(*DRAFTERS),
+        # A Cancel or an all-clear ends what it refers to: there is nothing left to update.
+        may_update=alert.state == "issued"
+        and alert.msg_type != "Cancel"
+        and alert.purpose != "all_clear"
+        and session.may(*DRAFTERS),
         channel_name=channel_name,
         drill=_drill(alert.status),
         refused=refused,
@@ -517,6 +547,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/incidents/{incident_id}/live", incident_live)
     app.router.add_post("/incidents/{incident_id}/acknowledge", acknowledge)
     app.router.add_post("/incidents/{incident_id}/cancel", cancel)
+    app.router.add_post("/incidents/{incident_id}/all-clear", all_clear)
     app.router.add_get("/incidents/{incident_id}/draft", draft_page)
     app.router.add_post("/incidents/{incident_id}/draft", draft)
     app.router.add_post("/incidents/{incident_id}/preview", preview)

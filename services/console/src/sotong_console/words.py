@@ -106,9 +106,17 @@ PHRASES: Mapping[str, tuple[str, str]] = {
         "Write only what changes: an empty field keeps the original alert's words. It is approved and issued "
         "like any alert.",
     ),
-    "all_clear_missing": (
-        "해제(all-clear) 경보는 아직 경보 서비스에 기능이 없습니다.",
-        "All-clear alerts are not offered by the alerting service yet.",
+    "all_clear_incident": ("해제 경보 작성", "Draft the all-clear"),
+    "all_clear_explain": (
+        "위험이 끝났음을 알리는 해제 경보(CAP AllClear)를 작성합니다. 문안은 원래 경보의 것에 [해제] 표시가 붙습니다. "
+        "다른 사람이 승인한 뒤 발령하면 재난이 종료되고 호출이 멈춥니다.",
+        "Drafts the all-clear (CAP AllClear): the original alert's words, marked [ALL CLEAR]. Once another person "
+        "approves it and it is issued, the incident ends and paging stops.",
+    ),
+    "all_clear_reason": ("해제 사유", "Why the danger is over"),
+    "all_clear_instruction_hint": (
+        "이제 시민이 할 일을 쓰세요 (예: 귀가하셔도 됩니다). 빈 칸은 원래 경보의 행동요령을 그대로 씁니다.",
+        "Say what people may do now (e.g. they may return home). Empty keeps the original alert's instruction.",
     ),
     "identifier": ("식별자", "Identifier"),
     "state": ("상태", "State"),
@@ -250,6 +258,7 @@ PURPOSES: Mapping[str, tuple[str, str]] = {
     "stage2": ("2단계 2차 공식 발표", "stage-2 second official message"),
     "update": ("정정·변경", "update"),
     "cancel": ("취소", "cancellation"),
+    "all_clear": ("해제", "all clear"),
 }
 
 ALERT_STATES: Mapping[str, tuple[str, str]] = {

@@ -123,7 +123,7 @@ class AlertRecord(_message.Message):
     status: _builtins.str
     """Actual, Exercise, Test."""
     purpose: _builtins.str
-    """stage1, stage2, update, cancel."""
+    """stage1, stage2, update, cancel, all_clear."""
     drafted_by: _builtins.str
     approved_by: _builtins.str
     issued_by: _builtins.str
@@ -816,21 +816,31 @@ class UpdateAlertRequest(_message.Message):
     REFERENCES_FIELD_NUMBER: _builtins.int
     TEXTS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    ALL_CLEAR_FIELD_NUMBER: _builtins.int
     references: _builtins.str
     """The issued alert this one updates (required)."""
     reason: _builtins.str
+    all_clear: _builtins.bool
+    """The danger is over: every info block gets responseType AllClear and the texts the marker [해제] /
+    [ALL CLEAR]. Drafted, approved by a second person and issued like any alert; issued, it ends a real incident
+    (stage all_clear, pages stopped) and goes to every channel its real alerts went to. Allowed while the
+    incident is at stage_1, stage_2 or updating (a drill's all-clear is a drill: the stage is unchanged).
+    """
     @_builtins.property
-    def texts(self) -> _containers.RepeatedCompositeFieldContainer[Global___AlertText]: ...
+    def texts(self) -> _containers.RepeatedCompositeFieldContainer[Global___AlertText]:
+        """Changed texts; a language left out keeps the referenced alert's words."""
+
     def __init__(
         self,
         *,
         references: _builtins.str = ...,
         texts: _abc.Iterable[Global___AlertText] | None = ...,
         reason: _builtins.str = ...,
+        all_clear: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "references", b"references", "texts", b"texts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_clear", b"all_clear", "reason", b"reason", "references", b"references", "texts", b"texts"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

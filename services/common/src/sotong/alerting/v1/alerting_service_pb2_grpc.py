@@ -176,7 +176,8 @@ class AlertingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateAlert(self, request, context):
-        """Draft an Update of an issued alert (a new alert referencing it); it is then approved and issued.
+        """Draft an Update of an issued alert (a new alert referencing it); it is then approved and issued. With
+        all_clear, the Update is the all-clear (CAP responseType AllClear): issued, it ends the incident.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -54,7 +54,9 @@ class AlertingServiceStub:
     IssueAlert: _grpc.UnaryUnaryMultiCallable[_alerting_service_pb2.IssueAlertRequest, _alerting_service_pb2.IssueAlertResponse]
     """Publish an approved alert on its stage's channels; retrying never dispatches twice."""
     UpdateAlert: _grpc.UnaryUnaryMultiCallable[_alerting_service_pb2.UpdateAlertRequest, _alerting_service_pb2.UpdateAlertResponse]
-    """Draft an Update of an issued alert (a new alert referencing it); it is then approved and issued."""
+    """Draft an Update of an issued alert (a new alert referencing it); it is then approved and issued. With
+    all_clear, the Update is the all-clear (CAP responseType AllClear): issued, it ends the incident.
+    """
     CancelAlert: _grpc.UnaryUnaryMultiCallable[_alerting_service_pb2.CancelAlertRequest, _alerting_service_pb2.CancelAlertResponse]
     """Draft a Cancel of an issued alert; when issued, the incident is cancelled. Without alerts, cancels directly."""
     GetIncident: _grpc.UnaryUnaryMultiCallable[_alerting_service_pb2.GetIncidentRequest, _alerting_service_pb2.GetIncidentResponse]
@@ -92,7 +94,9 @@ class AlertingServiceAsyncStub(AlertingServiceStub):
     IssueAlert: _aio.UnaryUnaryMultiCallable[_alerting_service_pb2.IssueAlertRequest, _alerting_service_pb2.IssueAlertResponse]  # type: ignore[assignment]
     """Publish an approved alert on its stage's channels; retrying never dispatches twice."""
     UpdateAlert: _aio.UnaryUnaryMultiCallable[_alerting_service_pb2.UpdateAlertRequest, _alerting_service_pb2.UpdateAlertResponse]  # type: ignore[assignment]
-    """Draft an Update of an issued alert (a new alert referencing it); it is then approved and issued."""
+    """Draft an Update of an issued alert (a new alert referencing it); it is then approved and issued. With
+    all_clear, the Update is the all-clear (CAP responseType AllClear): issued, it ends the incident.
+    """
     CancelAlert: _aio.UnaryUnaryMultiCallable[_alerting_service_pb2.CancelAlertRequest, _alerting_service_pb2.CancelAlertResponse]  # type: ignore[assignment]
     """Draft a Cancel of an issued alert; when issued, the incident is cancelled. Without alerts, cancels directly."""
     GetIncident: _aio.UnaryUnaryMultiCallable[_alerting_service_pb2.GetIncidentRequest, _alerting_service_pb2.GetIncidentResponse]  # type: ignore[assignment]
@@ -181,7 +185,9 @@ class AlertingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _alerting_service_pb2.UpdateAlertRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_alerting_service_pb2.UpdateAlertResponse, _abc.Awaitable[_alerting_service_pb2.UpdateAlertResponse]]:
-        """Draft an Update of an issued alert (a new alert referencing it); it is then approved and issued."""
+        """Draft an Update of an issued alert (a new alert referencing it); it is then approved and issued. With
+        all_clear, the Update is the all-clear (CAP responseType AllClear): issued, it ends the incident.
+        """
 
     @_abc_1.abstractmethod
     def CancelAlert(
