@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,6 +66,10 @@ def fresh_stack(infra: Stack, tmp_path: Path) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+        try:
+            topics.delete_all(state.kafka_bootstrap, state.topic_prefix)
+        except Exception as exc:
+            warnings.warn(f"could not delete the test's topics: {exc}", stacklevel=1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from sotong_common import topics as catalog
 
@@ -28,6 +28,28 @@ def create_all(bootstrap: str, replication: int, min_insync: int, prefix: str | 
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created them meanwhile
                 admin.create_topics(wanted, timeout_ms=30000)
         return [t.name for t in wanted]
+    finally:
+        admin.close()
+
+
+def delete_all(bootstrap: str, prefix: str) -> int:
+    """Delete the topics and consumer groups of one test (named with its `prefix`); returns the topics deleted.
+
+    A test session shares one broker, and each service test creates the whole catalog under its own prefix:
+    kept, the partitions and groups of some six hundred tests filled the broker's 512 MB heap until it answered
+    nothing (OutOfMemoryError) and every later test failed to start.
+    """
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="sotong-stack")
+    try:
+        names = [t for t in admin.list_topics() if t.startswith(prefix)]
+        if names:
+            admin.delete_topics(names, timeout_ms=30000, raise_errors=False)
+        owner = "sotong-" + prefix.rstrip(".-")  # streams.app_id and the groups named after it
+        groups = [g["group_id"] for g in admin.list_groups() if str(g["group_id"]).startswith(owner)]
+        if groups:
+            with contextlib.suppress(KafkaError):  # a group still closing is left to the broker's expiry
+                admin.delete_groups(groups)
+        return len(names)
     finally:
         admin.close()
 
