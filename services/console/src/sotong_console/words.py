@@ -236,6 +236,7 @@ PHRASES: Mapping[str, tuple[str, str]] = {
     "history": ("처리 이력", "History"),
     "update_status": ("처리 상태 변경", "Change the status"),
     "note": ("메모", "Note"),
+    "citizen_feedback": ("시민 의견 (검토 후 공개)", "Citizen feedback (published after moderation)"),
     "note_hint": ("시민에게 보이는 안내입니다.", "Citizens see this note."),
     "status_changed": ("상태를 바꿨습니다.", "Status changed."),
     "location": ("위치", "Location"),

@@ -22,6 +22,19 @@ def test_a_citizens_markup_is_escaped_in_every_rendering() -> None:
     assert "onerror=&#34;alert(2)&#34;" in html
 
 
+def test_citizens_feedback_on_the_timeline_is_labelled_as_such_and_escaped() -> None:
+    """Alerting adds a citizen's published feedback to the timeline as a note by `citizen:<tracking id>`."""
+    entry = apb.TimelineEntry(
+        sequence=9, event_type="alerting.incident-note-added.v1", actor="citizen:SEL-20261203-AB12", detail=XSS
+    )
+    for language, label in (("ko", "시민 의견"), ("en", "Citizen feedback")):
+        html = Pages().render("_timeline_entry.html", language, entry=entry)
+        assert "citizen-entry" in html and label in html
+        assert "<script>" not in html
+    staff = apb.TimelineEntry(sequence=10, event_type="alerting.incident-note-added.v1", actor="operator:kim")
+    assert "citizen-entry" not in Pages().render("_timeline_entry.html", "ko", entry=staff)
+
+
 def test_every_phrase_the_templates_use_is_in_the_table_in_both_languages() -> None:
     folder = resources.files("sotong_console").joinpath("templates")
     used: set[str] = set()
