@@ -60,6 +60,8 @@ TRANSACTION_TIMEOUT_MS = 10_000
 # before the batch is aborted and read again.
 TRANSACTION_CALL_TIMEOUT_S = 10.0
 TRANSACTION_RESUME_S = 60.0
+# How long leaving the consumer group may take when a session ends (the broker expires the member after that).
+CLOSE_WAIT_S = 15.0
 # How long past its own timeout a transactional call may stay blocked before the session is abandoned.
 WEDGE_MARGIN_S = 15.0
 
@@ -255,8 +257,11 @@ class BatchConsumer:
             with contextlib.suppress(Exception, _Wedged):
                 await self._settle(consumer)
             self._committing = None
+            # Leaving the group can block as the transactional calls did when the coordinator went away: a session
+            # being abandoned gives it a bounded time, then leaves the consumer to its thread.
+            closing = loop.run_in_executor(None, consumer.close)
             with contextlib.suppress(Exception):
-                await loop.run_in_executor(None, consumer.close)
+                await asyncio.wait_for(asyncio.shield(closing), timeout=CLOSE_WAIT_S)
             if not wedged:
                 with contextlib.suppress(Exception):
                     await loop.run_in_executor(None, producer.flush, 5)

@@ -6,10 +6,12 @@ process with one line naming it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -23,10 +25,10 @@ from sotong_common.geo import Seoul
 from sotong_common.producer import Acknowledged
 from sotong_common.server import Server, principal
 from sotong_common.text_fields import refuse_control_characters
-from sotong_intake import settings, status
+from sotong_intake import settings, status, tracking
 from sotong_intake.contract import contract_violations, status_change, submission_from_request, submission_to_proto
 from sotong_intake.reception import DEFAULT_WAIT_S, Reception, Refused
-from sotong_intake.store import Filters, StatusConflict, SubmissionStore
+from sotong_intake.store import Filters, StatusConflict, StoredSubmission, SubmissionStore
 from sotong_intake.watch import StatusWatch
 
 SERVICE = "sotong.intake.v1.IntakeService"
@@ -132,9 +134,28 @@ class IntakeService(pb_grpc.IntakeServiceServicer):
         self._log.info("batch stored", accepted=response.accepted, refused=response.refused)
         return response
 
+    async def _get_accepted(self, tracking_id: str, context: Any) -> StoredSubmission | None:
+        """The stored submission; one accepted moments ago is waited for, briefly, rather than answered NOT_FOUND.
+
+        Doors answer once a report is durable on Kafka and the worker stores it milliseconds later (longer under
+        load): a client that files a report and reads or watches it at once (the gateway's page, the console)
+        would otherwise be told it does not exist. Only ids issued today or yesterday (UTC, the id's prefix) wait,
+        so a mistyped or old id is answered at once.
+        """
+        found = await self._store.get(tracking_id)
+        if found is not None or not tracking.recently_issued(tracking_id, datetime.now(UTC)):
+            return found
+        deadline = time.monotonic() + min(STORING_WAIT_S, _wait(context))
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            found = await self._store.get(tracking_id)
+            if found is not None:
+                return found
+        return None
+
     async def GetSubmission(self, request: pb.GetSubmissionRequest, context: Any) -> pb.GetSubmissionResponse:
         tracking_id = _tracking_id(request.tracking_id)
-        found = await self._store.get(tracking_id)
+        found = await self._get_accepted(tracking_id, context)
         if found is None:
             raise NotFound(f"no submission with tracking id {tracking_id}")
         shown = submission_to_proto(found.row, found.history)
@@ -209,7 +230,7 @@ class IntakeService(pb_grpc.IntakeServiceServicer):
     ) -> AsyncIterator[pb.WatchSubmissionResponse]:
         """The history so far, then each change as it is committed, until the client cancels."""
         tracking_id = _tracking_id(request.tracking_id)
-        found = await self._store.get(tracking_id)
+        found = await self._get_accepted(tracking_id, context)
         if found is None:
             raise NotFound(f"no submission with tracking id {tracking_id}")
         last = 0
@@ -234,6 +255,9 @@ class IntakeService(pb_grpc.IntakeServiceServicer):
 def _reads_original(caller: auth.Principal, author: str | None) -> bool:
     """Operators, and the citizen who wrote it, read the text as written; personal data in it is theirs to see."""
     return "operator" in caller.roles or ("citizen" in caller.roles and author is not None and author == caller.subject)
+
+
+STORING_WAIT_S = 3.0  # how long a read waits for a report accepted moments ago to be stored
 
 
 def _wait(context: Any) -> float:

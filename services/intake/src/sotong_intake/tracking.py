@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sotong_intake.submission import Submission
 
@@ -51,3 +51,10 @@ def ids_for(submission: Submission, now: datetime) -> tuple[uuid.UUID, str]:
     name = f"{submission.channel}|{key}"
     digest = hashlib.sha256(name.encode()).digest()
     return uuid.uuid5(_NAMESPACE, name), f"{now:%y%m%d}-" + _code(int.from_bytes(digest[:5], "big"))
+
+
+def recently_issued(tracking_id: str, now: datetime) -> bool:
+    """True when the id's date prefix (YYMMDD, UTC) is today or yesterday: a report that may not be stored yet."""
+    prefix = tracking_id.partition("-")[0]
+    today = now.astimezone(UTC).date()
+    return prefix in {today.strftime("%y%m%d"), (today - timedelta(days=1)).strftime("%y%m%d")}

@@ -75,3 +75,16 @@ def test_operator_statuses_and_closure() -> None:
     assert {"acknowledged", "in_progress", "resolved", "rejected", "referred", "duplicate"} == status.OPERATOR
     assert "received" not in status.CLOSED and "resolved" in status.CLOSED
     assert status.FROM_PROTO[types.SUBMISSION_STATUS_DUPLICATE] == "duplicate"
+
+
+def test_only_ids_issued_today_or_yesterday_wait_to_be_stored() -> None:
+    """Reads wait briefly for a report accepted moments ago; an old or mistyped id is answered at once."""
+    from datetime import UTC, datetime
+
+    from sotong_intake import tracking
+
+    now = datetime(2026, 12, 3, 0, 5, tzinfo=UTC)
+    assert tracking.recently_issued(tracking.new_tracking_id(now), now)
+    assert tracking.recently_issued("261202-ABCDEFGH", now)  # accepted just before midnight UTC
+    assert not tracking.recently_issued("261130-ABCDEFGH", now)
+    assert not tracking.recently_issued("not-an-id", now)
