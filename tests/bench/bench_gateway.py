@@ -313,7 +313,7 @@ def main() -> None:
     os.environ["SOTONG_GATEWAY_CLIENT_RATE"] = "1000000/s"
     try:
         stack.start_infrastructure(say=False)
-        stack.start_services(("intake-api", "gateway-api"), say=False)
+        stack.start_services(("intake-api", "intake-worker", "gateway-api"), say=False)
         results = asyncio.run(measure(stack, args))
     finally:
         stack.stop()

@@ -97,7 +97,9 @@ async def test_page_on_another_origin_calls_the_gateway(
     fresh_stack: Stack, page_server: int, browser: Browser, protocol: str, tmp_path: Path
 ) -> None:
     origin = f"http://127.0.0.1:{page_server}"
-    stack = start_gateway(fresh_stack, "intake-api", "alerting-api", SOTONG_GATEWAY_ALLOWED_ORIGINS=origin)
+    stack = start_gateway(
+        fresh_stack, "intake-api", "intake-worker", "alerting-api", SOTONG_GATEWAY_ALLOWED_ORIGINS=origin
+    )
     assert stack.state is not None
     citizen = auth.issue(stack.state.jwt_secret, "citizen-browser", ["citizen"])
     page = await open_page(browser, page_url(origin, stack, protocol, citizen))
@@ -152,7 +154,7 @@ async def test_page_from_an_origin_not_allowed_is_refused(
     fresh_stack: Stack, page_server: int, browser: Browser
 ) -> None:
     allowed = f"http://127.0.0.1:{page_server}"
-    stack = start_gateway(fresh_stack, "intake-api", SOTONG_GATEWAY_ALLOWED_ORIGINS=allowed)
+    stack = start_gateway(fresh_stack, "intake-api", "intake-worker", SOTONG_GATEWAY_ALLOWED_ORIGINS=allowed)
     assert stack.state is not None
     citizen = auth.issue(stack.state.jwt_secret, "citizen-elsewhere", ["citizen"])
     # The same page and gateway, but the page is on localhost: another origin, not on the list.

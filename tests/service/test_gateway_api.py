@@ -36,7 +36,7 @@ from sotong_localstack.gateway_calls import (
     start_gateway,
 )
 from sotong_localstack.stack import Stack
-from sotong_localstack.testing import eventually
+from sotong_localstack.testing import eventually, stored
 
 pytestmark = pytest.mark.service
 
@@ -55,7 +55,7 @@ def report(key: str | None = None, **fields: object) -> pb.SubmitReportRequest:
 
 @pytest.fixture()
 def gateway(fresh_stack: Stack) -> Stack:
-    return start_gateway(fresh_stack, "intake-api", "alerting-api")
+    return start_gateway(fresh_stack, "intake-api", "intake-worker", "alerting-api")
 
 
 async def test_native_grpc_unary_stream_error_and_deadline(gateway: Stack) -> None:
@@ -65,6 +65,7 @@ async def test_native_grpc_unary_stream_error_and_deadline(gateway: Stack) -> No
         stub = pb_grpc.GatewayServiceStub(channel)
         accepted = await stub.SubmitReport(report(), metadata=citizen)
         assert accepted.tracking_id and accepted.created
+        await stored(gateway, accepted.tracking_id)  # answered when durable on Kafka; stored by intake's worker
         shown = await stub.GetSubmission(pb.GetSubmissionRequest(tracking_id=accepted.tracking_id), metadata=citizen)
         assert shown.submission.text == "시청 앞 가로등이 꺼졌어요"
         assert shown.submission.status == types.SUBMISSION_STATUS_RECEIVED
@@ -138,6 +139,7 @@ async def test_connect_json_with_curl(gateway: Stack) -> None:
     )  # fmt: skip
     replayed = json.loads(again.stdout.decode().rpartition("\n")[0])
     assert replayed == {"trackingId": tracking_id}  # created: false is the default, left out of JSON
+    await stored(gateway, tracking_id)
 
     # A read-only method also answers Connect's GET (cacheable, and easy to try in a browser's address bar).
     looked = curl(

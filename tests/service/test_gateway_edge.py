@@ -36,6 +36,7 @@ from sotong_localstack.gateway_calls import (
     start_gateway,
 )
 from sotong_localstack.stack import Stack
+from sotong_localstack.testing import stored
 
 pytestmark = pytest.mark.service
 
@@ -60,7 +61,7 @@ def bad_tokens(stack: Stack) -> dict[str, tuple[str, str]]:
 
 
 async def test_bad_tokens_never_reach_the_service(fresh_stack: Stack) -> None:
-    stack = start_gateway(fresh_stack, "intake-api")
+    stack = start_gateway(fresh_stack, "intake-api", "intake-worker")
     tokens = bad_tokens(stack)
     before = backend_calls(stack, "intake-api", LIST)
     outcomes: dict[tuple[str, str], str] = {}
@@ -100,7 +101,11 @@ def _report(key: str) -> pb.SubmitReportRequest:
 
 async def test_a_citizen_over_the_limit_is_told_when_to_retry_others_are_not_affected(fresh_stack: Stack) -> None:
     stack = start_gateway(
-        fresh_stack, "intake-api", SOTONG_GATEWAY_CITIZEN_RATE="2/s:4", SOTONG_GATEWAY_CLIENT_RATE="1000/s"
+        fresh_stack,
+        "intake-api",
+        "intake-worker",
+        SOTONG_GATEWAY_CITIZEN_RATE="2/s:4",
+        SOTONG_GATEWAY_CLIENT_RATE="1000/s",
     )
     hasty = (("authorization", bearer(stack, "citizen-hasty", "citizen")),)
     calm = (("authorization", bearer(stack, "citizen-calm", "citizen")),)
@@ -108,6 +113,7 @@ async def test_a_citizen_over_the_limit_is_told_when_to_retry_others_are_not_aff
     async with grpc.aio.insecure_channel(grpc_target(stack)) as channel:
         stub = pb_grpc.GatewayServiceStub(channel)
         tracking_id = (await stub.SubmitReport(_report(str(uuid.uuid4())), metadata=author)).tracking_id
+        await stored(stack, tracking_id)  # answered when durable on Kafka; stored by intake's worker
         request = pb.GetSubmissionRequest(tracking_id=tracking_id)
         outcomes = []
         refusal: grpc.aio.AioRpcError | None = None
@@ -152,7 +158,7 @@ def _post_from(source: str, port: int, path: str, body: bytes, headers: dict[str
 
 
 async def test_a_client_address_over_the_limit_is_refused_before_its_token_is_read(fresh_stack: Stack) -> None:
-    stack = start_gateway(fresh_stack, "intake-api", SOTONG_GATEWAY_CLIENT_RATE="1/s:3")
+    stack = start_gateway(fresh_stack, "intake-api", "intake-worker", SOTONG_GATEWAY_CLIENT_RATE="1/s:3")
     assert stack.state is not None
     port = stack.state.http_ports["gateway-api"]
     path = f"/{GATEWAY_SERVICE}/GetSubmission"
