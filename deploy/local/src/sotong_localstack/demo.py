@@ -473,10 +473,12 @@ def run_outreach(state: StackState, run_dir: Path) -> bool:
     with grpc.insecure_channel(f"127.0.0.1:{state.grpc_ports['community-api']}") as ch:
         api = cpb_grpc.CommunityServiceStub(ch)
         handle = f"seoul.demo{stamp % 100000}"
+        # A department of this run's own: a second `make up` on the same data must find this run's account on the card.
+        department = f"demo-outreach-{stamp}"
         made = api.RegisterAccount(
             opb.RegisterAccountRequest(
                 account=opb.SnsAccount(platform="facebook", handle=handle, url=f"https://www.facebook.com/{handle}",
-                                       department="demo-outreach", department_name="시민소통과",
+                                       department=department, department_name="시민소통과",
                                        purpose="시민소통 데모", publishing_target=f"demo-{stamp}"),
                 request_id=f"demo-account-{stamp}",
             ),
@@ -487,7 +489,7 @@ def run_outreach(state: StackState, run_dir: Path) -> bool:
         card = api.GetBusinessCard(
             opb.GetBusinessCardRequest(
                 staff=opb.StaffContact(name="김소통", title="주무관", phone="02-2133-0000", email="demo@seoul.go.kr"),
-                department="demo-outreach", department_name="시민소통과",
+                department=department, department_name="시민소통과",
             ),
             metadata=operator,
         ).card  # fmt: skip
