@@ -11,7 +11,8 @@ of attempts:
   take over; targets it then delivers are marked `possibly_duplicated` (counted in
   `sotong_publishing_possible_duplicates_total` and flagged on the receipt), never silently;
 - an answer no adapter foresaw (an unexpected exception from the adapter) is treated as ambiguous too;
-- a 429 holds the provider's bucket for Retry-After and counts nothing against its health;
+- a 429 holds the provider's bucket for Retry-After (at most `max_hold_s`: a provider that asks for hours must not
+  stall a channel in a disaster; the next 429 holds it again) and counts nothing against its health;
 - a permanent refusal fails the batch's remaining targets (a receipt says why);
 - targets still pending after `max_attempts` come back as dead, for the dead-letter topic.
 Every attempt of a target carries the same idempotency key, whichever provider takes it.
@@ -82,9 +83,11 @@ class Route:
         breaker_failures: int = 5,
         breaker_open_s: float = 5.0,
         rate_per_s: float | None = None,
+        max_hold_s: float = 60.0,
     ) -> None:
         self.kind = primary.kind
         self.backoff = backoff
+        self.max_hold_s = max_hold_s
         self.guarded = [
             Guarded(p, CircuitBreaker(p.name, breaker_failures, breaker_open_s), TokenBucket(rate_per_s))
             for p in (primary, fallback)
@@ -137,7 +140,8 @@ class Route:
                     failures += 1
                 else:
                     chosen.breaker.release()
-                    chosen.bucket.hold(exc.retry_after_s if exc.retry_after_s is not None else 1.0)
+                    asked = exc.retry_after_s if exc.retry_after_s is not None else 1.0
+                    chosen.bucket.hold(min(asked, self.max_hold_s))
                 if exc.ambiguous:
                     unsure.add(chosen.provider.name)
                 if self.backoff.exhausted(attempts):

@@ -8,6 +8,7 @@ A real HTTP server plays the provider (aiohttp on a free port); hypothesis choos
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -55,7 +56,7 @@ answers = st.fixed_dictionaries(
             st.binary(max_size=40),
             st.text(max_size=40).map(lambda t: (t + "\x00\r\nX-Injected: 1").encode()),
         ),
-        "retry_after": st.none() | st.sampled_from(["0", "1", "abc", "-3", "1e9"]),
+        "retry_after": st.none() | st.sampled_from(["0", "1", "abc", "-3", "1e9", "inf", "nan"]),
         "drop": st.booleans(),
     }
 )
@@ -129,10 +130,11 @@ async def test_whatever_a_provider_answers_every_target_ends_delivered_failed_or
     provider.script = script
     provider.calls = 0
     for adapter in adapters(url):
-        route = Route(adapter, None, Backoff(0.001, 0.002, 3), breaker_failures=100)
+        route = Route(adapter, None, Backoff(0.001, 0.002, 3), breaker_failures=100, max_hold_s=0.05)
         targets = ["0101111222" + str(n) for n in range(min(3, adapter.max_batch))]
         try:
-            outcomes = await route.deliver(job(adapter.kind), targets)
+            # Bounded: an answer that stalls the route (a Retry-After of 10^9 s once did) fails here, not by a hang.
+            outcomes = await asyncio.wait_for(route.deliver(job(adapter.kind), targets), timeout=20)
         finally:
             await route.close()
         assert sorted(o.target for o in outcomes) == sorted(targets), adapter.kind

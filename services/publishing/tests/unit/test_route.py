@@ -3,6 +3,7 @@ dead targets. No network: the providers here answer what each case needs."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -80,6 +81,23 @@ async def test_429_holds_the_provider_for_retry_after_without_counting_against_i
     assert outcomes[0].provider == "p" and outcomes[0].attempts == 2
     assert primary.at[1] - primary.at[0] >= 0.29  # waited for Retry-After instead of hammering
     assert route.breaker_states()["p"] == "closed" and not fallback.calls
+
+
+async def test_a_retry_after_of_hours_holds_the_provider_no_longer_than_max_hold() -> None:
+    """A provider that asks for 10^9 s once must not stall the channel for 31 years (CI hung on exactly this)."""
+    answers = iter([TransientError("HTTP 429", retry_after_s=1e9, health=False)])
+
+    def limited(targets: list[str]) -> list[ItemResult]:
+        error = next(answers, None)
+        if error is not None:
+            raise error
+        return ok(targets)
+
+    primary = Scripted("p", limited)
+    route = Route(primary, None, FAST, max_hold_s=0.2)
+    outcomes = await asyncio.wait_for(route.deliver(JOB, ["a"]), timeout=5)
+    assert [(o.outcome, o.attempts) for o in outcomes] == [(Outcome.DELIVERED, 2)]
+    assert 0.19 <= primary.at[1] - primary.at[0] < 2.0
 
 
 async def test_permanent_refusal_fails_the_batch_without_retrying() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -186,12 +187,14 @@ class HttpProvider:
 
 
 def _seconds(raw: str | None) -> float | None:
+    """Retry-After in seconds; a value that is not a finite number ("abc", "inf", "nan") is no hint at all."""
     if not raw:
         return None
     try:
-        return max(0.0, float(raw))
+        seconds = float(raw)
     except ValueError:
         return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class Refs(Protocol):
