@@ -37,10 +37,19 @@ def cluster() -> Iterator[KafkaCluster]:
 
 
 def _partition(bootstrap: str) -> dict[str, object]:
+    """The topic's one partition, waiting for it: right after creation the node asked may not know it yet (the
+    metadata names the topic with no partitions, which once failed this test on a loaded machine)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    deadline = time.monotonic() + 30
     try:
-        partition: dict[str, object] = admin.describe_topics([TOPIC])[0]["partitions"][0]
-        return partition
+        while True:
+            partitions = admin.describe_topics([TOPIC])[0]["partitions"]
+            if partitions:
+                partition: dict[str, object] = partitions[0]
+                return partition
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{TOPIC} has no partition in the metadata 30 s after it was created")
+            time.sleep(0.2)
     finally:
         admin.close()
 
