@@ -9,6 +9,7 @@ could not make a citizen's text run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -61,6 +62,24 @@ def ago(stamp: Timestamp | datetime | None, language: str, now: datetime | None 
     return words.say("days_ago", language, n=minutes // (24 * 60))
 
 
+MEASURE = re.compile(r"^(?P<used>\d+)/(?P<limit>\d+) (?P<unit>[^,]+)(?:, (?P<kind>.+))?$")
+UNITS = {"characters": "자", "EUC-KR bytes": "바이트(EUC-KR)", "weighted characters": "자(가중치)", "items": "개"}
+
+
+def measure(text: str, language: str) -> str:
+    """Alerting's measure of a rendering ("20/78 characters, UCS-2") in the person's language.
+
+    The service writes it in English for every client; a Korean page reads "20/78자, UCS-2". A unit the
+    console does not know is left as the service wrote it.
+    """
+    found = MEASURE.match(text)
+    if language != "ko" or found is None or found["unit"] not in UNITS:
+        return text
+    unit = UNITS[found["unit"]]
+    kind = f", {found['kind']}" if found["kind"] else ""
+    return f"{found['used']}/{found['limit']}{'' if unit.startswith('자') else ' '}{unit}{kind}"
+
+
 class Pages:
     """The templates of the console, rendered in one language per request."""
 
@@ -82,4 +101,8 @@ class Pages:
             return words.name(table, value, language)
 
         since: Callable[[Timestamp | datetime | None], str] = lambda stamp: ago(stamp, language)  # noqa: E731
-        return self._env.get_template(template).render(lang=language, t=t, n=n, ago=since, **context)
+
+        def measured(text: str) -> str:
+            return measure(text, language)
+
+        return self._env.get_template(template).render(lang=language, t=t, n=n, ago=since, measured=measured, **context)
