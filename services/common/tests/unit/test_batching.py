@@ -131,3 +131,38 @@ async def test_an_aborted_transaction_rewinds_its_batch_and_the_one_handled_mean
     await owner._batch(seeks, None, [at(0, 0), at(0, 1), at(0, 2), at(0, 3), at(1, 0), at(1, 1)])  # type: ignore[arg-type]
     await owner._settle(seeks)  # type: ignore[arg-type]
     assert committed == [[(topic, 0, 4), (topic, 1, 2)]]  # offsets after the last record of each partition
+
+
+def test_a_batch_span_links_every_traced_event_and_outputs_keep_each_request_s_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    monkeypatch.setattr(batching, "_tracer", provider.get_tracer("test"))
+    parents = ["00-%032x-%016x-01" % (n + 1, n + 1) for n in range(2)]
+    items = []
+    for offset, parent in enumerate([*parents, None]):
+        r = submission(offset, "text")
+        headers = list(r.headers) + ([("traceparent", parent.encode())] if parent else [])
+        received = core.decode(
+            batching.Record(r.topic, 0, offset, r.key, r.value, headers), intake_events_pb2.SubmissionReceived
+        )
+        items.append(batching.Item(received, headers, True))
+
+    with batching.batch_span(topics.SUBMISSION_RECEIVED, items) as span:
+        assert span.get_span_context().is_valid
+    (only,) = exported.get_finished_spans()
+    assert only.name == f"{topics.SUBMISSION_RECEIVED} process" and only.attributes is not None
+    assert only.attributes["messaging.batch.message_count"] == 3
+    assert sorted(link.context.trace_id for link in only.links) == [1, 2]  # the untraced event has no link
+    assert only.parent is None  # a batch belongs to no single request's trace
+    assert items[0].trace_headers() == [("traceparent", parents[0].encode())] and items[2].trace_headers() == []
+
+    with batching.batch_span(topics.SUBMISSION_RECEIVED, items, traced=False) as untraced:
+        assert not untraced.get_span_context().is_valid
+    assert len(exported.get_finished_spans()) == 1

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from sotong.intake.v1 import intake_events_pb2 as ev
 from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.moderation.v1 import moderation_events_pb2 as moderation
-from sotong_common import batching, events, logs, process, streams, topics, tracing
+from sotong_common import batching, events, logs, process, streams, topics
 from sotong_common.geo import Seoul
 from sotong_common.producer import Acknowledged
 from sotong_intake import contract, settings, status
@@ -51,9 +51,8 @@ def storage(chosen: settings.Worker, store: SubmissionStore) -> batching.BatchCo
     """The batch consumer that stores what the doors accepted. Its output (`intake.submission-received.v1`, status
     replies) goes through the outbox in the storing transaction, so it returns none to the batch's transaction."""
     log = logs.get("intake.worker")
-    batches = batching.BatchConsumer(
-        "intake", chosen.kafka_bootstrap, max_batch=500, within=0.02, trace_events=chosen.otel_exporter != "none"
-    )
+    traced = chosen.otel_exporter != "none"
+    batches = batching.BatchConsumer("intake", chosen.kafka_bootstrap, max_batch=500, within=0.02, trace_events=traced)
 
     @batches.handler(topics.SUBMISSION_ACCEPTED, ev.SubmissionAccepted)
     async def store_accepted(items: Sequence[batching.Item[ev.SubmissionAccepted]]) -> batching.Handled:
@@ -66,9 +65,11 @@ def storage(chosen: settings.Worker, store: SubmissionStore) -> batching.BatchCo
                 rejected.append(batching.Rejected(index, streams.PoisonMessage(problem)))
                 continue
             good.append(item.received.message)
-            with item.span():  # the request's trace goes on: SubmitReport → stored → moderated → applied
-                traces.append(tracing.inject_headers([]) if chosen.otel_exporter != "none" else [])
-        stored = await store.store_accepted(good, traces)
+            # The request's trace goes on (SubmitReport → moderated → applied) with the request's own context; the
+            # storing is one span per batch, linked to each request (`batching.batch_span`).
+            traces.append(list(item.trace_headers()) if traced else [])
+        with batching.batch_span(topics.SUBMISSION_ACCEPTED, items, traced):
+            stored = await store.store_accepted(good, traces)
         log.debug("accepted submissions stored", size=len(items), new=stored.new, repeats=stored.repeats)
         return batching.Handled(rejected)
 
