@@ -7,8 +7,8 @@ unavoidable durable write measured in the same run; and the opinion statistics' 
    (one statement, autocommit), from this process on an asyncpg pool of the API's size (20) to the same database,
    warmed up as the API is, with the same number of concurrent callers as (2).
 2. Supports: `SupportProposal` over gRPC (token check, validation, the group-committed ledger: the row, the count,
-   the thresholds, the participation fact in the outbox) from the same number of concurrent callers, distinct
-   verified citizens, one hot proposal. Accepted = the call returned (committed).
+   the thresholds, the sum the opinion statistics are told of each second) from the same number of concurrent
+   callers, distinct verified citizens, one hot proposal. Accepted = the call returned (committed).
    (1) and (2) run in alternating rounds (default 3 each), so that a change in the shared machine's load falls on
    both; the figures are over all rounds. Then, as a diagnostic, the floor under any RPC of this API from this
    client: grpc.health.v1 Check (no token, no database) through the same channel and server.
