@@ -5,10 +5,13 @@ unavoidable durable write measured in the same run; and the opinion statistics' 
 
 1. Baseline: the one durable write a support cannot do without, `INSERT INTO supports … ON CONFLICT DO NOTHING`
    (one statement, autocommit), from this process on an asyncpg pool of the API's size (20) to the same database,
-   with the same number of concurrent callers as (2).
+   warmed up as the API is, with the same number of concurrent callers as (2).
 2. Supports: `SupportProposal` over gRPC (token check, validation, the group-committed ledger: the row, the count,
-   the thresholds, the participation fact in the outbox) from the same number of concurrent callers, distinct
-   verified citizens, one hot proposal. Accepted = the call returned (committed).
+   the thresholds, the sum the opinion statistics are told of each second) from the same number of concurrent
+   callers, distinct verified citizens, one hot proposal. Accepted = the call returned (committed).
+   (1) and (2) run in alternating rounds (default 3 each), so that a change in the shared machine's load falls on
+   both; the figures are over all rounds. Then, as a diagnostic, the floor under any RPC of this API from this
+   client: grpc.health.v1 Check (no token, no database) through the same channel and server.
 3. Support -> count visible: supports offered at a fixed rate (default 500/s) while a reader polls GetProposal
    every 10 ms; for each support, the time from sending it to the first read showing a count that includes it
    (its response's count), and the RPC's own latency. p50/p95/p99.
@@ -17,9 +20,9 @@ unavoidable durable write measured in the same run; and the opinion statistics' 
    first moment the statistics (the row GetOpinionStats reads) count k facts, polled every 20 ms. p50/p95/p99.
 
 Everything shares this machine's cores (the load generator, Kafka, PostgreSQL, the API, the worker); ratios to the
-baseline are the figures that survive a busy machine. CPU milliseconds per operation of the API, PostgreSQL and
-this load generator are printed for each phase, and the ratio per CPU second of the writing side (the load
-generator's gRPC client, ~1.1-2.3 ms per call, excluded). It asserts nothing about speed.
+baseline are the figures that survive a busy machine. CPU milliseconds per operation of the API, PostgreSQL, the
+worker, Kafka and this load generator (this process alone, not the stack it started) are printed for each phase,
+and the ratio per CPU second of the writing side (the load generator excluded). It asserts nothing about speed.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,7 @@ from typing import Any
 import asyncpg
 import grpc
 from confluent_kafka import Producer
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sotong.community.v1 import community_events_pb2 as epb
 from sotong.community.v1 import community_service_pb2 as pb
@@ -46,12 +51,13 @@ from sotong_common import auth, events, topics
 from sotong_localstack.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
+SERVICE = "sotong.community.v1.CommunityService"
 CALLERS = 64
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_of(pids: list[int]) -> float:
-    """CPU seconds of these processes and all their descendants (from /proc)."""
+def _cpu_of(pids: list[int], descendants: bool = True) -> float:
+    """CPU seconds of these processes and, unless told otherwise, all their descendants (from /proc)."""
     table: dict[int, tuple[int, float]] = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
@@ -67,7 +73,8 @@ def _cpu_of(pids: list[int]) -> float:
     while todo:
         pid = todo.pop()
         total += table.get(pid, (0, 0.0))[1]
-        todo.extend(children.get(pid, []))
+        if descendants:
+            todo.extend(children.get(pid, []))
     return total
 
 
@@ -84,14 +91,29 @@ def _postmaster(data_dir: Path) -> list[int]:
 
 
 class CpuMeter:
-    """CPU milliseconds per operation of each process group during a phase (diagnostic)."""
+    """CPU milliseconds per operation of each process group during a phase (diagnostic).
+
+    The load generator ("client") is this process alone: the stack's Kafka, API and worker are its children, and
+    counting them in (as this bench once did) charged the API twice and Kafka's and the worker's CPU to the client.
+    """
 
     def __init__(self, groups: dict[str, list[int]]) -> None:
         self.groups = groups
-        self.start = {name: _cpu_of(pids) for name, pids in groups.items()}
+        self.used = dict.fromkeys(groups, 0.0)
+        self.start: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        return {name: _cpu_of(pids, descendants=name != "client") for name, pids in self.groups.items()}
+
+    def resume(self) -> None:
+        self.start = self._now()
+
+    def pause(self) -> None:
+        for name, cpu in self._now().items():
+            self.used[name] += cpu - self.start[name]
 
     def per_op(self, n: int) -> dict[str, float]:
-        return {name: round((_cpu_of(pids) - self.start[name]) * 1000 / n, 3) for name, pids in self.groups.items()}
+        return {name: round(cpu * 1000 / n, 3) for name, cpu in self.used.items()}
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -105,10 +127,9 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "max_ms": ordered[-1] * 1000, "n": len(values)}
 
 
-async def baseline(url: str, n: int) -> dict[str, float]:
-    pool = await asyncpg.create_pool(url, min_size=20, max_size=20, server_settings={"search_path": "community"})
-    assert pool is not None
-    target = uuid.uuid4()
+async def closed_loop(n: int, call: Callable[[int], Awaitable[object]]) -> tuple[float, list[float]]:
+    """`n` calls from CALLERS concurrent callers, each calling again as soon as its previous call returned: the
+    seconds it took and each call's latency."""
     queue = list(range(n))
     latencies: list[float] = []
 
@@ -116,17 +137,43 @@ async def baseline(url: str, n: int) -> dict[str, float]:
         while queue:
             i = queue.pop()
             started = time.perf_counter()
-            await pool.execute(
-                "INSERT INTO supports (proposal_id, citizen) VALUES ($1, $2) ON CONFLICT DO NOTHING", target, f"b{i}"
-            )
+            await call(i)
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(CALLERS)))
-    seconds = time.perf_counter() - started
-    await pool.execute("DELETE FROM supports WHERE proposal_id = $1", target)
-    await pool.close()
+    return time.perf_counter() - started, latencies
+
+
+def summary(n: int, seconds: float, latencies: list[float]) -> dict[str, float]:
     return {"n": n, "seconds": seconds, "per_s": n / seconds, **percentiles(latencies)}
+
+
+def baseline_write(pool: asyncpg.Pool, target: uuid.UUID, prefix: str) -> Callable[[int], Awaitable[object]]:
+    """The one durable write a support cannot do without, as the baseline does it: one statement, autocommit."""
+
+    def write(i: int) -> Awaitable[object]:
+        return pool.execute(
+            "INSERT INTO supports (proposal_id, citizen) VALUES ($1, $2) ON CONFLICT DO NOTHING", target, f"{prefix}{i}"
+        )
+
+    return write
+
+
+def support_call(
+    stub: pb_grpc.CommunityServiceStub, proposal_id: str, metas: list[Any]
+) -> Callable[[int], Awaitable[object]]:
+    request = pb.SupportProposalRequest(proposal_id=proposal_id)
+
+    def support(i: int) -> Awaitable[object]:
+        return stub.SupportProposal(request, metadata=metas[i])  # type: ignore[return-value]
+
+    return support
+
+
+async def supports(stub: pb_grpc.CommunityServiceStub, proposal_id: str, metas: list[Any]) -> dict[str, float]:
+    seconds, latencies = await closed_loop(len(metas), support_call(stub, proposal_id, metas))
+    return summary(len(metas), seconds, latencies)
 
 
 def tokens(secret: str, prefix: str, n: int) -> list[tuple[tuple[str, str], ...]]:
@@ -155,24 +202,6 @@ async def proposal(stub: pb_grpc.CommunityServiceStub, url: str, operator: Any, 
     )
     await conn.close()
     return proposal_id
-
-
-async def supports(stub: pb_grpc.CommunityServiceStub, proposal_id: str, metas: list[Any]) -> dict[str, float]:
-    request = pb.SupportProposalRequest(proposal_id=proposal_id)
-    queue = list(range(len(metas)))
-    latencies: list[float] = []
-
-    async def caller() -> None:
-        while queue:
-            i = queue.pop()
-            started = time.perf_counter()
-            await stub.SupportProposal(request, metadata=metas[i])
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(caller() for _ in range(CALLERS)))
-    seconds = time.perf_counter() - started
-    return {"n": len(metas), "seconds": seconds, "per_s": len(metas) / seconds, **percentiles(latencies)}
 
 
 async def visible(
@@ -307,30 +336,70 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "api": [state.pids["community-api"]],
                 "postgres": _postmaster(stack.postgres.data_dir),
                 "client": [os.getpid()],
+                "worker": [state.pids["community-worker"]],
+                "kafka": [pid for name, pid in state.pids.items() if name.startswith("kafka-")],
             }
-            print(f"baseline: {args.n} INSERT ... ON CONFLICT DO NOTHING from {CALLERS} callers ...", flush=True)
-            meter = CpuMeter(groups)
-            results["baseline"] = await baseline(state.database_url, args.n)
-            results["baseline"]["cpu_ms_per_op"] = meter.per_op(args.n)
-            print(f"  {results['baseline']['per_s']:,.0f}/s, p99 {results['baseline']['p99_ms']:.1f} ms", flush=True)
-            print(f"supports: {args.n} SupportProposal from {CALLERS} callers ...", flush=True)
-            metas = tokens(state.jwt_secret, "t", args.n)
-            meter = CpuMeter(groups)
-            results["supports"] = await supports(stub, hot, metas)
-            results["supports"]["cpu_ms_per_op"] = meter.per_op(args.n)
+            pool = await asyncpg.create_pool(
+                state.database_url, min_size=20, max_size=20, server_settings={"search_path": "community"}
+            )
+            assert pool is not None
+            target = uuid.uuid4()
+            await closed_loop(300, baseline_write(pool, target, "warm"))  # the baseline warms up as the API did
+            rounds = args.rounds
+            per_round = args.n // rounds
+            print(f"baseline and supports, {rounds} alternating rounds of {per_round} from {CALLERS} callers ...",
+                  flush=True)  # fmt: skip
+            metas = tokens(state.jwt_secret, "t", per_round * rounds)
+            meters = {"baseline": CpuMeter(groups), "supports": CpuMeter(groups)}
+            timed: dict[str, tuple[float, list[float]]] = {"baseline": (0.0, []), "supports": (0.0, [])}
+            for r in range(rounds):
+                # Alternating rounds: a shared machine's load changes within a minute, and both sides see it.
+                for side in ("baseline", "supports"):
+                    if side == "baseline":
+                        call = baseline_write(pool, target, f"b{r}-")
+                    else:
+                        call = support_call(stub, hot, metas[r * per_round : (r + 1) * per_round])
+                    meters[side].resume()
+                    seconds, latencies = await closed_loop(per_round, call)
+                    meters[side].pause()
+                    timed[side] = (timed[side][0] + seconds, timed[side][1] + latencies)
+                    print(f"  round {r + 1} {side}: {per_round / seconds:,.0f}/s", flush=True)
+            await pool.execute("DELETE FROM supports WHERE proposal_id = $1", target)
+            await pool.close()
+            total = per_round * rounds
+            for side in ("baseline", "supports"):
+                results[side] = summary(total, *timed[side])
+                results[side]["cpu_ms_per_op"] = meters[side].per_op(total)
             ratio = results["supports"]["per_s"] / results["baseline"]["per_s"]
             results["ratio_to_baseline"] = ratio
-            print(f"  {results['supports']['per_s']:,.0f}/s, p99 {results['supports']['p99_ms']:.1f} ms;"
+            print(f"  baseline {results['baseline']['per_s']:,.0f}/s, p99 {results['baseline']['p99_ms']:.1f} ms;"
+                  f" supports {results['supports']['per_s']:,.0f}/s, p99 {results['supports']['p99_ms']:.1f} ms;"
                   f" ratio to the baseline {ratio:.2f} (goal >= 0.5)", flush=True)  # fmt: skip
             print(f"  CPU ms per operation: baseline {results['baseline']['cpu_ms_per_op']},"
                   f" supports {results['supports']['cpu_ms_per_op']}", flush=True)  # fmt: skip
-            # Per CPU second of the side that does the work (the load generator's gRPC client excluded): the
-            # baseline's writer is its asyncpg caller plus PostgreSQL, a support's is the API plus PostgreSQL.
+            # Per CPU second of the side that does the work (the load generator excluded): the baseline's writer
+            # is its asyncpg caller plus PostgreSQL, a support's is the API plus PostgreSQL.
             base_cpu = results["baseline"]["cpu_ms_per_op"]
             ours_cpu = results["supports"]["cpu_ms_per_op"]
             per_cpu = (base_cpu["postgres"] + base_cpu["client"]) / max(ours_cpu["api"] + ours_cpu["postgres"], 1e-9)
             results["ratio_per_cpu_second"] = per_cpu
             print(f"  per CPU second of the writing side: ratio {per_cpu:.2f}", flush=True)
+
+            # The floor under any RPC of this API from this client: grpc.health.v1 Check (no token, no database)
+            # through the same channel, server and interceptor, from the same number of callers. Diagnostic: it
+            # says how much of the gap to the baseline is the gRPC call itself.
+            health = health_pb2_grpc.HealthStub(ch)
+            check = health_pb2.HealthCheckRequest(service=SERVICE)
+            meter = CpuMeter(groups)
+            meter.resume()
+            seconds, latencies = await closed_loop(per_round, lambda _: health.Check(check))
+            meter.pause()
+            results["rpc_floor"] = summary(per_round, seconds, latencies)
+            results["rpc_floor"]["cpu_ms_per_op"] = meter.per_op(per_round)
+            floor = results["rpc_floor"]
+            print(f"  rpc floor (health Check): {floor['per_s']:,.0f}/s"
+                  f" ({floor['per_s'] / results['baseline']['per_s']:.2f} of the baseline),"
+                  f" CPU ms per call {floor['cpu_ms_per_op']}", flush=True)  # fmt: skip
 
             n = int(args.rate * args.seconds)
             other = await proposal(stub, state.database_url, operator, author, "bench-latency")
@@ -357,6 +426,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json-out", type=Path, default=ROOT / "bench-results/community.json")
     parser.add_argument("-n", type=int, default=6_000, help="supports (and baseline inserts) for the throughput run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating baseline/supports rounds")
     parser.add_argument("--rate", type=float, default=500.0, help="offered supports/s for the visibility run")
     parser.add_argument("--stats-rate", type=float, default=1_000.0, help="offered facts/s for the stats lag run")
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of the rate runs")

@@ -70,15 +70,22 @@ async def content_posted(
 
 
 async def participation(
-    conn: database.Connection, count: str, subject_id: str, district_code: str, category: str, delta: int
+    conn: database.Connection,
+    count: str,
+    subject_id: str,
+    district_code: str,
+    category: str,
+    delta: int,
+    at: datetime | None = None,
 ) -> None:
+    """`delta` of `count` for the statistics, at `at` (now unless given: the time the buckets are chosen by)."""
     message = epb.ParticipationRecorded(
         kind=KIND[count],
         subject_id=subject_id,
         district_code=district_code,
         category=category,
         delta=delta,
-        at=ts(datetime.now(UTC)),
+        at=ts(at or datetime.now(UTC)),
     )
     await _add(conn, topics.COMMUNITY_PARTICIPATION_RECORDED, subject_id, message)
 

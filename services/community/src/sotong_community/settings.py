@@ -54,6 +54,13 @@ BATCH_WITHIN_MS: config.Setting[int] = config.Setting(
     default=20,
     help="longest the worker waits for a batch to fill (bounds the latency a batch adds)",
 )
+SUPPORTS_ANNOUNCE_MS: config.Setting[int] = config.Setting(
+    "COMMUNITY_SUPPORTS_ANNOUNCE_MS",
+    config.parse_positive_int,
+    default=1000,
+    help="longest supports wait in their proposal's row before the opinion statistics are told of them (one fact"
+    " per proposal and interval instead of one per ledger batch)",
+)
 
 DORMANT_DAYS: config.Setting[int] = config.Setting(
     "COMMUNITY_DORMANT_DAYS",
@@ -116,6 +123,7 @@ class Api(config.GrpcSettings, config.KafkaSettings, config.DatabaseSettings):
     """`sotong-community-api`: the gRPC API and the outbox relay of the community schema."""
 
     community_report_threshold: int = config.env(REPORT_THRESHOLD)
+    community_supports_announce_ms: int = config.env(SUPPORTS_ANNOUNCE_MS)
     community_dormant_days: int = config.env(DORMANT_DAYS)
     community_merge_overlap: float = config.env(MERGE_OVERLAP)
     community_training_valid_days: int = config.env(TRAINING_VALID_DAYS)

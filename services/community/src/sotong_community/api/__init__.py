@@ -8,6 +8,8 @@ community schema.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sotong.community.v1 import community_service_pb2_grpc as pb_grpc
 from sotong_common import auth, logs, process
 from sotong_common.server import Server
@@ -149,6 +151,7 @@ async def serve(proc: process.Process, chosen: settings.Api) -> None:
         outreach,
         chosen.community_contact_keys,
         chosen.publishing_seal_public_keys,
+        timedelta(milliseconds=chosen.community_supports_announce_ms),
     )
     await proc.start("support ledger", ctx.ledger)
     server = Server.for_settings("community", POLICY, chosen)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 
@@ -17,7 +18,7 @@ from sotong_community.debate_store import DebateStore
 from sotong_community.expert_store import ExpertStore
 from sotong_community.group_store import GroupStore
 from sotong_community.guideline_store import GuidelineStore
-from sotong_community.ledger import Ledger
+from sotong_community.ledger import ANNOUNCE_EVERY, Ledger
 from sotong_community.opinion_store import OpinionStats
 from sotong_community.poll_store import PollStore
 from sotong_community.proposal_store import ProposalStore
@@ -59,11 +60,12 @@ class Context:
         outreach: Outreach | None = None,
         keys: KeyRing | None = None,
         sealer: Sealer | None = None,
+        announce_supports_every: timedelta = ANNOUNCE_EVERY,
     ) -> Context:
         return cls(
             pool,
             ProposalStore(pool),
-            Ledger(pool),
+            Ledger(pool, announce_every=announce_supports_every),
             CommentStore(pool),
             DebateStore(pool),
             PollStore(pool),
