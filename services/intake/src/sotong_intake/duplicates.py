@@ -21,6 +21,7 @@ morphological analyser.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -46,8 +47,14 @@ def normalize(text: str) -> str:
     return _REPEAT.sub(r"\1\1", text)
 
 
+@functools.lru_cache(maxsize=8192)
 def shingles(text: str) -> frozenset[str]:
-    """Character 2- and 3-grams of the normalized text; a 1-character text is its own shingle."""
+    """Character 2- and 3-grams of the normalized text; a 1-character text is its own shingle.
+
+    Remembered for the latest texts: a report is scored against each of its candidates (and a stored report
+    against each new one near it), and computing its n-grams again per pair was a fifth of the storing worker's
+    time in a surge. The result is immutable, so sharing it is safe.
+    """
     norm = normalize(text)
     if len(norm) < 2:
         return frozenset({norm}) if norm else frozenset()

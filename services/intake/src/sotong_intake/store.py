@@ -94,7 +94,8 @@ class _Prepared:
     ] = ()  # the accepting request's trace context, continued by the events stored with it
 
     def signature(self) -> ReportSignature:
-        """Without precomputed n-grams: most reports meet no candidate, and scoring computes them on demand."""
+        """Without precomputed n-grams: most reports meet no candidate, and scoring computes them on demand
+        (`duplicates.shingles` remembers them, so a report with many candidates computes them once)."""
         return ReportSignature(
             str(self.id),
             self.submission.category,
