@@ -144,7 +144,7 @@ def test_a_batch_span_links_every_traced_event_and_outputs_keep_each_request_s_c
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exported))
     monkeypatch.setattr(batching, "_tracer", provider.get_tracer("test"))
-    parents = ["00-%032x-%016x-01" % (n + 1, n + 1) for n in range(2)]
+    parents = [f"00-{n + 1:032x}-{n + 1:016x}-01" for n in range(2)]
     items = []
     for offset, parent in enumerate([*parents, None]):
         r = submission(offset, "text")
