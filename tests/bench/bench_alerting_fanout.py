@@ -335,7 +335,7 @@ def main() -> int:
             localrun.stop(proc)
     finally:
         localrun.stop(standins)
-        stack.stop()
+        stack.stop(remove_run_dir=sys.exc_info()[0] is None)  # a failed run keeps its logs
     result["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(result, indent=2) + "\n")

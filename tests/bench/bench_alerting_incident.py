@@ -223,7 +223,7 @@ def main() -> int:
     finally:
         for proc in reversed(engine):
             localrun.stop(proc)
-        stack.stop()
+        stack.stop(remove_run_dir=sys.exc_info()[0] is None)  # a failed run keeps its logs
     result["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     subject_ms = result["a_report_to_stage0_dispatch_on_topic"]
     floor_ms = result["baseline_kafka_produce_to_consume"]

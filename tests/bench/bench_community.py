@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 import tempfile
 import time
 import uuid
@@ -419,7 +420,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
               f" {lag.get('p50_ms', 0):.0f} ms, p99 {lag.get('p99_ms', 0):.0f} ms", flush=True)  # fmt: skip
         return results
     finally:
-        stack.stop()
+        stack.stop(remove_run_dir=sys.exc_info()[0] is None)  # a failed run keeps its logs
 
 
 def main() -> int:

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 import tempfile
 import time
 import uuid
@@ -141,7 +142,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                   f" enrolments {ours['cpu_ms_per_op']}", flush=True)  # fmt: skip
         return results
     finally:
-        stack.stop()
+        stack.stop(remove_run_dir=sys.exc_info()[0] is None)  # a failed run keeps its logs
 
 
 def main() -> int:

@@ -40,6 +40,7 @@ import json
 import os
 import random
 import re
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -748,7 +749,7 @@ def main() -> None:
         stack.start_services(SERVICES, say=False)
         results = asyncio.run(measure(stack, args))
     finally:
-        stack.stop()
+        stack.stop(remove_run_dir=sys.exc_info()[0] is None)  # a failed run keeps its logs
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

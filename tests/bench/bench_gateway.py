@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -316,7 +317,7 @@ def main() -> None:
         stack.start_services(("intake-api", "intake-worker", "gateway-api"), say=False)
         results = asyncio.run(measure(stack, args))
     finally:
-        stack.stop()
+        stack.stop(remove_run_dir=sys.exc_info()[0] is None)  # a failed run keeps its logs
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -522,7 +522,7 @@ def main() -> None:
     finally:
         bare.send_signal(signal.SIGTERM)
         bare.wait(timeout=20)
-        stack.stop()
+        stack.stop(remove_run_dir=sys.exc_info()[0] is None)  # a failed run keeps its logs
 
     u, s = results["unary"], results["streaming"]
     u["ratio"] = u["intake"]["accepted_per_s"] / u["bare"]["accepted_per_s"]

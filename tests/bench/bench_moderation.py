@@ -252,7 +252,7 @@ def main() -> int:
                 worker.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
-        stack.stop()
+        stack.stop(remove_run_dir=sys.exc_info()[0] is None)  # a failed run keeps its logs
 
     ratio = worker_rate / bare["decisions_per_s"]
     ratio_cpu = per_cpu / bare["decisions_per_cpu_s"]

@@ -29,6 +29,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -292,7 +293,7 @@ def main() -> None:
         }
         print(json.dumps(results["summary"], ensure_ascii=False), flush=True)
     finally:
-        stack.stop()
+        stack.stop(remove_run_dir=sys.exc_info()[0] is None)  # a failed run keeps its logs
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     print(f"results in {args.json_out}")

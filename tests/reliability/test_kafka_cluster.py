@@ -6,6 +6,7 @@ exactly once per produced sequence number (the idempotent producer), with no gap
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ def cluster() -> Iterator[KafkaCluster]:
         yield kafka
     finally:
         kafka.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _partition(bootstrap: str) -> dict[str, object]:

@@ -33,7 +33,7 @@ def cluster_stack() -> Iterator[Stack]:
     try:
         yield stack
     finally:
-        stack.stop()
+        stack.stop(remove_run_dir=True)
 
 
 def dispatch(channel: int, dispatch_id: str) -> pb.DispatchRequested:

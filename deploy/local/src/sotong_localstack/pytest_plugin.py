@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -23,7 +24,9 @@ from sotong_localstack.stack import Stack
 
 
 @pytest.fixture(scope="session")
-def infra() -> Iterator[Stack]:
+def infra(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The session's Kafka and PostgreSQL. Their data (1-2 GB after a full run) is removed when every test
+    passed; after a failure it is kept, with the logs, and its path printed."""
     run_dir = Path(tempfile.mkdtemp(prefix="sotong-test-"))
     stack = Stack(run_dir, nodes=1)
     stack.start_infrastructure(say=False)
@@ -31,6 +34,10 @@ def infra() -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+        if request.session.testsfailed:
+            print(f"\nsotong: the session's Kafka and PostgreSQL data and logs are kept in {run_dir}")
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture()

@@ -223,7 +223,7 @@ async def soak(minutes: float, reports_per_s: float, max_growth: float, out: Pat
         print("soak: passed")
         return 0
     finally:
-        stack.stop()
+        stack.stop(remove_run_dir=sys.exc_info()[0] is None)  # a failed run keeps its logs
 
 
 def main(argv: list[str] | None = None) -> None:

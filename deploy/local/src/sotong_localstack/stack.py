@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -350,7 +351,9 @@ class Stack:
             os.killpg(proc.pid, sig)
             proc.wait(timeout=60)
 
-    def stop(self) -> None:
+    def stop(self, remove_run_dir: bool = False) -> None:
+        """Stop every process, then Kafka and PostgreSQL; `remove_run_dir` then deletes their data and logs (a
+        throwaway stack's gigabyte or two: benchmarks pass it when they succeeded, keeping a failed run's logs)."""
         for name in reversed(list(self.processes)):
             proc = self.processes[name]
             if proc.poll() is None:
@@ -365,6 +368,8 @@ class Stack:
             self.kafka.stop()
         if self.postgres is not None:
             self.postgres.stop()
+        if remove_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def kafka_node(self, node_id: int) -> KafkaNode:
         assert self.kafka is not None
