@@ -5,6 +5,14 @@ product and merchant rows: each format's columns are SQL expressions (`feeds`), 
 as tab-separated lines (one text value per row, copied out unchanged). The process only passes chunks on to the HTTP
 response (gzip-compressed when the platform asks), so a million products cost no more memory than ten.
 
+A format with a `stored_line` (the Naver EP) keeps each product's full-feed line in that products column, rendered
+by PostgreSQL when the product is written (a trigger, in the writing transaction) with the same expression a
+read-time rendering uses (`stored_line_function`), so its full feed is a copy of one stored column. The line
+depends on the product's own columns, the merchant's slug (re-rendered by a trigger if it ever changes) and the
+public base URL, which is configuration: the stored line holds `BASE_URL_MARK` in its place and the pull puts the
+configured URL in (`replace`), so a changed URL is never stale. Whether a product is listed (deleted, hidden, sold
+out, its merchant's status and consent) is not in the line: the pull decides it, as before.
+
 A pull reads in one REPEATABLE READ, read-only transaction, so the rows, the group version in the ETag and the
 summary's cursor are one snapshot. The summary covers products whose group version is above the snapshot of
 the platform's last completed pull (full or summary) of that group and format; a pull counts as completed once
@@ -31,6 +39,15 @@ LISTED_MERCHANTS = (
     " AND c.platform = $3 AND c.granted)) m"
 )
 """The merchants a full feed lists (verified, consented to the feed's platform), decided once per merchant."""
+LISTED_MERCHANT_IDS = (
+    "(SELECT m0.id FROM merchants m0 WHERE m0.feed_group = $1 AND m0.status = 'verified' AND EXISTS (SELECT 1"
+    " FROM consents c WHERE c.merchant_id = m0.id AND c.platform = $3 AND c.granted)) m"
+)
+"""The same merchants, for a feed of stored lines (which carry the page URL already)."""
+BASE_URL_MARK = "\x03"
+"""Stands for the public base URL in a stored line; no stored value holds a control character."""
+STORED_MERCHANT = "(SELECT merchant_slug AS slug, E'\\x03/m/' || merchant_slug || '#p-' AS page) m"
+"""The merchant as a stored line sees it: its slug, and its page URL with the base URL marked."""
 LISTABLE = (
     "(p.deleted_at IS NULL AND p.status = 'on_sale' AND p.stock > 0 AND m.status = 'verified'"
     " AND COALESCE(c.granted, false))"
@@ -68,16 +85,38 @@ def header(fmt: FeedFormat, kind: str) -> bytes:
     return ("\t".join(c.name for c in fmt.columns(kind)) + "\n").encode()
 
 
-def feed_query(fmt: FeedFormat, kind: str) -> str:
+def full_line(fmt: FeedFormat) -> str:
+    """The SQL expression of a product's full-feed line, over `p` and `m` (with `m.page`)."""
+    return _line([None if c.sql == "NULL" else c.sql for c in fmt.columns(FULL)])
+
+
+def stored_line_function(fmt: FeedFormat) -> str:
+    """The SQL function rendering a product's stored line, `<stored_line>_line(p products, merchant_slug text)`.
+
+    The migration that keeps the column defines the function with exactly this text (a unit test holds them to
+    it), so a change to the format's columns fails that test until a new migration replaces the function and
+    re-renders the stored lines.
+    """
+    assert fmt.stored_line is not None
+    return (
+        f"CREATE OR REPLACE FUNCTION {fmt.stored_line}_line(p products, merchant_slug text) RETURNS text"
+        f" LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$ SELECT {full_line(fmt)} FROM {STORED_MERCHANT} $$;"
+    )
+
+
+def feed_query(fmt: FeedFormat, kind: str, rendered: bool = False) -> str:
     """The SELECT a pull copies out, one text column per line. Parameters: $1 group, $2 public base URL,
-    $3 platform, $4 since (summary)."""
+    $3 platform, $4 since (summary). `rendered` renders a full feed at read time even when its lines are stored
+    (what the stored lines must equal, byte for byte)."""
     columns = fmt.columns(kind)
-    if kind == FULL:
-        line = _line([None if c.sql == "NULL" else c.sql for c in columns])
+    listable = " WHERE p.deleted_at IS NULL AND p.status = 'on_sale' AND p.stock > 0"
+    if kind == FULL and fmt.stored_line and not rendered:
         return (
-            f"SELECT {line} FROM products p JOIN {LISTED_MERCHANTS} ON m.id = p.merchant_id"
-            " WHERE p.deleted_at IS NULL AND p.status = 'on_sale' AND p.stock > 0"
+            f"SELECT replace(p.{fmt.stored_line}, E'\\x03', $2) FROM products p"
+            f" JOIN {LISTED_MERCHANT_IDS} ON m.id = p.merchant_id{listable}"
         )
+    if kind == FULL:
+        return f"SELECT {full_line(fmt)} FROM products p JOIN {LISTED_MERCHANTS} ON m.id = p.merchant_id{listable}"
     class_sql = (
         f"CASE WHEN NOT {LISTABLE} THEN 'D'"
         " WHEN greatest(p.listed_gv, m.listed_gv, COALESCE(c.changed_gv, 0)) > $4 THEN 'I' ELSE 'U' END"

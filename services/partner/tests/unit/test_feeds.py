@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
-from sotong_partner.feed_store import feed_query, header
+from sotong_partner.feed_store import feed_query, full_line, header, stored_line_function
 from sotong_partner.feeds import FORMATS, FULL, SUMMARY, validate
 
 NAVER = FORMATS["naver"]
@@ -143,3 +145,45 @@ def test_every_format_has_its_header_and_a_query_per_kind() -> None:
         for kind in fmt.kinds:
             assert header(fmt, kind).decode().rstrip("\n").split("\t") == [c.name for c in fmt.columns(kind)]
             assert "$1" in feed_query(fmt, kind) and "$3" in feed_query(fmt, kind)
+
+
+def _migration_defining(function: str) -> str:
+    """The text of the newest partner migration that (re)defines `function`."""
+    files = sorted(
+        (f for f in resources.files("sotong_partner.migrations").iterdir() if f.name.endswith(".sql")),
+        key=lambda f: f.name,
+    )
+    defining = [f.read_text() for f in files if re.search(rf"FUNCTION {function}\(", f.read_text())]
+    assert defining, f"no migration defines {function}"
+    return defining[-1]
+
+
+def _words(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+def test_the_stored_naver_line_is_rendered_by_the_expression_the_format_defines() -> None:
+    """The migration's function is the format's full line, so stored lines and read-time rendering cannot drift:
+    changing the EP's columns fails here until a new migration replaces the function (and re-renders)."""
+    assert NAVER.stored_line == "naver_ep"
+    migration = _migration_defining("naver_ep_line")
+    assert _words(stored_line_function(NAVER)) in _words(migration)
+    assert "UPDATE products p SET naver_ep = naver_ep_line(p, m.slug)" in migration  # the backfill
+
+
+def test_the_line_is_rendered_again_whenever_a_column_it_reads_is_written() -> None:
+    read = {"title" if c == "feed_title" else c for c in re.findall(r"\bp\.(\w+)", full_line(NAVER))}
+    migration = _migration_defining("products_render_naver_ep")
+    trigger = re.search(r"BEFORE INSERT OR UPDATE OF ([\w,\s]+?)\s+ON products", migration)
+    assert trigger is not None
+    watched = {c.strip() for c in trigger.group(1).split(",")}
+    assert read | {"merchant_id"} <= watched, read - watched
+    assert "AFTER UPDATE OF slug ON merchants" in migration  # the slug is in the line (id, seller_id, page URL)
+
+
+def test_only_the_full_naver_ep_reads_stored_lines() -> None:
+    assert "p.naver_ep" in feed_query(NAVER, FULL) and "concat(" not in feed_query(NAVER, FULL)
+    assert "p.naver_ep" not in feed_query(NAVER, FULL, rendered=True)
+    assert "p.naver_ep" not in feed_query(NAVER, SUMMARY)
+    for kind in FORMATS["google"].kinds:
+        assert "concat(" in feed_query(FORMATS["google"], kind)

@@ -70,6 +70,9 @@ class FeedFormat:
     delete_needs: tuple[str, ...] = ()
     content_type: str = "text/tab-separated-values; charset=utf-8"
     notes: Sequence[str] = field(default_factory=tuple)
+    # The products column holding each product's full-feed line, rendered when the product is written (see
+    # `feed_store.stored_line_function`); None renders the full feed when it is pulled.
+    stored_line: str | None = None
 
     def columns(self, kind: str) -> tuple[Column, ...]:
         return self.kinds[kind]

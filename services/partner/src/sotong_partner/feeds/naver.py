@@ -159,4 +159,5 @@ EP3 = FeedFormat(
     row_checks=(_prices,),
     class_column="class",
     delete_needs=("id", "class", "update_time"),
+    stored_line="naver_ep",
 )
