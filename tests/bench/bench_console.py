@@ -49,7 +49,7 @@ from typing import Any
 
 import aiohttp
 import grpc
-import psutil  # type: ignore[import-untyped]
+from meter import CpuMeter, percentile
 
 from sotong.alerting.v1 import alerting_service_pb2 as apb
 from sotong.alerting.v1 import alerting_service_pb2_grpc as apb_grpc
@@ -112,11 +112,6 @@ def political(i: int) -> str:
 Metadata = tuple[tuple[str, str], ...]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
 def ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
 
@@ -124,24 +119,6 @@ def ms(seconds: float) -> float:
 def span(values: list[float]) -> list[float]:
     """[lowest, highest]: the range over runs, which is what a shared machine lets one say."""
     return [round(min(values), 2), round(max(values), 2)] if values else []
-
-
-class CpuMeter:
-    """CPU seconds of named processes (psutil): what each page costs the console and the gateway."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self._processes = {name: psutil.Process(pid) for name, pid in pids.items()}
-
-    def snapshot(self) -> dict[str, float]:
-        found = {}
-        for name, process in self._processes.items():
-            times = process.cpu_times()
-            found[name] = times.user + times.system
-        return found
-
-    @staticmethod
-    def per_call_ms(before: dict[str, float], after: dict[str, float], calls: int) -> dict[str, float]:
-        return {name: round((after[name] - before[name]) * 1000 / max(calls, 1), 3) for name in before}
 
 
 # --- the people and their doors -------------------------------------------------------------------------------
@@ -436,6 +413,11 @@ class Arrivals:
                 return False
         return True
 
+    def latencies(self, key: str, sent: float) -> tuple[list[float], int]:
+        """Each watcher's delay from `sent` to `key`, and how many watchers never saw it."""
+        delays = [seen[key] - sent for seen in self.seen if key in seen]
+        return delays, len(self.seen) - len(delays)
+
 
 IDENTIFIER = re.compile(r'href="/alerts/([^"]+)"')
 
@@ -518,11 +500,9 @@ async def timeline_run(
             drafted = await alerting.DraftAlert(draft_request(incident_id), metadata=drafter, timeout=10)
             identifier = drafted.alert.identifier
             await arrivals.all_saw(identifier, timeout=15)
-            for seen in arrivals.seen:
-                if identifier in seen:
-                    latencies.append(seen[identifier] - sent)
-                else:
-                    missed += 1
+            delays, unseen = arrivals.latencies(identifier, sent)
+            latencies += delays
+            missed += unseen
             await asyncio.sleep(random.uniform(0.2, 0.5))
     finally:
         for task in tasks:
@@ -586,11 +566,9 @@ async def waiting_run(
             listed_latencies.append(listed_at - sent)
             key = f"total-{before + 1}"
             await arrivals.all_saw(key, timeout=20)
-            for seen in arrivals.seen:
-                if key in seen:
-                    console_latencies.append(seen[key] - sent)
-                else:
-                    missed += 1
+            delays, unseen = arrivals.latencies(key, sent)
+            console_latencies += delays
+            missed += unseen
             # Not in step with the console's refresh: the next item lands anywhere in its interval.
             await asyncio.sleep(random.uniform(0.3, 1.5))
     finally:

@@ -37,7 +37,7 @@ from typing import Any
 
 import aiohttp
 import grpc
-import psutil
+from meter import CpuMeter, percentile
 
 from sotong.gateway.v1 import gateway_service_pb2 as gw
 from sotong.intake.v1 import intake_service_pb2 as pb
@@ -53,11 +53,6 @@ PUBLIC_GET = "/sotong.gateway.v1.GatewayService/GetSubmission"
 Call = Callable[[], Awaitable[Any]]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
 def summary(latencies: list[float], elapsed: float, errors: int) -> dict[str, float]:
     return {
         "calls": len(latencies),
@@ -67,27 +62,6 @@ def summary(latencies: list[float], elapsed: float, errors: int) -> dict[str, fl
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 3),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 3) if latencies else 0.0,
     }
-
-
-class CpuMeter:
-    """CPU seconds of named processes (psutil), to charge each run's calls with what they cost.
-
-    Throughput on a shared two-core machine moves with whatever else runs; CPU time per call moves much less, and
-    says how many gateway replicas a service replica needs."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self._processes = {name: psutil.Process(pid) for name, pid in pids.items()}
-
-    def snapshot(self) -> dict[str, float]:
-        found = {}
-        for name, process in self._processes.items():
-            times = process.cpu_times()
-            found[name] = times.user + times.system
-        return found
-
-    @staticmethod
-    def per_call_ms(before: dict[str, float], after: dict[str, float], calls: int) -> dict[str, float]:
-        return {name: round((after[name] - before[name]) * 1000 / max(calls, 1), 3) for name in before}
 
 
 METER: CpuMeter | None = None
