@@ -1,4 +1,5 @@
-"""Benchmark: the publishing engine's fan-out and its stage-2 delivery latency, on the real stack.
+"""Benchmark of the publishing service (`make bench BENCH=publishing`): its fan-out and its stage-2 delivery
+latency, on the real stack (Kafka, PostgreSQL, `sotong-publishing-dispatch`, the provider stand-ins over HTTP).
 
 (c) One alert to 1,000,000 news-app devices on the batched push channel (multicast, 500 a request): time from
     publishing DispatchRequested to the last device accepted at the push stand-in, and deliveries/s. Baseline in
@@ -9,7 +10,7 @@
     DispatchRequested to every message accepted at the stand-ins, p50/p99 over --runs runs. Baseline: the same
     deliveries made in process through the same adapters and routes, without Kafka and PostgreSQL.
 
-    python tests/bench/bench_alerting_fanout.py --json-out bench-results/alerting_fanout.json
+    python tests/bench/bench_publishing.py --json-out bench-results/publishing.json
 """
 
 from __future__ import annotations
@@ -300,7 +301,7 @@ async def measure_stage2(stack: Stack, ports: dict[str, Any], devices: int, runs
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json-out", type=Path, default=Path("bench-results/alerting_fanout.json"))
+    parser.add_argument("--json-out", type=Path, default=Path("bench-results/publishing.json"))
     parser.add_argument("--devices", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
