@@ -209,6 +209,7 @@ class LaneConsumer:
                 if (due - datetime.now(UTC)).total_seconds() > _HOLD_IF_LATER_S:
                     await self._hold(record, dispatch, due)
                     return
+                await _until(due)
             await self.delivering.deliver(record, dispatch, self.emergency)
 
     async def _hold(self, record: core.Record, dispatch: pb.DispatchRequested, due: datetime) -> None:
@@ -224,6 +225,14 @@ class LaneConsumer:
             return
         self.delivering.log.info("dispatch held until its time", dispatch_id=dispatch.dispatch_id,
                                  not_before=due.isoformat())  # fmt: skip
+
+
+async def _until(due: datetime) -> None:
+    """Wait out the last second before a `not_before` here rather than in the schedule: an embargo is never broken
+    early, and the lane pauses less than a round trip through the schedule would delay it. asyncio may wake a
+    timer up to its clock's resolution early, hence the loop."""
+    while (wait := (due - datetime.now(UTC)).total_seconds()) > 0:
+        await asyncio.sleep(wait)
 
 
 class Scheduler:
