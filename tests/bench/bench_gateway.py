@@ -14,6 +14,11 @@ measured too, for information.
    machine is shared: the lead's and other helpers' work runs beside it).
 2. Half load: an open-loop caller paced at half the direct saturation rate, direct and through the gateway,
    three runs of each, alternating; the median run's p50/p99, and the p99 the gateway adds.
+3. The floor (a diagnostic, no goal): the same calls through a bare pass-through proxy in its own process, a
+   `grpc.aio` server that forwards each call's bytes to intake-api with its token, trace and remaining deadline
+   over one channel and passes the answer's bytes back, with no check, no parsing, no span and no metric. It
+   alternates with the others in (1) and (2). Any gateway written on grpc.aio pays at least this for the extra
+   hop; what the gateway costs beyond it is its duties (tokens, roles, limits, validation, spans, metrics).
 
 Load generator, gateway, intake-api and PostgreSQL share this machine's two cores: the gateway's own CPU comes
 out of the same budget the service uses, so the ratio is a lower bound of what separate machines would show.
@@ -28,6 +33,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +49,7 @@ from sotong.gateway.v1 import gateway_service_pb2 as gw
 from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.intake.v1 import intake_types_pb2 as types
 from sotong_common import auth
+from sotong_localstack.ports import free_ports
 from sotong_localstack.stack import Stack
 
 GOAL_RATIO = 0.7
@@ -65,6 +72,41 @@ def summary(latencies: list[float], elapsed: float, errors: int) -> dict[str, fl
 
 
 METER: CpuMeter | None = None
+
+
+# -- the floor: a bare pass-through proxy -----------------------------------------------------------------------
+
+
+class _PassThrough(grpc.GenericRpcHandler):
+    """Every unary method, forwarded as bytes: what a proxy on grpc.aio cannot avoid doing."""
+
+    FORWARDED = ("authorization", "traceparent", "tracestate")
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._channel = channel
+        self._calls: dict[str, Any] = {}
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
+        method = handler_call_details.method
+        forward = self._calls.get(method)
+        if forward is None:
+            forward = self._calls[method] = self._channel.unary_unary(method)
+
+        async def unary(data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+            metadata = tuple((k, v) for k, v in context.invocation_metadata() or () if k in self.FORWARDED)
+            reply: bytes = await forward(data, metadata=metadata, timeout=context.time_remaining())
+            return reply
+
+        return grpc.unary_unary_rpc_method_handler(unary)
+
+
+async def serve_passthrough(port: int, target: str) -> None:
+    channel = grpc.aio.insecure_channel(target)
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((_PassThrough(channel),))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
 
 
 async def saturate(make_call: Callable[[], Call], concurrency: int, seconds: float) -> dict[str, Any]:
@@ -173,7 +215,7 @@ async def close_channels(*factories: Any) -> None:
             await channel.close()
 
 
-async def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+async def measure(stack: Stack, args: argparse.Namespace, floor_port: int, floor_pid: int) -> dict[str, Any]:
     assert stack.state is not None
     state = stack.state
     token = "Bearer " + auth.issue(state.jwt_secret, "citizen-bench", ["citizen"], ttl_s=24 * 3600)
@@ -196,6 +238,7 @@ async def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     direct = grpc_get(direct_target, GET, request, pb.GetSubmissionResponse, metadata)
     through = grpc_get(gateway_target, GET, request, pb.GetSubmissionResponse, metadata)
     through_public = grpc_get(gateway_target, PUBLIC_GET, public, gw.GetSubmissionResponse, metadata)
+    floor = grpc_get(f"127.0.0.1:{floor_port}", GET, request, pb.GetSubmissionResponse, metadata)
     results: dict[str, Any] = {"call": GET, "concurrency": args.concurrency, "seconds_per_run": args.seconds}
     global METER
     METER = CpuMeter(
@@ -203,6 +246,7 @@ async def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             "client": os.getpid(),
             "intake-api": stack.processes["intake-api"].pid,
             "gateway": stack.processes["gateway-api"].pid,
+            "floor": floor_pid,
         }
     )
 
@@ -210,14 +254,12 @@ async def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     await saturate(direct, 8, 2)
     await saturate(through, 8, 2)
     await saturate(through_public, 8, 2)
+    await saturate(floor, 8, 2)
 
-    runs: dict[str, list[dict[str, float]]] = {"direct": [], "gateway": []}
+    runs: dict[str, list[dict[str, float]]] = {"direct": [], "gateway": [], "floor": []}
+    order = (("direct", direct), ("gateway", through), ("floor", floor))
     for round_ in range(args.rounds):
-        for name, factory in (
-            (("direct", direct), ("gateway", through))
-            if round_ % 2 == 0
-            else (("gateway", through), ("direct", direct))
-        ):
+        for name, factory in order if round_ % 2 == 0 else order[::-1]:
             outcome = await saturate(factory, args.concurrency, args.seconds)
             runs[name].append(outcome)
             print(f"[bench gateway] saturation {name}: {outcome}", flush=True)
@@ -239,9 +281,8 @@ async def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         results["saturation"]["gateway_connect_json"] = connect_run
 
     half = best["direct"]["calls_per_s"] / 2
-    paced_runs: dict[str, list[dict[str, Any]]] = {"direct": [], "gateway": []}
+    paced_runs: dict[str, list[dict[str, Any]]] = {"direct": [], "gateway": [], "floor": []}
     for round_ in range(args.half_rounds):
-        order = (("direct", direct), ("gateway", through))
         for name, factory in order if round_ % 2 == 0 else order[::-1]:
             outcome = await paced(factory, half, args.seconds)
             paced_runs[name].append(outcome)
@@ -260,6 +301,13 @@ async def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     results["cpu_ms_per_call"] = {
         "direct": best["direct"].get("cpu_ms_per_call"),
         "gateway": best["gateway"].get("cpu_ms_per_call"),
+        "floor": best["floor"].get("cpu_ms_per_call"),
+    }
+    floor_ratio = best["floor"]["calls_per_s"] / best["direct"]["calls_per_s"]
+    results["floor"] = {
+        "what": "a bare grpc.aio pass-through proxy: bytes forwarded with token, trace and deadline; no checks",
+        "ratio": round(floor_ratio, 3),
+        "p99_added_ms": round(typical["floor"] - typical["direct"], 3),
     }
     results["goals"] = {
         "ratio_at_least": GOAL_RATIO,
@@ -269,7 +317,7 @@ async def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         "p99_added_ms": round(added, 3),
         "p99_met": added <= GOAL_P99_ADDED_MS,
     }
-    await close_channels(direct, through, through_public)
+    await close_channels(direct, through, through_public, floor)
     return results
 
 
@@ -280,7 +328,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each run")
     parser.add_argument("--rounds", type=int, default=2, help="saturation runs of each, alternating")
     parser.add_argument("--half-rounds", type=int, default=3, help="half-load runs of each, alternating")
+    parser.add_argument("--passthrough", nargs=2, metavar=("PORT", "TARGET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.passthrough:
+        asyncio.run(serve_passthrough(int(args.passthrough[0]), args.passthrough[1]))
+        return
     run_dir = Path(tempfile.mkdtemp(prefix="sotong-bench-gateway-"))
     stack = Stack(run_dir, nodes=1, database_url=os.environ.get("SOTONG_BENCH_DATABASE_URL"))
     saved = {key: os.environ.get(key) for key in ("SOTONG_GATEWAY_CITIZEN_RATE", "SOTONG_GATEWAY_CLIENT_RATE")}
@@ -289,7 +341,22 @@ def main() -> None:
     try:
         stack.start_infrastructure(say=False)
         stack.start_services(("intake-api", "intake-worker", "gateway-api"), say=False)
-        results = asyncio.run(measure(stack, args))
+        assert stack.state is not None
+        floor_port = free_ports(1)[0]
+        floor_proxy = subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--passthrough",
+                str(floor_port),
+                f"127.0.0.1:{stack.state.grpc_ports['intake-api']}",
+            ]
+        )
+        try:
+            results = asyncio.run(measure(stack, args, floor_port, floor_proxy.pid))
+        finally:
+            floor_proxy.terminate()
+            floor_proxy.wait(timeout=20)
     finally:
         stack.stop(remove_run_dir=sys.exc_info()[0] is None)  # a failed run keeps its logs
         for key, value in saved.items():
@@ -304,6 +371,13 @@ def main() -> None:
         f"[bench gateway] through the gateway {results['saturation']['best']['gateway']['calls_per_s']:.0f} calls/s vs "
         f"direct {results['saturation']['best']['direct']['calls_per_s']:.0f} calls/s: ratio {goals['ratio']:.2f} "
         f"(goal >= {GOAL_RATIO}); p99 added at half load {goals['p99_added_ms']:.2f} ms (goal <= {GOAL_P99_ADDED_MS})",
+        flush=True,
+    )
+    floor = results["floor"]
+    print(
+        "[bench gateway] floor, a bare grpc.aio pass-through proxy:"
+        f" {results['saturation']['best']['floor']['calls_per_s']:.0f} calls/s, ratio {floor['ratio']:.2f};"
+        f" p99 added at half load {floor['p99_added_ms']:.2f} ms",
         flush=True,
     )
 
