@@ -1,4 +1,5 @@
-"""Intake submission rate and latency with durable Kafka acknowledgement, next to a bare grpcio server.
+"""Intake submission rate and latency with durable Kafka acknowledgement, next to a bare grpcio server and to the
+least any server can spend that answers after a durable Kafka write (the "durable floor").
 
     python tests/bench/bench_intake.py --json-out bench-results/intake.json
 
@@ -17,17 +18,28 @@ answered (durable on Kafka, not yet stored) is printed too.
 
 CPU per accepted report: each phase charges the CPU time of the intake API, the intake worker, this run's
 PostgreSQL (server and backends), the Kafka broker and the load generator from /proc to its requests, counted
-until the phase's events are on Kafka; the bare phases charge the bare server and the load generator. The total
-(every process the subject needs, client included) is compared with the bare call's total (server + client); goal
-≤ 2x. The bench's own Kafka reader (the arrivals child) is shown but counted in neither total: the bare phase has
-nothing to read.
+until the phase's events are on Kafka; the bare phases charge the bare server and the load generator, the floor
+phases the floor server, the Kafka broker and the load generator until the last answer. The total (every process
+the subject needs, client included) is compared with the bare call's total (server + client); goal ≤ 2x. The
+bench's own Kafka reader (the arrivals child) is shown but counted in no total: the bare and floor phases have
+nothing to read. The broker's idle CPU (the stack's consumers polling, nothing produced) is measured over 3 s and
+printed: every phase pays it for as long as it runs.
 
 1. Baseline: a bare `grpc.aio` server in its own process with the same IntakeService contract, answering
    SubmitReport with a fixed tracking id and SubmitBatch with one result per item (no auth, no validation, no
    storage). Same client, same concurrency.
-2. Unary: N SubmitReport calls from C concurrent callers against `sotong-intake-api` on a real stack (Kafka +
+2. Durable floor (diagnostic, no goal): a second bare server in its own process, same contract, that produces each
+   request's bytes to a topic of its own (`bench.durable-floor.v1`, created with the partitions, replication and
+   configs of `intake.submission-accepted.v1`) with intake's acceptance producer (`sotong_common.producer.
+   Acknowledged`: librdkafka, acks=all, idempotent, lz4, linger 2 ms) and answers only after the broker's
+   acknowledgement; SubmitBatch produces each item as it arrives and answers once all are acknowledged. Issue 16
+   item 2 asks that an accepted report be durable on Kafka (acks=all) before the API answers: whatever else a
+   design on this stack (grpc.aio, librdkafka, one broker) does or leaves out, it pays at least this (the
+   request is parsed as the bare server parses it, and serialized once more), so floor/bare says whether "≤ 2x
+   the bare call" is within reach of any such design, and intake/floor how much of intake's total is its own.
+3. Unary: N SubmitReport calls from C concurrent callers against `sotong-intake-api` on a real stack (Kafka +
    PostgreSQL started in a temp dir).
-3. Client streaming: S streams of B items each (SubmitBatch), K streams at a time; per-item rate, and per-batch
+4. Client streaming: S streams of B items each (SubmitBatch), K streams at a time; per-item rate, and per-batch
    latency until the last item of the batch is on Kafka.
 
 The database starts as a city's would be on a working day: `--history` reports (default 20,000) of the last 24
@@ -35,6 +47,8 @@ hours already stored, spread like the bench's own, and analysed (autovacuum has 
 planner's statistics are those of a few hundred rows for the first minute of a surge, and it scans a whole category
 per near-duplicate probe instead of the index near the point: storing then ran at a third of its rate, which says
 more about a freshly created database than about intake.
+
+Unary runs bare, floor, intake in turn on the same requests; then streaming does the same.
 
 Reports are spread over Seoul and over categories, as real traffic is (all at one spot, every submission would
 be scored against the 200 latest ones nearby as a near-duplicate). Load generator, Kafka, PostgreSQL and the
@@ -62,7 +76,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
 
 from sotong.common.v1 import geo_pb2
 from sotong.intake.v1 import intake_events_pb2 as ev
@@ -70,12 +85,15 @@ from sotong.intake.v1 import intake_service_pb2 as pb
 from sotong.intake.v1 import intake_service_pb2_grpc as pb_grpc
 from sotong.intake.v1 import intake_types_pb2 as types
 from sotong_common import auth
+from sotong_common import topics as catalog
+from sotong_common.producer import Acknowledged
 from sotong_localstack.ports import free_ports
 from sotong_localstack.stack import Stack
 
 GOAL = 0.6
 CPU_GOAL = 2.0  # total CPU per accepted report at most twice the bare call's (server + client)
 SUBJECT = ("api", "worker", "postgres", "kafka", "client")  # what an accepted report costs; not the arrivals reader
+FLOOR = ("floor", "kafka", "client")  # what a report durable on Kafka costs at the least (diagnostic, no goal)
 CATEGORIES = ["streetlight", "garbage", "noise", "illegal-parking", "road-damage", "park-facility"]
 TEXTS = [
     "가로등이 꺼져 있어 밤길이 위험합니다",
@@ -153,13 +171,72 @@ class Bare(pb_grpc.IntakeServiceServicer):
 
 async def serve_bare(port: int) -> None:
     server = grpc.aio.server()
-    pb_grpc.add_IntakeServiceServicer_to_server(Bare(), server)
+    pb_grpc.add_IntakeServiceServicer_to_server(Bare(), server)  # type: ignore[abstract]  # the rest answer UNIMPLEMENTED
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
     await server.stop(1)
+
+
+# -- the durable floor server ----------------------------------------------------------------------------------
+
+FLOOR_TOPIC = "bench.durable-floor.v1"  # created by the bench like intake.submission-accepted.v1, used by nothing else
+
+
+class Floor(pb_grpc.IntakeServiceServicer):
+    """The bare server plus the one thing item 2 of issue 16 cannot do without: each report durable on Kafka
+    (acks=all) before the answer. Same producer class and settings as intake's acceptance path
+    (`sotong_common.producer.Acknowledged`: librdkafka, idempotent, lz4, linger 2 ms); the request's own bytes,
+    keyed by its channel message id (spread over the partitions as intake's district keys are), no headers."""
+
+    def __init__(self, producer: Acknowledged) -> None:
+        self._producer = producer
+
+    async def SubmitReport(self, request: pb.SubmitReportRequest, context: Any) -> pb.SubmitReportResponse:
+        await self._producer.send(FLOOR_TOPIC, request.channel_message_id.encode(), request.SerializeToString(), ())
+        return pb.SubmitReportResponse(tracking_id="261124-FLOORFLR", created=True)
+
+    async def SubmitBatch(self, request_iterator: Any, context: Any) -> pb.SubmitBatchResponse:
+        sends = []
+        async for item in request_iterator:  # each item produced as it arrives, the answer once all are acknowledged
+            report = item.report
+            sends.append(
+                asyncio.ensure_future(
+                    self._producer.send(FLOOR_TOPIC, report.channel_message_id.encode(), report.SerializeToString(), ())
+                )
+            )
+        await asyncio.gather(*sends)
+        reply = pb.SubmitBatchResponse(accepted=len(sends))
+        for i in range(len(sends)):
+            reply.results.append(pb.SubmitBatchResult(index=i, tracking_id="261124-FLOORFLR", created=True))
+        return reply
+
+
+async def serve_floor(port: int, bootstrap: str) -> None:
+    producer = Acknowledged(bootstrap, "bench-durable-floor")
+    await producer.start()
+    server = grpc.aio.server()
+    pb_grpc.add_IntakeServiceServicer_to_server(Floor(producer), server)  # type: ignore[abstract]  # as Bare
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await server.stop(1)
+    await producer.stop()
+
+
+def create_floor_topic(bootstrap: str, replication: int, min_insync: int) -> None:
+    """FLOOR_TOPIC with the partitions, replication and configs of intake's acceptance topic."""
+    accepted = catalog.get(catalog.SUBMISSION_ACCEPTED)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-intake")
+    try:
+        configs = accepted.configs(min_insync if replication > 1 else None)
+        admin.create_topics([NewTopic(FLOOR_TOPIC, accepted.partitions, replication, topic_configs=configs)])
+    finally:
+        admin.close()
 
 
 # -- Kafka arrivals --------------------------------------------------------------------------------------------
@@ -277,7 +354,7 @@ class CpuMeter:
 
     api = the intake API process, worker = the intake worker (stores what the API accepted), postgres = this run's
     server and backends, kafka = the broker JVM(s), client = this load generator (all its threads), arrivals = the
-    Kafka tail child, bare = the bare server.
+    Kafka tail child, bare = the bare server, floor = the durable floor server.
     """
 
     def __init__(self, groups: dict[str, list[int]]) -> None:
@@ -430,6 +507,41 @@ def cpu_totals(cpu: dict[str, dict[str, float]]) -> dict[str, float]:
     return {"intake_ms": round(intake, 3), "bare_ms": round(bare, 3), "ratio": round(intake / bare, 2)}
 
 
+def floor_summary(summary: dict[str, Any], cpu: dict[str, float], phase: dict[str, Any]) -> dict[str, Any]:
+    """The floor's rate and CPU per report, next to the bare call's and to intake's totals of the same load."""
+    mine = {name: cpu.get(name, 0.0) for name in FLOOR}
+    total = sum(mine.values())
+    bare, intake = phase["cpu_total"]["bare_ms"], phase["cpu_total"]["intake_ms"]
+    return {
+        **summary,
+        "cpu_ms": {name: round(ms, 3) for name, ms in mine.items()},
+        "cpu_ms_all_processes": cpu,  # the idle intake API and worker too, shown, not counted
+        "cpu_total_ms": round(total, 3),
+        "floor_over_bare": round(total / bare, 2),
+        "intake_over_floor": round(intake / total, 2),
+    }
+
+
+def kafka_idle(meter: CpuMeter, seconds: float = 3.0) -> float:
+    """The broker's CPU seconds per second with no load (the stack's consumers polling): each phase pays it for as
+    long as it runs, so a slower phase's Kafka share per report holds more of it."""
+    before = meter.snapshot()["kafka"]
+    time.sleep(seconds)
+    return round((meter.snapshot()["kafka"] - before) / seconds, 3)
+
+
+def floor_lines(f: dict[str, Any], rate_key: str, unit: str) -> list[str]:
+    c = f["cpu_ms"]
+    p50, p99 = ("rpc_p50_ms", "rpc_p99_ms") if rate_key == "rpc_per_s" else ("rpc_batch_p50_ms", "rpc_batch_p99_ms")
+    return [
+        f"  durable floor    : {f[rate_key]:8.0f} {unit}   p50 {f[p50]:7.1f} ms   p99 {f[p99]:7.1f} ms"
+        "   (bare + produce with acks=all, answered after the acknowledgement)",
+        f"  durable floor CPU: floor {c['floor']:.3f}, kafka {c['kafka']:.3f}, client {c['client']:.3f}"
+        f" = {f['cpu_total_ms']:.3f} ms = {f['floor_over_bare']:.2f}x the bare call;"
+        f" intake = {f['intake_over_floor']:.2f}x the floor (diagnostic)",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json-out", type=Path, default=Path("bench-results/intake.json"))
@@ -440,22 +552,40 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=4, help="concurrent streams")
     parser.add_argument("--history", type=int, default=20_000, help="reports already stored (last 24 h)")
     parser.add_argument("--bare-server", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-server", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-bootstrap", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
         asyncio.run(serve_bare(args.bare_server))
         return
+    if args.floor_server:
+        asyncio.run(serve_floor(args.floor_server, args.floor_bootstrap))
+        return
 
-    bare_port = free_ports(1)[0]
+    bare_port, floor_port = free_ports(2)
     bare = subprocess.Popen([sys.executable, __file__, "--bare-server", str(bare_port)])
     run_dir = Path(tempfile.mkdtemp(prefix="sotong-bench-intake-"))
     stack = Stack(run_dir, nodes=1, database_url=os.environ.get("SOTONG_BENCH_DATABASE_URL"))
     results: dict[str, Any] = {"goal_ratio": GOAL}
+    floor_results: dict[str, Any] = {
+        "what": "a bare server that answers after producing the request to Kafka with acks=all (intake's producer and"
+        " settings); CPU of floor server + Kafka + client per report; diagnostic, no goal",
+        "topic": FLOOR_TOPIC,
+    }
+    results["durable_floor"] = floor_results
+    floor: subprocess.Popen[bytes] | None = None
     try:
         state = stack.start_infrastructure(say=False)
+        assert stack.kafka is not None
+        create_floor_topic(state.kafka_bootstrap, stack.kafka.replication, stack.kafka.min_insync)
+        floor = subprocess.Popen(
+            [sys.executable, __file__, "--floor-server", str(floor_port), "--floor-bootstrap", state.kafka_bootstrap]
+        )
         stack.start_services(("intake-api", "intake-worker"), say=False)
         meta = (("authorization", "Bearer " + auth.issue(state.jwt_secret, "bench", ["service", "citizen"])),)
         target = f"127.0.0.1:{state.grpc_ports['intake-api']}"
         bare_target = f"127.0.0.1:{bare_port}"
+        floor_target = f"127.0.0.1:{floor_port}"
         arrivals = Arrivals(state.kafka_bootstrap, "intake.submission-received.v1")
         assert stack.postgres is not None or stack.external_database
         meter = CpuMeter(
@@ -467,6 +597,7 @@ def main() -> None:
                 "client": [os.getpid()],
                 "arrivals": [arrivals.process.pid or 0],
                 "bare": [bare.pid],
+                "floor": [floor.pid],
             }
         )
 
@@ -484,12 +615,17 @@ def main() -> None:
         warm = requests_for(200, "warm")
         asyncio.run(unary(target, meta, warm, 16))
         asyncio.run(unary(bare_target, meta, requests_for(200, "warmb"), 16))
+        asyncio.run(unary(floor_target, meta, requests_for(200, "warmf"), 16))
         arrivals.wait_for([r.channel_message_id for r in warm])
+        results["kafka_idle_cpu_s_per_s"] = kafka_idle(meter)
 
         items = requests_for(args.unary, "u")
         keys = [r.channel_message_id for r in items]
         bare_unary, bare_cpu = phase(
             "bare unary", len(items), lambda: asyncio.run(unary(bare_target, meta, items, args.concurrency))
+        )
+        floor_unary, floor_cpu = phase(
+            "durable floor unary", len(items), lambda: asyncio.run(unary(floor_target, meta, items, args.concurrency))
         )
         intake_unary, intake_cpu = phase(
             "intake unary", len(items), lambda: asyncio.run(unary(target, meta, items, args.concurrency)), keys
@@ -501,12 +637,18 @@ def main() -> None:
             "cpu_ms_per_request": {"bare": bare_cpu, "intake": intake_cpu},
         }
         results["unary"]["cpu_total"] = cpu_totals(results["unary"]["cpu_ms_per_request"])
+        floor_results["unary"] = floor_summary(summarize_unary(floor_unary, None), floor_cpu, results["unary"])
 
         flat = requests_for(args.batches * args.batch_size, "s")
         batches = [flat[i : i + args.batch_size] for i in range(0, len(flat), args.batch_size)]
         keys = [r.channel_message_id for r in flat]
         bare_stream, bare_cpu = phase(
             "bare streaming", len(flat), lambda: asyncio.run(streaming(bare_target, meta, batches, args.streams))
+        )
+        floor_stream, floor_cpu = phase(
+            "durable floor streaming",
+            len(flat),
+            lambda: asyncio.run(streaming(floor_target, meta, batches, args.streams)),
         )
         intake_stream, intake_cpu = phase(
             "intake streaming", len(flat), lambda: asyncio.run(streaming(target, meta, batches, args.streams)), keys
@@ -518,10 +660,15 @@ def main() -> None:
             "cpu_ms_per_item": {"bare": bare_cpu, "intake": intake_cpu},
         }
         results["streaming"]["cpu_total"] = cpu_totals(results["streaming"]["cpu_ms_per_item"])
+        floor_results["streaming"] = floor_summary(
+            summarize_streaming(floor_stream, batches, None), floor_cpu, results["streaming"]
+        )
         arrivals.stop()
     finally:
-        bare.send_signal(signal.SIGTERM)
-        bare.wait(timeout=20)
+        for server in (bare, floor):
+            if server is not None:
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=20)
         stack.stop(remove_run_dir=sys.exc_info()[0] is None)  # a failed run keeps its logs
 
     u, s = results["unary"], results["streaming"]
@@ -546,6 +693,7 @@ def main() -> None:
     ut = u["cpu_total"]
     print(f"  CPU total per accepted report: {ut['intake_ms']:.3f} ms vs bare call {ut['bare_ms']:.3f} ms"
           f" = {ut['ratio']:.2f}x (goal <= {CPU_GOAL:g}x)")  # fmt: skip
+    print("\n".join(floor_lines(floor_results["unary"], "rpc_per_s", "/s    ")))
     print(f"client-streaming SubmitBatch, {s['intake']['batches']} streams x {s['intake']['batch_size']} items,"
           f" {s['concurrent_streams']} at a time")  # fmt: skip
     print(f"  bare grpcio      : {s['bare']['rpc_items_per_s']:8.0f} items/s   batch p50"
@@ -560,6 +708,8 @@ def main() -> None:
     st = s["cpu_total"]
     print(f"  CPU total per accepted item: {st['intake_ms']:.3f} ms vs bare item {st['bare_ms']:.3f} ms"
           f" = {st['ratio']:.2f}x (goal <= {CPU_GOAL:g}x)")  # fmt: skip
+    print("\n".join(floor_lines(floor_results["streaming"], "rpc_items_per_s", "items/s")))
+    print(f"Kafka broker idle (the stack's consumers polling): {results['kafka_idle_cpu_s_per_s']:.3f} CPU s/s")
     results["load_average"] = os.getloadavg()
     print(f"load average at the end: {', '.join(f'{x:.2f}' for x in results['load_average'])}")
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
