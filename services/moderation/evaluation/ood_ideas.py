@@ -8,7 +8,9 @@ out-of-fold scores at that corpus's best threshold, and at one shared threshold 
 F1), which is what a deployed model has. Variants: beep_only, pooled, pooled_weighted, pooled_lr, experts,
 words, morph (needs kiwipiepy and kiwipiepy_model), constrained (BEEP model + weighted K-MHaS expert with the
 threshold held where BEEP F1 stays at the shipped model's level), diagnose (precision and recall on K-MHaS valid
-of a BEEP-trained model at BEEP's threshold).
+of a BEEP-trained model at BEEP's threshold), oracle_gate (each corpus scored by its own expert at its own
+threshold, as if a router always knew which site a comment came from: the most any routing of these members can
+give, and the K-MHaS expert's figure is this model family's in-domain ceiling on K-MHaS).
 """
 
 from __future__ import annotations
@@ -154,6 +156,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 best = max(ok) if ok else (None, None)
                 print(json.dumps({"variant": f"BEEP! model + {w} x K-MHaS expert, BEEP! F1 held >= 0.785",
                                   "kmhas": best[0], "beep": best[1]}), flush=True)  # fmt: skip
+        elif variant == "oracle_gate":
+            eb, ek = oof(only("beep")), oof(only("kmhas"))
+            b, k = src == "beep", src == "kmhas"
+            kt_best, kf1 = T._best_threshold(y[k], ek[k])
+            pred = ek[k] >= kt_best
+            tp = float(np.sum(pred & (y[k] == 1)))
+            print(json.dumps({"variant": "oracle gate: BEEP! expert on BEEP!, K-MHaS expert on K-MHaS, own thresholds",
+                              "beep": round(T._best_threshold(y[b], eb[b])[1], 4), "kmhas": round(kf1, 4),
+                              "kmhas_precision": round(tp / max(1, pred.sum()), 3),
+                              "kmhas_recall": round(tp / max(1, y[k].sum()), 3)}), flush=True)  # fmt: skip
         elif variant == "diagnose":
             b, k = src == "beep", src == "kmhas"
             eb = oof(only("beep"))
