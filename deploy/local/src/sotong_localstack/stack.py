@@ -160,6 +160,13 @@ def gateway_env(state: StackState, process: str) -> dict[str, str]:
     return env
 
 
+# Processes with no port to probe that start through sotong_common.process: the stack waits for their "process
+# started" line (the stand-ins are not among them).
+LIFECYCLE_PROCESSES: tuple[str, ...] = (
+    *(name for name in PROCESSES if name.endswith("-worker")),
+    "publishing-dispatch",
+)
+
 # The operators' console: pages on its HTTP port, calling the services only through the gateway's gRPC door.
 PROCESSES["console-web"] = "sotong-console-web"
 HTTP_PROCESSES += ("console-web",)
@@ -255,6 +262,7 @@ class Stack:
         self.postgres: Postgres | None = None
         self.state: StackState | None = None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._log_offsets: dict[str, int] = {}
 
     def start_infrastructure(self, say: bool = True) -> StackState:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -318,6 +326,7 @@ class Stack:
             raise RuntimeError(f"{name} is already running (pid {running.pid}); stop it before starting another")
         script = Path(sys.executable).parent / PROCESSES[name]
         log = open(self.run_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        self._log_offsets[name] = log.tell()  # a restart appends: only what this start writes says it started
         proc = subprocess.Popen(
             [str(script)],
             env={**os.environ, **self.state.env(name)},
@@ -343,6 +352,8 @@ class Stack:
                 wait_http(self.state.http_ports[name], self.processes[name], timeout, self.run_dir, name)
                 _say(say, f"{name}: serving HTTP on 127.0.0.1:{self.state.http_ports[name]}")
             else:
+                if name in LIFECYCLE_PROCESSES:
+                    wait_started(self.run_dir, name, self._log_offsets.get(name, 0), self.processes[name], timeout)
                 _say(say, f"{name}: started (logs in {self.run_dir / 'logs' / (name + '.log')})")
 
     def kill_process(self, name: str, sig: int = signal.SIGKILL) -> None:
@@ -416,7 +427,22 @@ def _wait_until(
         if probe(port):
             return
         time.sleep(0.2)
-    raise TimeoutError(f"{name} is not serving on port {port} after {timeout:.0f}s")
+    where = f"serving on port {port}" if port else "started"
+    raise TimeoutError(f"{name} is not {where} after {timeout:.0f}s")
+
+
+def wait_started(run_dir: Path, name: str, offset: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """Wait until a process without a port logs "process started" (`sotong_common.process` does once its start-up,
+    connections and migrations included, is done); fail with its log's tail if it exits first. A worker that died
+    at start was reported as started before."""
+    log = run_dir / "logs" / f"{name}.log"
+
+    def started(_: int) -> bool:
+        with log.open("rb") as found:
+            found.seek(offset)
+            return b'"event": "process started"' in found.read()
+
+    _wait_until(started, 0, proc, timeout, run_dir, name)
 
 
 def wait_serving(port: int, proc: subprocess.Popen[bytes] | None, timeout: float, run_dir: Path, name: str) -> None:
