@@ -84,14 +84,16 @@ class _PassThrough(grpc.GenericRpcHandler):
 
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._channel = channel
-        self._calls: dict[str, Any] = {}
+        self._handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any] | None:
         method = handler_call_details.method
-        forward = self._calls.get(method)
-        if forward is None:
-            forward = self._calls[method] = self._channel.unary_unary(method)
+        handler = self._handlers.get(method)
+        if handler is None:  # made once per method, not per call
+            handler = self._handlers[method] = self._handler(self._channel.unary_unary(method))
+        return handler
 
+    def _handler(self, forward: Any) -> grpc.RpcMethodHandler[Any, Any]:
         async def unary(data: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
             metadata = tuple((k, v) for k, v in context.invocation_metadata() or () if k in self.FORWARDED)
             reply: bytes = await forward(data, metadata=metadata, timeout=context.time_remaining())

@@ -169,15 +169,20 @@ class Bare(pb_grpc.IntakeServiceServicer):
         return reply
 
 
-async def serve_bare(port: int) -> None:
+async def serve_until_sigterm(servicer: pb_grpc.IntakeServiceServicer, port: int) -> None:
+    """Serve `servicer` (the methods it lacks answer UNIMPLEMENTED) until the bench sends SIGTERM."""
     server = grpc.aio.server()
-    pb_grpc.add_IntakeServiceServicer_to_server(Bare(), server)  # type: ignore[abstract]  # the rest answer UNIMPLEMENTED
+    pb_grpc.add_IntakeServiceServicer_to_server(servicer, server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
     await server.stop(1)
+
+
+async def serve_bare(port: int) -> None:
+    await serve_until_sigterm(Bare(), port)  # type: ignore[abstract]
 
 
 # -- the durable floor server ----------------------------------------------------------------------------------
@@ -217,14 +222,7 @@ class Floor(pb_grpc.IntakeServiceServicer):
 async def serve_floor(port: int, bootstrap: str) -> None:
     producer = Acknowledged(bootstrap, "bench-durable-floor")
     await producer.start()
-    server = grpc.aio.server()
-    pb_grpc.add_IntakeServiceServicer_to_server(Floor(producer), server)  # type: ignore[abstract]  # as Bare
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
-    await server.stop(1)
+    await serve_until_sigterm(Floor(producer), port)  # type: ignore[abstract]
     await producer.stop()
 
 
